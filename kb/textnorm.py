@@ -1,0 +1,49 @@
+"""Text normalisation shared by indexing and querying.
+
+Display text keeps its original script; what is indexed and what is searched is the
+normalised form: Unicode NFKC, Traditional→Simplified (OpenCC t2s), lower-case.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from functools import lru_cache
+
+import jieba
+import opencc
+
+jieba.setLogLevel(logging.WARNING)
+
+_T2S = opencc.OpenCC("t2s")
+_PUNCT_OR_SPACE = re.compile(r"^[\W_]+$", re.UNICODE)
+# Function words that carry no topic in customer questions; BM25 would otherwise reward them.
+STOPWORDS = frozenset(
+    "的 了 吗 呢 吧 啊 呀 是 在 和 与 及 或 我 你 他 她 它 我们 你们 他们 请问 请 问 一下 怎么 怎样 如何 什么 "
+    "哪些 哪个 为什么 可以 能 能否 会 要 有 没有 就 都 也 还 又 这 那 这个 那个 个 么 吗 嘛 哦 "
+    "the a an of to is are was were be and or in on for with how what why can do does i my me you".split()
+)
+
+
+@lru_cache(maxsize=4096)
+def to_simplified(text: str) -> str:
+    return _T2S.convert(text)
+
+
+def normalize(text: str) -> str:
+    """NFKC + Traditional→Simplified + lower case. Length may change only through NFKC."""
+    return to_simplified(unicodedata.normalize("NFKC", text)).lower()
+
+
+def tokenize(text: str, *, drop_stopwords: bool = True) -> list[str]:
+    """Search tokens: jieba search mode over the normalised text, punctuation dropped."""
+    tokens = []
+    for tok in jieba.cut_for_search(normalize(text)):
+        tok = tok.strip()
+        if not tok or _PUNCT_OR_SPACE.match(tok):
+            continue
+        if drop_stopwords and tok in STOPWORDS:
+            continue
+        tokens.append(tok)
+    return tokens
