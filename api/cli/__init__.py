@@ -12,7 +12,8 @@ from api.cli.common import main
 # Modules that add commands to `main`. A module missing here means its commands are not
 # available yet; keep this list in step with docs/cli.md.
 _COMMAND_MODULES = [
-    "api.cli.kb_cmds",  # ingest, search, stats, docs, reindex, demo
+    "api.cli.ingest_cmds",  # ingest, docs, demo
+    "api.cli.kb_cmds",  # search, stats, reindex
     "api.cli.ask_cmd",  # ask
     "api.cli.eval_cmds",  # eval, bench
     "api.cli.admin_cmds",  # serve, keys, users, backup, restore
