@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test lint bench report screenshots clean
+.PHONY: install demo test lint bench report screenshots gate clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,3 +29,10 @@ bench: install
 
 clean:
 	rm -rf $(VENV) data .pytest_cache
+
+# The accuracy gate CI runs: the demo Q&A set on the demo knowledge base.
+GATE_DIR ?= data/gate
+gate: install
+	$(BIN)/citedesk demo build --data-dir $(GATE_DIR)
+	$(BIN)/citedesk eval evals/sets/demo.yaml --data-dir $(GATE_DIR) --report $(GATE_DIR)/report \
+		--fail-under hit@5=0.95,accuracy=0.85
