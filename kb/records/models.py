@@ -1,0 +1,150 @@
+"""SQLAlchemy models of the records database: users, API keys, interactions, feedback,
+Q&A sets, evaluation runs and the audit trail. The Alembic migrations in ./migrations
+create exactly these tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ROLES = ("agent", "trainer", "admin")
+VERDICTS = ("accepted", "edited", "rejected")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def role_at_least(role: str | None, minimum: str) -> bool:
+    """True when `role` ranks at or above `minimum` (agent < trainer < admin)."""
+    if role not in ROLES:
+        return False
+    return ROLES.index(role) >= ROLES.index(minimum)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSON, list[Any]: JSON}
+
+
+class User(Base):
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    username: Mapped[str] = mapped_column(String(100), unique=True)
+    role: Mapped[str] = mapped_column(String(20))
+    password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    role: Mapped[str] = mapped_column(String(20))
+    prefix: Mapped[str] = mapped_column(String(20), index=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    revoked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Interaction(Base):
+    __tablename__ = "interactions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    question: Mapped[str] = mapped_column(Text)  # masked
+    answer: Mapped[str] = mapped_column(Text)
+    citations: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    mode: Mapped[str] = mapped_column(String(30), default="extractive")
+    latency_ms: Mapped[float] = mapped_column(Float, default=0.0)
+    confidence: Mapped[float] = mapped_column(Float, default=0.0)
+    abstained: Mapped[bool] = mapped_column(Boolean, default=False)
+    kind: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    product: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    snapshot_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    settings_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    api_key_id: Mapped[int | None] = mapped_column(ForeignKey("api_keys.id", ondelete="SET NULL"), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+
+
+class Feedback(Base):
+    __tablename__ = "feedback"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    interaction_id: Mapped[int] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
+    verdict: Mapped[str] = mapped_column(String(20))
+    edited_reply: Mapped[str | None] = mapped_column(Text, nullable=True)
+    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
+    actor: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class QASet(Base):
+    __tablename__ = "qa_sets"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    description: Mapped[str] = mapped_column(Text, default="")
+    author: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class QAItem(Base):
+    __tablename__ = "qa_items"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    qaset_id: Mapped[int] = mapped_column(ForeignKey("qa_sets.id", ondelete="CASCADE"), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    reference_answer: Mapped[str] = mapped_column(Text, default="")
+    key_points: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    expected_sources: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    answerable: Mapped[bool] = mapped_column(Boolean, default=True)
+    topic: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    author: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    reviewed: Mapped[bool] = mapped_column(Boolean, default=False)
+    grades: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    source_interaction_id: Mapped[int | None] = mapped_column(
+        ForeignKey("interactions.id", ondelete="SET NULL"), nullable=True
+    )
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class EvalRun(Base):
+    __tablename__ = "eval_runs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    set_name: Mapped[str] = mapped_column(String(200), index=True)
+    qaset_id: Mapped[int | None] = mapped_column(ForeignKey("qa_sets.id", ondelete="SET NULL"), nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="done")  # queued|running|done|failed
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    overall: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    per_topic: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    snapshot_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    settings_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    actor: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class EvalResult(Base):
+    __tablename__ = "eval_results"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(ForeignKey("eval_runs.id", ondelete="CASCADE"), index=True)
+    question: Mapped[str] = mapped_column(Text)
+    topic: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    scores: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    actor: Mapped[str] = mapped_column(String(100), index=True)
+    action: Mapped[str] = mapped_column(String(60), index=True)
+    target: Mapped[str] = mapped_column(String(300), default="")
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
