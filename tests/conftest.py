@@ -30,3 +30,43 @@ def seed_file() -> Path:
     if not path.is_file():
         pytest.skip("the seed regulation (../shared/seeds) is not beside this checkout")
     return path
+
+
+POSTGRES_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+@pytest.fixture(scope="session")
+def postgres_schema_url():
+    """A fresh PostgreSQL schema for this test session (dropped afterwards), or skip with a reason."""
+    import uuid
+
+    sqlalchemy = pytest.importorskip("sqlalchemy")
+    engine = sqlalchemy.create_engine(POSTGRES_URL)
+    try:
+        with engine.connect():
+            pass
+    except Exception as exc:  # no server, no database, no role
+        engine.dispose()
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 (database test) is not reachable: {type(exc).__name__}")
+    schemas: list[str] = []
+
+    def make() -> str:
+        name = f"citedesk_t_{uuid.uuid4().hex[:10]}"
+        with engine.begin() as conn:
+            conn.execute(sqlalchemy.text(f'CREATE SCHEMA "{name}"'))
+        schemas.append(name)
+        return f"{POSTGRES_URL}?options=-csearch_path%3D{name}"
+
+    yield make
+    with engine.begin() as conn:
+        for name in schemas:
+            conn.execute(sqlalchemy.text(f'DROP SCHEMA IF EXISTS "{name}" CASCADE'))
+    engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def records_url(request, tmp_path):
+    """A records database URL on a fresh SQLite file, and on a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'records.sqlite'}"
+    return request.getfixturevalue("postgres_schema_url")()

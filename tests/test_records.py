@@ -1,0 +1,165 @@
+"""The records database on real SQLite and real PostgreSQL: schema migration, users and
+keys, interactions stored masked, feedback rules, Q&A sets, eval runs and accuracy metrics."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from kb.errors import NotFoundError, ValidationError
+from kb.records import Records, role_at_least, settings_hash, settings_snapshot
+from kb.settings import Settings
+
+ID_NUMBER = "110101199003074514"  # a checksum-valid PRC resident ID
+CARD = "6222021234567890128"  # Luhn-valid
+
+
+@pytest.fixture
+def records(records_url):
+    r = Records(records_url)
+    r.migrate()
+    yield r
+    r.close()
+
+
+def _answer(question="怎么提前还款？", **kw):
+    return {"question": question, "answer": "可以在App中申请提前还款。[1]", "citations": [{"n": 1}],
+            "flags": [], "abstained": False, "confidence": 0.8, "mode": "extractive", "latency_ms": 12.0, **kw}
+
+
+def test_migrate_is_idempotent_and_reaches_head(records):
+    records.migrate()
+    assert records.revision() == "0001"
+    with records.engine.connect() as conn:
+        for table in ("users", "api_keys", "interactions", "feedback", "qa_sets", "qa_items", "eval_runs",
+                      "eval_results", "audit_events"):
+            assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0
+
+
+def test_passwords_are_hashed_and_checked(records):
+    user = records.add_user("alice", "trainer", password="correct horse")
+    assert records.authenticate("alice", "correct horse").id == user.id
+    assert records.authenticate("alice", "wrong") is None
+    assert records.authenticate("nobody", "correct horse") is None
+    with records.engine.connect() as conn:
+        stored = conn.execute(text("SELECT password_hash FROM users")).scalar()
+    assert stored.startswith("$argon2") and "correct horse" not in stored
+    with pytest.raises(ValidationError):
+        records.add_user("alice", "agent")
+    with pytest.raises(ValidationError, match="unknown role"):
+        records.add_user("bob", "superuser")
+    assert records.get_user(user.id).username == "alice"
+
+
+def test_keys_are_shown_once_stored_hashed_and_revocable(records):
+    key, raw = records.create_key("crm", "agent")
+    assert raw.startswith(key.prefix) and len(raw) > 40
+    assert records.key_for(raw).id == key.id
+    assert records.key_for(raw + "x") is None and records.key_for("") is None
+    with records.engine.connect() as conn:
+        assert raw not in str(conn.execute(text("SELECT * FROM api_keys")).fetchall())
+    records.revoke_key(key.prefix)
+    assert records.key_for(raw) is None
+    with pytest.raises(NotFoundError):
+        records.revoke_key("nope")
+
+
+def test_role_order():
+    assert role_at_least("admin", "trainer") and role_at_least("trainer", "trainer")
+    assert not role_at_least("agent", "trainer") and not role_at_least(None, "agent")
+    assert not role_at_least("root", "agent")
+
+
+def test_interactions_never_hold_a_raw_personal_number(records):
+    iid = records.save_interaction(_answer(f"我的身份证是{ID_NUMBER}，卡号{CARD}，能提前还款吗？"), kind="faq",
+                                   snapshot_id="s1", settings_hash="h1")
+    records.add_feedback(iid, "edited", edited_reply=f"请核对卡号 {CARD}", comment=f"客户 {ID_NUMBER}")
+    row = records.get_interaction(iid)
+    assert "[身份证号]" in row.question and row.snapshot_id == "s1" and row.kind == "faq"
+    with records.engine.connect() as conn:
+        dump = str(conn.execute(text("SELECT * FROM interactions")).fetchall())
+        dump += str(conn.execute(text("SELECT * FROM feedback")).fetchall())
+    assert ID_NUMBER not in dump and CARD not in dump
+
+
+def test_feedback_rules(records):
+    iid = records.save_interaction(_answer())
+    with pytest.raises(NotFoundError):
+        records.add_feedback(iid + 999, "accepted")
+    with pytest.raises(ValidationError, match="edited reply"):
+        records.add_feedback(iid, "edited")
+    with pytest.raises(ValidationError):
+        records.add_feedback(iid, "maybe")
+    assert records.count("feedback") == 0
+    records.add_feedback(iid, "rejected", comment="wrong fee")
+    assert [f.verdict for f in records.feedback_for(iid)] == ["rejected"]
+
+
+def test_accuracy_metrics_use_the_last_verdict(records):
+    a = records.save_interaction(_answer(), kind="faq", product="loanA")
+    b = records.save_interaction(_answer(flags=["complaint"]), product="loanB")
+    records.save_interaction(_answer(abstained=True))
+    records.add_feedback(a, "rejected")
+    records.add_feedback(a, "accepted")
+    records.add_feedback(b, "edited", edited_reply="better")
+    m = records.accuracy_metrics()
+    assert m["overall"]["interactions"] == 3 and m["overall"]["with_feedback"] == 2
+    assert m["overall"]["accepted_rate"] == 0.5 and m["overall"]["edited_rate"] == 0.5
+    assert m["overall"]["abstention_rate"] == round(1 / 3, 4)
+    assert m["per_topic"]["kind:faq"]["accepted_rate"] == 1.0
+    assert m["per_topic"]["flag:complaint"]["edited_rate"] == 1.0
+    assert m["per_product"]["loanB"]["interactions"] == 1
+    assert len(m["per_day"]) == 1
+
+
+def test_qasets_and_items(records):
+    s = records.create_qaset("还款", "repayment questions", author="t1")
+    with pytest.raises(ValidationError):
+        records.create_qaset("还款")
+    items = records.add_items(s.id, [{"question": "逾期怎么办？", "key_points": ["罚息"], "topic": "overdue"},
+                                     {"question": "能延期吗？", "answerable": False}])
+    assert [i.question for i in records.items(s.id)] == ["逾期怎么办？", "能延期吗？"]
+    with pytest.raises(ValidationError):
+        records.add_items(s.id, [{"question": "ok"}, {"question": "  "}])
+    assert len(records.items(s.id)) == 2  # the bad batch added nothing
+    records.update_item(s.id, items[0].id, reviewed=True, reference_answer="按合同计收罚息。")
+    assert records.get_item(s.id, items[0].id).reviewed is True
+    records.delete_item(s.id, items[1].id)
+    with pytest.raises(NotFoundError):
+        records.get_item(s.id, items[1].id)
+    records.update_qaset(s.id, name="还款2")
+    records.delete_qaset(s.id)
+    with pytest.raises(NotFoundError):
+        records.items(s.id)
+
+
+def test_eval_runs_and_trend(records):
+    run1 = records.save_eval_run({"overall": {"accuracy": 0.6}, "per_question": [
+        {"question": "q1", "topic": "fees", "correct": 1.0, "answer": "x"}]}, "demo")
+    started = records.start_eval_run("demo")
+    assert records.get_eval_run(started).status == "queued"
+    records.save_eval_run({"overall": {"accuracy": 0.7}, "per_topic": {"fees": {"accuracy": 0.7}}}, "demo",
+                          run_id=started)
+    assert [r.id for r in records.eval_runs("demo")] == [started, run1]
+    assert records.eval_results(run1)[0].scores == {"correct": 1.0}
+    evals = records.accuracy_metrics()["evals"]
+    assert evals[0]["latest"]["score"] == 0.7 and evals[0]["change"] == pytest.approx(0.1)
+    with pytest.raises(ValidationError):
+        records.save_eval_run({"overall": 3}, "demo")
+
+
+def test_audit_filters(records):
+    records.audit("alice", "key.create", "key 1", {"role": "agent"})
+    records.audit("bob", "document.delete", "d_1")
+    assert [e.actor for e in records.audit_events(action="key.create")] == ["alice"]
+    assert [e.action for e in records.audit_events(actor="bob")] == ["document.delete"]
+    assert len(records.audit_events(since=records.now().replace(year=2000))) == 2
+
+
+def test_settings_snapshot_hides_secrets():
+    s = Settings(secret_key="very-secret-value-123", llm_api_key="sk-abc",
+                 database_url="postgresql://u:pw@h/db")
+    snap = settings_snapshot(s)
+    assert "very-secret-value-123" not in str(snap) and "sk-abc" not in str(snap) and "pw@" not in str(snap)
+    assert settings_hash(s) == settings_hash(s.model_copy())
+    assert settings_hash(s) != settings_hash(s.model_copy(update={"top_k": 9}))
