@@ -1,0 +1,106 @@
+"""Word (.docx, python-docx) and PDF (pypdf) loaders.
+
+Word: heading styles (``Heading 1``…, ``标题 1``…) become headings, the ``Title`` style or the
+core properties give the title, tables become one ``cell | cell`` line per row, in document
+order. PDF: text per page; the page number travels with every block into chunk meta["page"].
+Lines a PDF breaks inside a sentence are joined again; a line that ends a sentence ends a paragraph.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import zipfile
+from pathlib import Path
+
+from ingest.clean import clean_inline
+from ingest.loaders.base import Block, Loaded, blocks_from_markdown, first_heading, read_bytes
+from kb.errors import IngestError
+
+_HEADING_STYLE_RE = re.compile(r"^(?:heading|标题|標題)\s*(\d)", re.I)
+_SENTENCE_END_RE = re.compile(r"[。!?;:！？；：.…\"”」』)]$")
+_CJK_END_RE = re.compile(r"[\u3400-\u9fff，、（]$")
+
+
+def load_docx(path: Path) -> Loaded:
+    import docx  # python-docx
+    from docx.opc.exceptions import PackageNotFoundError
+    from docx.table import Table
+
+    data = read_bytes(path)
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise IngestError(f"{path.name}: not a readable Word document (.docx): {exc}") from exc
+    lines: list[str] = []
+    title = (document.core_properties.title or "").strip() or None
+    for item in document.iter_inner_content():
+        if isinstance(item, Table):
+            for row in item.rows:
+                cells: list[str] = []
+                for cell in row.cells:
+                    text = clean_inline(cell.text)
+                    if text and (not cells or cells[-1] != text):  # merged cells repeat their text
+                        cells.append(text)
+                if cells:
+                    lines.append(" | ".join(cells))
+            continue
+        text = clean_inline(item.text)
+        if not text:
+            continue
+        style = (item.style.name if item.style is not None else "") or ""
+        m = _HEADING_STYLE_RE.match(style)
+        if style.lower() == "title":
+            title = title or text
+            lines.append(f"# {text}")
+        elif m:
+            lines.append(f"{'#' * min(6, max(1, int(m.group(1))))} {text}")
+        else:
+            lines.append(text)
+    blocks = blocks_from_markdown("\n".join(lines))
+    if not blocks:
+        raise IngestError(f"{path.name}: the Word document has no text")
+    return Loaded(format="docx", blocks=blocks, title=title or first_heading(blocks))
+
+
+def _join_pdf_lines(text: str) -> str:
+    """Re-join lines the PDF layout broke inside a sentence; keep real paragraph ends."""
+    out: list[str] = []
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line:
+            if out and out[-1] != "":
+                out.append("")
+            continue
+        if out and out[-1] and not _SENTENCE_END_RE.search(out[-1]) and not line.startswith("#"):
+            sep = "" if _CJK_END_RE.search(out[-1]) else " "
+            out[-1] = out[-1] + sep + line
+        else:
+            out.append(line)
+    return "\n".join(out)
+
+
+def load_pdf(path: Path) -> Loaded:
+    from pypdf import PdfReader
+    from pypdf.errors import PyPdfError
+
+    data = read_bytes(path)
+    if not data.strip():
+        raise IngestError(f"{path.name}: the file is empty")
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        if reader.is_encrypted and not reader.decrypt(""):
+            raise IngestError(f"{path.name}: the PDF is password-protected")
+        pages = [page.extract_text() or "" for page in reader.pages]
+        meta_title = (reader.metadata.title if reader.metadata else None) or None
+    except IngestError:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise IngestError(f"{path.name}: not a readable PDF: {exc}") from exc
+    blocks: list[Block] = []
+    for number, text in enumerate(pages, start=1):
+        blocks.extend(blocks_from_markdown(_join_pdf_lines(text), page=number))
+    if not blocks:
+        raise IngestError(f"{path.name}: the PDF has no extractable text (a scanned image needs OCR first)")
+    title = clean_inline(meta_title) if isinstance(meta_title, str) and meta_title.strip() else None
+    return Loaded(format="pdf", blocks=blocks, title=title, meta={"pages": len(pages)})
