@@ -122,8 +122,8 @@ def test_qasets_and_items(records):
     with pytest.raises(ValidationError):
         records.add_items(s.id, [{"question": "ok"}, {"question": "  "}])
     assert len(records.items(s.id)) == 2  # the bad batch added nothing
-    records.update_item(s.id, items[0].id, reviewed=True, reference_answer="按合同计收罚息。")
-    assert records.get_item(s.id, items[0].id).reviewed is True
+    records.update_item(s.id, items[0].id, reviewed="t2", reference_answer="按合同计收罚息。")
+    assert records.get_item(s.id, items[0].id).reviewed == "t2"
     records.delete_item(s.id, items[1].id)
     with pytest.raises(NotFoundError):
         records.get_item(s.id, items[1].id)

@@ -13,7 +13,7 @@ from kb.errors import NotFoundError, ValidationError
 from kb.pii import mask_pii
 from kb.records.models import EvalResult, EvalRun, Feedback, Interaction, QAItem, QASet, utcnow
 
-ITEM_FIELDS = ("question", "reference_answer", "key_points", "expected_sources", "answerable", "topic", "tags",
+ITEM_FIELDS = ("ext_id", "question", "reference_answer", "key_points", "expected_sources", "answerable", "topic", "tags",
                "author", "reviewed", "grades", "source_interaction_id")
 SCORE_KEYS = ("accuracy", "answer_accuracy", "score", "key_point_recall", "hit@5", "hit_at_5")
 
@@ -36,7 +36,7 @@ def _clean_item(data: dict[str, Any]) -> dict[str, Any]:
         if not q:
             raise ValidationError("a Q&A item needs a non-empty question")
         out["question"] = q
-    for k in ("key_points", "expected_sources", "tags"):
+    for k in ("key_points", "expected_sources", "tags", "grades"):
         if k in out and out[k] is None:
             out[k] = []
     return out
@@ -111,8 +111,8 @@ class CurationMixin:
             if s.get(QASet, qaset_id) is None:
                 raise NotFoundError(f"no Q&A set {qaset_id}")
             rows = [QAItem(qaset_id=qaset_id, **{"reference_answer": "", "key_points": [], "expected_sources": [],
-                                                 "tags": [], "grades": {}, "answerable": True,
-                                                 "reviewed": False, **it}) for it in cleaned]
+                                                 "tags": [], "grades": [], "answerable": True,
+                                                 **it}) for it in cleaned]
             s.add_all(rows)
             s.flush()
             return rows

@@ -98,6 +98,7 @@ class QAItem(Base):
     __tablename__ = "qa_items"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     qaset_id: Mapped[int] = mapped_column(ForeignKey("qa_sets.id", ondelete="CASCADE"), index=True)
+    ext_id: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the id in an imported set file
     question: Mapped[str] = mapped_column(Text)
     reference_answer: Mapped[str] = mapped_column(Text, default="")
     key_points: Mapped[list[Any]] = mapped_column(JSON, default=list)
@@ -106,8 +107,8 @@ class QAItem(Base):
     topic: Mapped[str | None] = mapped_column(String(100), nullable=True)
     tags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     author: Mapped[str | None] = mapped_column(String(100), nullable=True)
-    reviewed: Mapped[bool] = mapped_column(Boolean, default=False)
-    grades: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    reviewed: Mapped[str | None] = mapped_column(String(100), nullable=True)  # reviewer or review date
+    grades: Mapped[list[Any]] = mapped_column(JSON, default=list)
     source_interaction_id: Mapped[int | None] = mapped_column(
         ForeignKey("interactions.id", ondelete="SET NULL"), nullable=True
     )
