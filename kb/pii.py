@@ -14,7 +14,8 @@ from stdnum import luhn
 from stdnum.cn import ric
 
 # Digits may be written with spaces or dashes in between (bank cards often are: 6222 0212 ...).
-_ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{17}[0-9Xx])(?![0-9A-Za-z])")
+# ID numbers are also written in groups: 110105 19491231 002X
+_ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{6}[ -]?\d{8}[ -]?\d{3}[0-9Xx])(?![0-9A-Za-z])")
 _CARD_RE = re.compile(r"(?<![0-9])((?:\d[ -]?){15,18}\d)(?![0-9])")
 _MOBILE_RE = re.compile(r"(?<![0-9])(?:\+?86[ -]?)?(1[3-9]\d[ -]?\d{4}[ -]?\d{4})(?![0-9])")
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
@@ -46,7 +47,7 @@ def mask_pii(text: str) -> MaskResult:
         found[kind] = found.get(kind, 0) + 1
 
     def id_sub(m: re.Match) -> str:
-        if ric.is_valid(m.group(1).upper()):
+        if ric.is_valid(_digits(m.group(1)).upper()):
             count("id_card")
             return ID_MASK
         return m.group(0)

@@ -1,0 +1,186 @@
+"""Guards around an answer: complaint detection and compliance rules.
+
+Personal numbers are masked by kb.pii before anything else sees the question; this module
+decides whether the customer is complaining (so the reply acknowledges their feelings and
+the complaint procedure is among the sources) and whether a reply breaks a compliance rule
+(forbidden promises are removed, a rate without its annualised form is flagged).
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+from kb.errors import ConfigError
+from kb.textnorm import normalize, to_simplified
+
+BUILTIN_RULES = Path(__file__).with_name("compliance_rules.yaml")
+
+# Complaint signals, matched on the normalised text (Simplified, lower case), so Traditional
+# input (投訴, 騙子, 暴力催收) is covered by the Simplified forms.
+COMPLAINT_PATTERNS: dict[str, str] = {
+    "complaint": r"投诉|申诉|举报|维权|告你们|complain|file a complaint|report (you|this)",
+    "regulator": r"12378|12363|12315|银保监|银监会|金融监管|人民银行|人行|消协|监管部门|cfpb|regulator|ombudsman",
+    "legal": r"起诉|法院|律师|律师函|打官司|仲裁|报警|公安|\bsue\b|lawsuit|lawyer|attorney|court",
+    "media": r"曝光|媒体|记者|微博|黑猫|上热搜|journalist|the press|social media|go public",
+    "harassment": r"暴力催收|骚扰|威胁|恐吓|辱骂|爆通讯录|打电话给我(家人|同事|朋友)|harass|threat|abusive",
+    "anger": r"太过分|过分了|气死|骗子|骗人|垃圾|坑人|无耻|欺诈|忍无可忍|什么破|scam|fraud|ridiculous|unacceptable|outrageous|furious|angry",
+}
+_COMPLAINT_RE = {k: re.compile(v, re.IGNORECASE) for k, v in COMPLAINT_PATTERNS.items()}
+
+# A forbidden phrase after one of these (same clause) is the rule being stated, not broken.
+_NEGATION = re.compile(
+    r"(严禁|禁止|不得|不能|不可|不应|不要|切勿|杜绝|避免|不允许|不准|never|must not|do not|don't|shall not|may not|cannot)[^，。；,;.!?！？]*$",
+    re.IGNORECASE,
+)
+RULE_TYPES = ("forbidden_phrase", "required_disclosure")
+
+
+def detect_complaint(text: str) -> list[str]:
+    """The kinds of complaint signal in the text (empty when none)."""
+    norm = normalize(text)
+    return [kind for kind, rx in _COMPLAINT_RE.items() if rx.search(norm)]
+
+
+@dataclass(frozen=True)
+class ComplianceRule:
+    id: str
+    type: str
+    patterns: tuple[re.Pattern, ...]
+    message: str
+    when: tuple[re.Pattern, ...] = ()
+
+    def forbidden_match(self, sentence: str) -> str | None:
+        """The forbidden phrase the sentence states (not merely forbids), or None."""
+        norm = normalize(sentence)
+        for rx in self.patterns:
+            for m in rx.finditer(norm):
+                if not _NEGATION.search(norm[: m.start()]):
+                    return m.group(0)
+        return None
+
+    def disclosure_missing(self, sentences: list[str]) -> bool:
+        """A triggering sentence without the disclosure (in that sentence or elsewhere in the reply)."""
+        norm = [normalize(s) for s in sentences]
+        triggered = any(rx.search(s) for s in norm for rx in self.when)
+        if not triggered:
+            return False
+        whole = " ".join(norm)
+        return not any(rx.search(whole) for rx in self.patterns)
+
+
+@dataclass
+class ComplianceResult:
+    kept: list[int]  # indexes of sentences kept
+    removed: list[tuple[int, str]]  # (index, rule id) of sentences removed
+    violations: list[str]  # rule ids violated, in rule order
+    messages: list[str]
+
+
+def _compile(patterns, where: str) -> tuple[re.Pattern, ...]:
+    if isinstance(patterns, str):
+        patterns = [patterns]
+    if not isinstance(patterns, list) or not patterns or not all(isinstance(p, str) and p for p in patterns):
+        raise ConfigError(f"{where}: must be a non-empty list of regular expressions")
+    out = []
+    for p in patterns:
+        try:
+            # not normalize(): lower-casing would turn \D or \S into \d or \s
+            out.append(re.compile(to_simplified(unicodedata.normalize("NFKC", p)), re.IGNORECASE))
+        except re.error as exc:
+            raise ConfigError(f"{where}: invalid regular expression {p!r}: {exc}") from exc
+    return tuple(out)
+
+
+def parse_rules(data, source: str = "compliance rules") -> list[ComplianceRule]:
+    """Rules from parsed YAML; a ConfigError names the rule and the problem."""
+    if isinstance(data, dict) and "rules" in data:
+        data = data["rules"]
+    if not isinstance(data, list):
+        raise ConfigError(f"{source}: expected a list of rules, got {type(data).__name__}")
+    rules: list[ComplianceRule] = []
+    seen: set[str] = set()
+    for i, item in enumerate(data, 1):
+        if not isinstance(item, dict):
+            raise ConfigError(f"{source}: rule #{i} is not a mapping")
+        rid = item.get("id")
+        if not isinstance(rid, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", rid or ""):
+            raise ConfigError(f"{source}: rule #{i} needs an id of letters, digits, _ . - (got {rid!r})")
+        where = f"{source}: rule {rid!r}"
+        if rid in seen:
+            raise ConfigError(f"{where}: duplicate id")
+        seen.add(rid)
+        unknown = set(item) - {"id", "type", "patterns", "message", "when"}
+        if unknown:
+            raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+        rtype = item.get("type")
+        if rtype not in RULE_TYPES:
+            raise ConfigError(f"{where}: type must be one of {', '.join(RULE_TYPES)} (got {rtype!r})")
+        message = item.get("message")
+        if not isinstance(message, str) or not message.strip():
+            raise ConfigError(f"{where}: needs a message")
+        patterns = _compile(item.get("patterns"), f"{where} patterns")
+        when: tuple[re.Pattern, ...] = ()
+        if rtype == "required_disclosure":
+            when = _compile(item.get("when"), f"{where} when")
+        elif "when" in item:
+            raise ConfigError(f"{where}: 'when' only applies to required_disclosure rules")
+        rules.append(ComplianceRule(rid, rtype, patterns, message.strip(), when))
+    return rules
+
+
+@lru_cache(maxsize=8)
+def _load(path: str, mtime: float) -> tuple[ComplianceRule, ...]:
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read compliance rules {path}: {exc.strerror or exc}") from exc
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"compliance rules {path} is not valid YAML: {exc}") from exc
+    return tuple(parse_rules(data, f"compliance rules {Path(path).name}"))
+
+
+def load_rules(path: Path | str | None = None) -> list[ComplianceRule]:
+    """The rules in `path`, or the built-in rules when None. Cached until the file changes."""
+    p = Path(path) if path else BUILTIN_RULES
+    try:
+        mtime = p.stat().st_mtime
+    except OSError as exc:
+        raise ConfigError(f"compliance rules file not found: {p}") from exc
+    return list(_load(str(p), mtime))
+
+
+def check_compliance(sentences: list[str], rules: list[ComplianceRule], exempt: set[int] | None = None) -> ComplianceResult:
+    """Apply the rules to a reply given as sentences. Sentences in `exempt` (written by
+    CiteDesk itself) are not removed, but still count for disclosures."""
+    exempt = exempt or set()
+    removed: list[tuple[int, str]] = []
+    violations: list[str] = []
+    messages: list[str] = []
+    for rule in rules:
+        if rule.type != "forbidden_phrase":
+            continue
+        for i, s in enumerate(sentences):
+            if i in exempt:
+                continue
+            if rule.forbidden_match(s):
+                if not any(i == r for r, _ in removed):
+                    removed.append((i, rule.id))
+                if rule.id not in violations:
+                    violations.append(rule.id)
+                    messages.append(rule.message)
+    gone = {i for i, _ in removed}
+    kept = [i for i in range(len(sentences)) if i not in gone]
+    remaining = [sentences[i] for i in kept]
+    for rule in rules:
+        if rule.type == "required_disclosure" and rule.disclosure_missing(remaining):
+            violations.append(rule.id)
+            messages.append(rule.message)
+    return ComplianceResult(kept=kept, removed=removed, violations=violations, messages=messages)

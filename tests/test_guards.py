@@ -1,0 +1,99 @@
+import pytest
+
+from kb.errors import ConfigError
+from kb.guards import check_compliance, detect_complaint, load_rules
+
+
+@pytest.fixture(scope="module")
+def rules():
+    return load_rules()
+
+
+@pytest.mark.parametrize(
+    ("text", "kind"),
+    [
+        ("我要投诉你们！", "complaint"),
+        ("我要去12378投訴你們", "regulator"),
+        ("再这样我就去法院起诉", "legal"),
+        ("我要找记者曝光你们", "media"),
+        ("你们的催收天天骚扰我家人", "harassment"),
+        ("你們這是暴力催收", "harassment"),
+        ("太过分了，简直是骗子", "anger"),
+        ("這群騙子", "anger"),
+        ("I will file a complaint with the CFPB", "regulator"),
+        ("This is a scam and I'm furious", "anger"),
+    ],
+)
+def test_complaints_are_detected(text, kind):
+    assert kind in detect_complaint(text)
+
+
+@pytest.mark.parametrize("text", ["利息怎么计算？", "提前还款需要手续费吗", "How do I change my repayment date?"])
+def test_ordinary_questions_are_not_complaints(text):
+    assert detect_complaint(text) == []
+
+
+def test_forbidden_promises_are_removed_and_flagged(rules):
+    sentences = ["您好，", "我们保证通过，而且不查征信。", "借款利息不得预先扣除[1]。", "走内部渠道可以更快。"]
+    result = check_compliance(sentences, rules, exempt={0})
+    assert result.kept == [0, 2]
+    assert dict(result.removed) == {1: "guaranteed_approval", 3: "insider_channel"}
+    assert result.violations == ["guaranteed_approval", "no_credit_check", "insider_channel"]
+
+
+def test_english_forbidden_promises(rules):
+    result = check_compliance(["Guaranteed approval, no credit check!"], rules)
+    assert result.kept == [] and {"guaranteed_approval", "no_credit_check"} <= set(result.violations)
+
+
+def test_stating_the_rule_is_not_breaking_it(rules):
+    result = check_compliance(["客服人员严禁向客户承诺包过或不查征信。", "We never promise guaranteed approval."], rules)
+    assert result.kept == [0, 1] and result.violations == []
+
+
+def test_rate_must_be_annualised(rules):
+    assert check_compliance(["这笔借款的利率为24%[1]。"], rules).violations == ["rate_annualised"]
+    assert check_compliance(["日利率为万分之五。"], rules).violations == ["rate_annualised"]
+    assert check_compliance(["年化利率为24%[1]。"], rules).violations == []
+    assert check_compliance(["The annualised interest rate is 7.2%."], rules).violations == []
+    assert check_compliance(["借款期限为12个月。"], rules).violations == []
+
+
+def _write(tmp_path, text):
+    p = tmp_path / "rules.yaml"
+    p.write_text(text, encoding="utf-8")
+    return p
+
+
+def test_custom_rules_file(tmp_path):
+    path = _write(
+        tmp_path,
+        "- id: no_cash\n  type: forbidden_phrase\n  patterns: ['现金(交易|还款)']\n  message: 不得引导现金交易\n",
+    )
+    rules = load_rules(path)
+    result = check_compliance(["您可以用现金还款。"], rules)
+    assert result.violations == ["no_cash"] and result.messages == ["不得引导现金交易"]
+
+
+@pytest.mark.parametrize(
+    ("text", "problem"),
+    [
+        ("- id: a\n  type: forbidden_phrase\n  patterns: ['(unclosed']\n  message: m\n", "invalid regular expression"),
+        ("- id: a\n  type: banned\n  patterns: [x]\n  message: m\n", "type must be one of"),
+        ("- id: a\n  type: forbidden_phrase\n  message: m\n", "patterns"),
+        ("- id: a\n  type: required_disclosure\n  patterns: [x]\n  message: m\n", "when"),
+        ("- type: forbidden_phrase\n  patterns: [x]\n  message: m\n", "needs an id"),
+        ("- id: a\n  type: forbidden_phrase\n  patterns: [x]\n", "needs a message"),
+        ("- id: a\n  type: forbidden_phrase\n  patterns: [x]\n  message: m\n" * 2, "duplicate id"),
+        ("id: a\n", "expected a list"),
+        ("- id: a\n  type: [unclosed\n", "not valid YAML"),
+    ],
+)
+def test_malformed_rules_file_is_a_config_error_naming_the_problem(tmp_path, text, problem):
+    with pytest.raises(ConfigError, match=problem.replace("(", r"\(")):
+        load_rules(_write(tmp_path, text))
+
+
+def test_missing_rules_file(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_rules(tmp_path / "nope.yaml")

@@ -1,0 +1,53 @@
+from stdnum import luhn
+from stdnum.cn import ric
+
+from kb.pii import CARD_MASK, EMAIL_MASK, ID_MASK, MOBILE_MASK, mask, mask_pii
+
+VALID_ID = "11010519491231002X"
+
+
+def _valid_card() -> str:
+    body = "622202123456789"
+    return body + luhn.calc_check_digit(body)
+
+
+def test_fixture_numbers_are_what_they_claim():
+    assert ric.is_valid(VALID_ID)
+    assert not ric.is_valid("110105194912310021")
+    assert luhn.is_valid(_valid_card())
+
+
+def test_valid_id_card_is_masked_plain_and_grouped():
+    assert mask(f"我的身份证是{VALID_ID}，请查一下") == f"我的身份证是{ID_MASK}，请查一下"
+    assert mask("身份证 110105 19491231 002x") == f"身份证 {ID_MASK}"
+
+
+def test_invalid_id_checksum_is_not_masked():
+    # an 18-digit contract number must stay readable
+    text = "合同号110105194912310021"
+    result = mask_pii(text)
+    assert result.text == text and not result.masked
+
+
+def test_valid_bank_card_is_masked_with_or_without_spaces():
+    card = _valid_card()
+    grouped = " ".join(card[i : i + 4] for i in range(0, 16, 4))
+    assert mask(f"卡号{card}") == f"卡号{CARD_MASK}"
+    assert mask(f"卡号 {grouped} 扣款失败") == f"卡号 {CARD_MASK} 扣款失败"
+
+
+def test_invalid_bank_card_is_not_masked():
+    card = _valid_card()
+    wrong = card[:-1] + str((int(card[-1]) + 1) % 10)
+    assert mask(f"卡号{wrong}") == f"卡号{wrong}"
+
+
+def test_mobile_and_email_are_masked():
+    result = mask_pii("电话+86 138-1234-5678，邮箱zhang.san@example.com")
+    assert result.text == f"电话{MOBILE_MASK}，邮箱{EMAIL_MASK}"
+    assert result.found == {"mobile": 1, "email": 1}
+
+
+def test_amounts_and_dates_are_left_alone():
+    text = "我借了15000元，2024年3月15日到期，年化利率7.2%"
+    assert mask(text) == text
