@@ -1,0 +1,257 @@
+"""The catalog: one SQLite file, the source of truth for documents and chunks.
+
+It also holds the ingest state per source (content hash, pipeline version), a snapshot id that
+changes with every committed write, and which vector collection is active (with its embedder).
+WAL mode lets readers proceed while the one writer commits; every write is one transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from kb.errors import StoreError
+from kb.types import Chunk, Document
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY,
+    title TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    source TEXT NOT NULL,
+    source_key TEXT NOT NULL,
+    text TEXT NOT NULL,
+    meta TEXT NOT NULL,
+    content_hash TEXT,
+    pipeline_version TEXT,
+    fingerprint TEXT,
+    updated_at TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))
+);
+CREATE INDEX IF NOT EXISTS documents_source_key ON documents(source_key);
+CREATE TABLE IF NOT EXISTS chunks (
+    chunk_id TEXT PRIMARY KEY,
+    doc_id TEXT NOT NULL REFERENCES documents(doc_id) ON DELETE CASCADE,
+    ord INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    section TEXT NOT NULL,
+    span_start INTEGER,
+    span_end INTEGER,
+    meta TEXT NOT NULL,
+    tokens TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, ord);
+CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+_CHUNK_COLS = "chunk_id, doc_id, ord, text, section, span_start, span_end, meta"
+
+
+def _row_to_chunk(row: sqlite3.Row) -> Chunk:
+    span = (row["span_start"], row["span_end"]) if row["span_start"] is not None else None
+    return Chunk(
+        chunk_id=row["chunk_id"],
+        doc_id=row["doc_id"],
+        text=row["text"],
+        section=row["section"],
+        span=span,
+        meta=json.loads(row["meta"]),
+    )
+
+
+def _row_to_document(row: sqlite3.Row) -> Document:
+    return Document(
+        doc_id=row["doc_id"],
+        title=row["title"],
+        kind=row["kind"],
+        source=row["source"],
+        text=row["text"],
+        meta=json.loads(row["meta"]),
+    )
+
+
+class Catalog:
+    """Thread-safe: one connection guarded by a lock (SQLite serialises writers anyway)."""
+
+    def __init__(self, path: Path) -> None:
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+            self._conn.row_factory = sqlite3.Row
+            self._conn.execute("PRAGMA journal_mode=WAL")
+            self._conn.execute("PRAGMA foreign_keys=ON")
+            self._conn.execute("PRAGMA busy_timeout=5000")
+            self._conn.executescript(SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise StoreError(f"cannot open the catalog {path}: {exc}") from exc
+        self._lock = threading.RLock()
+        self.path = path
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    # -- low level ---------------------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; the snapshot id changes when it commits."""
+        with self._lock:
+            self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._conn
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO state(key, value) VALUES ('snapshot_id', ?)", (uuid.uuid4().hex[:16],)
+                )
+                self._conn.execute("COMMIT")
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+
+    def _query(self, sql: str, params: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._conn.execute(sql, tuple(params)).fetchall()
+
+    # -- state -----------------------------------------------------------------------------
+
+    def get_state(self, key: str) -> str | None:
+        rows = self._query("SELECT value FROM state WHERE key = ?", (key,))
+        return rows[0]["value"] if rows else None
+
+    def set_state(self, values: dict[str, str]) -> None:
+        with self.transaction() as conn:
+            conn.executemany("INSERT OR REPLACE INTO state(key, value) VALUES (?, ?)", list(values.items()))
+
+    @property
+    def snapshot_id(self) -> str:
+        return self.get_state("snapshot_id") or "empty"
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def replace_document(
+        self, conn: sqlite3.Connection, doc: Document, chunks: list[Chunk], tokens: list[str], fingerprint: str
+    ) -> None:
+        """Inside a transaction: the document row and exactly these chunks."""
+        meta = dict(doc.meta)
+        conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc.doc_id,))
+        conn.execute(
+            "INSERT OR REPLACE INTO documents(doc_id, title, kind, source, source_key, text, meta, content_hash,"
+            " pipeline_version, fingerprint, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+            (
+                doc.doc_id,
+                doc.title,
+                doc.kind,
+                doc.source,
+                str(meta.get("source_key") or doc.source),
+                doc.text,
+                json.dumps(meta, ensure_ascii=False, sort_keys=True),
+                meta.get("content_hash"),
+                None if meta.get("pipeline_version") is None else str(meta.get("pipeline_version")),
+                fingerprint,
+            ),
+        )
+        conn.executemany(
+            f"INSERT INTO chunks({_CHUNK_COLS}, tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    c.chunk_id,
+                    doc.doc_id,
+                    int(c.meta.get("ord", i)),
+                    c.text,
+                    c.section or "",
+                    c.span[0] if c.span else None,
+                    c.span[1] if c.span else None,
+                    json.dumps(c.meta, ensure_ascii=False, sort_keys=True),
+                    tok,
+                )
+                for i, (c, tok) in enumerate(zip(chunks, tokens, strict=True))
+            ],
+        )
+
+    def delete_document(self, conn: sqlite3.Connection, doc_id: str) -> list[str]:
+        ids = [r[0] for r in conn.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (doc_id,))]
+        conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
+        conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+        return ids
+
+    # -- reads -----------------------------------------------------------------------------
+
+    def get_document(self, doc_id: str) -> Document | None:
+        rows = self._query("SELECT * FROM documents WHERE doc_id = ?", (doc_id,))
+        return _row_to_document(rows[0]) if rows else None
+
+    def fingerprint(self, doc_id: str) -> str | None:
+        rows = self._query("SELECT fingerprint FROM documents WHERE doc_id = ?", (doc_id,))
+        return rows[0][0] if rows else None
+
+    def source_state(self, source_key: str) -> dict[str, Any] | None:
+        rows = self._query(
+            "SELECT doc_id, content_hash, pipeline_version FROM documents WHERE source_key = ? OR doc_id = ?"
+            " ORDER BY source_key = ? DESC LIMIT 1",
+            (source_key, source_key, source_key),
+        )
+        return dict(rows[0]) if rows else None
+
+    def document_rows(self) -> list[dict[str, Any]]:
+        rows = self._query(
+            "SELECT d.doc_id, d.title, d.kind, d.source, d.meta, d.content_hash, d.pipeline_version, d.updated_at,"
+            " (SELECT COUNT(*) FROM chunks c WHERE c.doc_id = d.doc_id) AS chunk_count"
+            " FROM documents d ORDER BY d.title, d.doc_id"
+        )
+        out = []
+        for r in rows:
+            d = dict(r)
+            d["meta"] = json.loads(d["meta"])
+            out.append(d)
+        return out
+
+    def chunk_ids_of(self, doc_id: str) -> list[str]:
+        return [r[0] for r in self._query("SELECT chunk_id FROM chunks WHERE doc_id = ? ORDER BY ord", (doc_id,))]
+
+    def chunks_of(self, doc_id: str) -> list[Chunk]:
+        rows = self._query(f"SELECT {_CHUNK_COLS} FROM chunks WHERE doc_id = ? ORDER BY ord, chunk_id", (doc_id,))
+        return [_row_to_chunk(r) for r in rows]
+
+    def get_chunks(self, chunk_ids: list[str]) -> dict[str, Chunk]:
+        out: dict[str, Chunk] = {}
+        ids = list(dict.fromkeys(chunk_ids))
+        for i in range(0, len(ids), 500):
+            part = ids[i : i + 500]
+            marks = ",".join("?" * len(part))
+            for r in self._query(f"SELECT {_CHUNK_COLS} FROM chunks WHERE chunk_id IN ({marks})", part):
+                out[r["chunk_id"]] = _row_to_chunk(r)
+        return out
+
+    def lexical_rows(self) -> tuple[str, list[tuple[str, str, str]]]:
+        """(snapshot id, [(chunk_id, doc_id, space-joined tokens)]) read consistently in one transaction."""
+        with self._lock:
+            self._conn.execute("BEGIN")
+            try:
+                snap = self.snapshot_id
+                rows = self._conn.execute("SELECT chunk_id, doc_id, tokens FROM chunks ORDER BY rowid").fetchall()
+            finally:
+                self._conn.execute("COMMIT")
+        return snap, [(r[0], r[1], r[2]) for r in rows]
+
+    def iter_chunks(self, batch: int = 256) -> Iterator[list[Chunk]]:
+        last = ""
+        while True:
+            rows = self._query(
+                f"SELECT {_CHUNK_COLS} FROM chunks WHERE chunk_id > ? ORDER BY chunk_id LIMIT ?", (last, batch)
+            )
+            if not rows:
+                return
+            yield [_row_to_chunk(r) for r in rows]
+            last = rows[-1]["chunk_id"]
+
+    def counts(self) -> dict[str, int]:
+        docs = self._query("SELECT COUNT(*) FROM documents")[0][0]
+        chunks = self._query("SELECT COUNT(*) FROM chunks")[0][0]
+        return {"documents": int(docs), "chunks": int(chunks)}

@@ -1,0 +1,316 @@
+"""The KnowledgeBase facade: the one object the CLI, API, UI and evals use.
+
+Writes go vectors first, then one catalog transaction, then orphan clean-up, so a failure at any
+point leaves the previous version searchable; a chunk is visible only once its catalog row is
+committed. Concurrent readers and one writer may share an instance (the web server searches
+while a background task ingests); only one process may open a data directory as writer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kb.catalog import Catalog
+from kb.embedders import Embedder, make_embedder
+from kb.errors import ConfigError, NotFoundError, StoreError, ValidationError
+from kb.lexical import LexicalIndex, chunk_tokens, index_text
+from kb.locking import WriterLock
+from kb.retrieval import DocMeta, HybridRetriever, doc_status
+from kb.settings import Settings
+from kb.types import KINDS, Chunk, Document, Hit, SearchFilters, stable_hash
+from kb.vectorstore import ChromaStore, VectorEntry, collection_name, make_client
+
+log = logging.getLogger(__name__)
+
+# document meta copied onto each chunk so a Hit carries what filters and citations need
+_INHERITED = ("product", "version", "effective_date", "expiry_date", "tags")
+
+
+@dataclass
+class UpsertResult:
+    doc_id: str
+    status: str  # "added" | "updated" | "unchanged"
+    chunks_added: int = 0
+    chunks_removed: int = 0
+
+
+@dataclass
+class DocumentInfo:
+    doc_id: str
+    title: str
+    kind: str
+    source: str
+    chunk_count: int
+    status: str  # "active" | "expired" | "future"
+    meta: dict[str, Any] = field(default_factory=dict)
+    updated_at: str | None = None
+
+
+class KnowledgeBase:
+    def __init__(self, settings: Settings, catalog: Catalog, embedder: Embedder, client, lock: WriterLock | None):
+        self.settings = settings
+        self.data_dir = Path(settings.data_dir)
+        self.catalog = catalog
+        self.embedder = embedder
+        self.client = client
+        self._lock = lock
+        self._write_lock = threading.RLock()
+        self._docs_cache: tuple[str, dict[str, DocMeta]] | None = None
+        self._docs_lock = threading.Lock()
+        name = catalog.get_state("collection")
+        if name is None:
+            name = collection_name(embedder.name, uuid.uuid4().hex[:6])
+            catalog.set_state({"collection": name, "embedder": embedder.name})
+        elif catalog.get_state("embedder") != embedder.name:
+            raise ConfigError(
+                f"this knowledge base was indexed with the embedder {catalog.get_state('embedder')!r}, but the "
+                f"settings ask for {embedder.name!r} (CITEDESK_EMBEDDER={settings.embedder!r}); run "
+                "`citedesk reindex --embedder <spec>` to re-embed, or set CITEDESK_EMBEDDER back"
+            )
+        self.store = ChromaStore(client, name)
+        self.lexical = LexicalIndex(catalog, self.data_dir / "lexical")
+        self.retriever = HybridRetriever(catalog, self.store, self.lexical, embedder, self._documents_meta)
+
+    @classmethod
+    def open(cls, settings: Settings, writer: bool = False) -> KnowledgeBase:
+        data_dir = Path(settings.data_dir)
+        data_dir.mkdir(parents=True, exist_ok=True)
+        lock = None
+        if writer:
+            lock = WriterLock(data_dir)
+            lock.acquire()
+        try:
+            embedder = make_embedder(settings.embedder)
+            catalog = Catalog(data_dir / "catalog.sqlite")
+            return cls(settings, catalog, embedder, make_client(data_dir, settings.chroma_url), lock)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
+
+    def close(self) -> None:
+        self.catalog.close()
+        if self._lock is not None:
+            self._lock.release()
+
+    def __enter__(self) -> KnowledgeBase:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def writer(self) -> bool:
+        return self._lock is not None and self._lock.held
+
+    @property
+    def snapshot_id(self) -> str:
+        return self.catalog.snapshot_id
+
+    def _require_writer(self) -> None:
+        if not self.writer:
+            raise StoreError("this knowledge base was opened read-only; open it with writer=True to change it")
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def _prepare(self, doc: Document, chunks: list[Chunk]) -> list[Chunk]:
+        if not isinstance(doc, Document) or not doc.doc_id or not str(doc.title).strip():
+            raise ValidationError("a document needs a doc_id and a title")
+        if doc.kind not in KINDS:
+            raise ValidationError(f"unknown document kind {doc.kind!r}; use one of {', '.join(KINDS)}")
+        seen: set[str] = set()
+        out = []
+        for i, c in enumerate(chunks):
+            if c.doc_id != doc.doc_id:
+                raise ValidationError(f"chunk {c.chunk_id} belongs to {c.doc_id}, not to {doc.doc_id}")
+            if not c.chunk_id or c.chunk_id in seen:
+                raise ValidationError(f"chunk ids must be present and unique (got {c.chunk_id!r} twice or empty)")
+            if not c.text.strip():
+                raise ValidationError(f"chunk {c.chunk_id} has no text")
+            seen.add(c.chunk_id)
+            meta = {"ord": i, **c.meta, "title": doc.title, "kind": doc.kind, "source": doc.source}
+            for key in _INHERITED:
+                if key in doc.meta:
+                    meta.setdefault(key, doc.meta[key])
+            out.append(dataclasses.replace(c, meta=meta, span=tuple(c.span) if c.span else None))
+        return out
+
+    @staticmethod
+    def _fingerprint(doc: Document, chunks: list[Chunk]) -> str:
+        body = json.dumps(
+            [dataclasses.asdict(doc), [dataclasses.asdict(c) for c in chunks]], ensure_ascii=False, sort_keys=True
+        )
+        return stable_hash(body, length=32)
+
+    def _entries(self, embedder: Embedder, chunks: list[Chunk]) -> list[VectorEntry]:
+        texts, owners = [], []
+        for c in chunks:
+            texts.append(index_text(c))
+            owners.append((c.chunk_id, c.chunk_id))
+            for i, key in enumerate(c.meta.get("keys") or []):
+                texts.append(str(key))
+                owners.append((f"{c.chunk_id}#k{i}", c.chunk_id))
+        vectors = embedder.embed_passages(texts) if texts else []
+        return [VectorEntry(eid, cid, v) for (eid, cid), v in zip(owners, vectors, strict=True)]
+
+    def upsert_document(self, doc: Document, chunks: list[Chunk]) -> UpsertResult:
+        self._require_writer()
+        prepared = self._prepare(doc, chunks)
+        fingerprint = self._fingerprint(doc, prepared)
+        with self._write_lock:
+            if self.catalog.fingerprint(doc.doc_id) == fingerprint:
+                return UpsertResult(doc.doc_id, "unchanged")
+            existed = self.catalog.get_document(doc.doc_id) is not None
+            old = {c.chunk_id: c for c in self.catalog.chunks_of(doc.doc_id)}
+            new_ids = [c.chunk_id for c in prepared]
+            present = self.store.has(new_ids)
+            need = [
+                c
+                for c in prepared
+                if c.chunk_id not in present
+                or (c.chunk_id in old and old[c.chunk_id].meta.get("keys") != c.meta.get("keys"))
+            ]
+            self.store.add(self._entries(self.embedder, need))  # vectors first: invisible until the catalog commits
+            tokens = [" ".join(chunk_tokens(c)) for c in prepared]
+            try:
+                with self.catalog.transaction() as conn:
+                    self.catalog.replace_document(conn, doc, prepared, tokens, fingerprint)
+            except sqlite3.IntegrityError as exc:
+                raise ValidationError(f"document {doc.doc_id}: a chunk id is already used by another document") from exc
+            removed = [cid for cid in old if cid not in set(new_ids)]
+            stale_keys = [
+                f"{c.chunk_id}#k{i}"
+                for c in prepared
+                if c.chunk_id in old
+                for i in range(len(c.meta.get("keys") or []), len(old[c.chunk_id].meta.get("keys") or []))
+            ]
+            self._drop_vectors(removed, stale_keys)
+            return UpsertResult(
+                doc.doc_id,
+                "updated" if existed else "added",
+                chunks_added=len([c for c in new_ids if c not in old]),
+                chunks_removed=len(removed),
+            )
+
+    def _drop_vectors(self, chunk_ids: list[str], entry_ids: list[str] = ()) -> None:
+        # the catalog already forgot these chunks, so a failure here only leaves unused vectors behind
+        try:
+            if chunk_ids:
+                self.store.delete(chunk_ids)
+            if entry_ids:
+                self.store.delete_entries(list(entry_ids))
+        except Exception as exc:  # noqa: BLE001 - logged, search ignores vectors without a catalog row
+            log.warning("could not delete %d orphaned vectors: %s", len(chunk_ids) + len(entry_ids), exc)
+
+    def remove_document(self, doc_id: str) -> int:
+        self._require_writer()
+        with self._write_lock:
+            if self.catalog.get_document(doc_id) is None:
+                raise NotFoundError(f"no document {doc_id!r} in the knowledge base")
+            with self.catalog.transaction() as conn:
+                removed = self.catalog.delete_document(conn, doc_id)
+            self._drop_vectors(removed)
+            return len(removed)
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def source_state(self, source_key: str) -> dict[str, Any] | None:
+        return self.catalog.source_state(source_key)
+
+    def _documents_meta(self) -> dict[str, DocMeta]:
+        snap = self.catalog.snapshot_id
+        with self._docs_lock:
+            if self._docs_cache is None or self._docs_cache[0] != snap:
+                rows = self.catalog.document_rows()
+                docs = {r["doc_id"]: DocMeta(r["doc_id"], r["title"], r["kind"], r["source"], r["meta"]) for r in rows}
+                self._docs_cache = (snap, docs)
+            return self._docs_cache[1]
+
+    def documents(self, on_date: str | None = None) -> list[DocumentInfo]:
+        return [
+            DocumentInfo(
+                doc_id=r["doc_id"],
+                title=r["title"],
+                kind=r["kind"],
+                source=r["source"],
+                chunk_count=r["chunk_count"],
+                status=doc_status(r["meta"], on_date),
+                meta=r["meta"],
+                updated_at=r["updated_at"],
+            )
+            for r in self.catalog.document_rows()
+        ]
+
+    def get_document(self, doc_id: str) -> Document | None:
+        return self.catalog.get_document(doc_id)
+
+    def chunks_of(self, doc_id: str) -> list[Chunk]:
+        return self.catalog.chunks_of(doc_id)
+
+    def get_chunk(self, chunk_id: str) -> Chunk | None:
+        return self.catalog.get_chunks([chunk_id]).get(chunk_id)
+
+    def search(self, query: str, k: int | None = None, filters: SearchFilters | None = None) -> list[Hit]:
+        if not isinstance(query, str) or not query.strip():
+            raise ValidationError("the question is empty")
+        k = self.settings.top_k if k is None else int(k)
+        if k < 1:
+            raise ValidationError("k must be at least 1")
+        return self.retriever.search(query.strip(), k, filters)
+
+    def stats(self) -> dict[str, Any]:
+        counts = self.catalog.counts()
+        return {
+            **counts,
+            "vectors": self.store.count(),
+            "embedder": self.embedder.name,
+            "embedder_spec": self.settings.embedder,
+            "collection": self.store.name,
+            "chroma": self.settings.chroma_url or "embedded",
+            "snapshot_id": self.snapshot_id,
+            "lexical_snapshot_id": self.lexical.snapshot_id,
+            "data_dir": str(self.data_dir),
+        }
+
+    # -- reindex -----------------------------------------------------------------------------
+
+    def reindex(self, embedder_spec: str | None = None, batch: int = 64) -> dict[str, Any]:
+        """Re-embed every chunk into a new collection; switch over only when it is complete."""
+        self._require_writer()
+        embedder = make_embedder(embedder_spec or self.settings.embedder)
+        with self._write_lock:
+            started = time.perf_counter()
+            new = ChromaStore(self.client, collection_name(embedder.name, uuid.uuid4().hex[:6]))
+            done = 0
+            try:
+                for chunks in self.catalog.iter_chunks(batch):
+                    new.add(self._entries(embedder, chunks))
+                    done += len(chunks)
+            except BaseException:
+                new.drop()
+                raise
+            old = self.store
+            self.catalog.set_state({"collection": new.name, "embedder": embedder.name})
+            self.embedder, self.store = embedder, new
+            self.retriever = HybridRetriever(self.catalog, new, self.lexical, embedder, self._documents_meta)
+            try:
+                old.drop()
+            except StoreError as exc:
+                log.warning("%s", exc)
+            return {
+                "collection": new.name,
+                "previous_collection": old.name,
+                "embedder": embedder.name,
+                "chunks": done,
+                "vectors": new.count(),
+                "seconds": round(time.perf_counter() - started, 2),
+            }

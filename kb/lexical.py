@@ -1,0 +1,155 @@
+"""The lexical index: BM25 (bm25s) over normalised jieba tokens of each chunk's index text.
+
+The index text of a chunk is its title, section, text and FAQ key questions, normalised
+(NFKC, Traditional→Simplified, lower case) by `kb.textnorm.tokenize`. The catalog stores each
+chunk's tokens, so the index is rebuilt from the catalog alone. It is persisted under
+data_dir/lexical/ tagged with the catalog snapshot id it was built from; when the catalog has
+moved on, the index is rebuilt before it answers, so it never disagrees with the catalog.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import threading
+from pathlib import Path
+
+import bm25s
+import numpy as np
+
+from kb.catalog import Catalog
+from kb.errors import StoreError
+from kb.textnorm import tokenize
+from kb.types import Chunk
+
+log = logging.getLogger(__name__)
+
+# Lucene BM25; k1/b chosen on LeCoQA (article-sized statute chunks) — see kb/retrieval_bench.py
+BM25_PARAMS = {"k1": 1.2, "b": 0.75, "method": "lucene"}
+
+
+def index_text(chunk: Chunk, title: str | None = None) -> str:
+    """What is indexed (and embedded) for a chunk: title, section, text and FAQ key questions."""
+    title = chunk.meta.get("title", "") if title is None else title
+    head = " ".join(p for p in (title, chunk.section) if p)
+    keys = chunk.meta.get("keys") or []
+    parts = [head, chunk.text, *[str(k) for k in keys]]
+    return "\n".join(p for p in parts if p)
+
+
+def chunk_tokens(chunk: Chunk, title: str | None = None) -> list[str]:
+    return tokenize(index_text(chunk, title))
+
+
+class LexicalIndex:
+    """BM25 over the catalog's chunks, rebuilt lazily when the catalog snapshot changes."""
+
+    META = "citedesk.json"
+
+    def __init__(self, catalog: Catalog, directory: Path) -> None:
+        self.catalog = catalog
+        self.directory = Path(directory)
+        self._lock = threading.RLock()
+        self._retriever: bm25s.BM25 | None = None
+        self._ids: list[str] = []
+        self._doc_ids = np.array([], dtype=object)
+        self.snapshot_id: str | None = None
+        self.rebuilds = 0
+        self._load()
+
+    # -- persistence -------------------------------------------------------------------------
+
+    def _load(self) -> None:
+        meta_path = self.directory / self.META
+        if not meta_path.is_file():
+            return
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+            ids, doc_ids = meta["chunk_ids"], meta["doc_ids"]
+            retriever = bm25s.BM25.load(str(self.directory), load_corpus=False) if ids else None
+        except Exception as exc:  # a damaged index is rebuilt from the catalog, never trusted
+            log.warning("lexical index under %s is unreadable (%s); it will be rebuilt", self.directory, exc)
+            return
+        self._retriever, self._ids, self.snapshot_id = retriever, ids, meta.get("snapshot_id")
+        self._doc_ids = np.array(doc_ids, dtype=object)
+
+    def _save(self) -> None:
+        tmp = self.directory.with_name(self.directory.name + ".tmp")
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        if self._retriever is not None:
+            self._retriever.save(str(tmp), show_progress=False)
+        (tmp / self.META).write_text(
+            json.dumps(
+                {
+                    "snapshot_id": self.snapshot_id,
+                    "chunk_ids": self._ids,
+                    "doc_ids": self._doc_ids.tolist(),
+                    "params": BM25_PARAMS,
+                }
+            ),
+            encoding="utf-8",
+        )
+        old = self.directory.with_name(self.directory.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if self.directory.exists():
+            self.directory.rename(old)
+        tmp.rename(self.directory)
+        shutil.rmtree(old, ignore_errors=True)
+
+    # -- build -------------------------------------------------------------------------------
+
+    def rebuild(self) -> None:
+        with self._lock:
+            snap, rows = self.catalog.lexical_rows()
+            ids = [r[0] for r in rows]
+            retriever = None
+            if ids:
+                retriever = bm25s.BM25(**BM25_PARAMS)
+                corpus = [r[2].split(" ") if r[2] else [] for r in rows]
+                retriever.index(corpus, show_progress=False)
+            self._retriever, self._ids, self.snapshot_id = retriever, ids, snap
+            self._doc_ids = np.array([r[1] for r in rows], dtype=object)
+            self.rebuilds += 1
+            try:
+                self._save()
+            except OSError as exc:
+                raise StoreError(f"cannot write the lexical index under {self.directory}: {exc}") from exc
+
+    def ensure_fresh(self) -> None:
+        if self.snapshot_id != self.catalog.snapshot_id:
+            with self._lock:
+                if self.snapshot_id != self.catalog.snapshot_id:
+                    self.rebuild()
+
+    # -- search ------------------------------------------------------------------------------
+
+    def scores(self, query: str | list[str], allowed_docs: set[str] | None = None) -> tuple[list[str], np.ndarray]:
+        """(chunk ids, BM25 score of each) for a query; chunks outside `allowed_docs` score 0."""
+        self.ensure_fresh()
+        tokens = tokenize(query) if isinstance(query, str) else list(query)
+        with self._lock:
+            retriever, ids, doc_ids = self._retriever, self._ids, self._doc_ids
+        if retriever is None or not tokens:
+            return ids, np.zeros(len(ids), dtype=np.float32)
+        scores = retriever.get_scores(tokens)
+        if allowed_docs is not None:
+            scores = np.where(np.isin(doc_ids, list(allowed_docs)), scores, 0.0)
+        return ids, scores
+
+    def search(
+        self, query: str | list[str], n: int, allowed_docs: set[str] | None = None
+    ) -> list[tuple[str, float]]:
+        """Top n (chunk_id, BM25 score > 0)."""
+        ids, scores = self.scores(query, allowed_docs)
+        return top_n(ids, scores, n)
+
+
+def top_n(ids: list[str], scores: np.ndarray, n: int) -> list[tuple[str, float]]:
+    n = min(n, len(ids))
+    if n <= 0:
+        return []
+    top = np.argpartition(-scores, n - 1)[:n]
+    top = top[np.argsort(-scores[top], kind="stable")]
+    return [(ids[i], float(scores[i])) for i in top if scores[i] > 0]

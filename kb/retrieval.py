@@ -1,0 +1,222 @@
+"""Hybrid retrieval: dense top-N + BM25 top-N, every candidate scored on both signals, then a
+calibrated fusion, metadata filters, version supersession and near-duplicate removal.
+
+Fusion is a logistic model over per-candidate features (absolute dense similarity, its gap to
+the best dense candidate, BM25 relative to the best BM25 candidate, and absolute BM25), fitted
+offline on LeCoQA (kb/retrieval_bench.py). Its output is in [0, 1], rises with every kind of
+evidence, and reads as "probability this chunk answers the question", which is what the answer
+layer thresholds to abstain. Plain RRF was measured to be barely better than dense alone here.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from kb.catalog import Catalog
+from kb.embedders import Embedder
+from kb.lexical import LexicalIndex, top_n
+from kb.textnorm import normalize, tokenize
+from kb.types import Chunk, Hit, SearchFilters
+from kb.vectorstore import ChunkStore
+
+# Logistic fusion weights: bias, dense, dense gap to best, bm25/best bm25, log1p(bm25).
+# Fitted with fit_fusion() on a held-out half of LeCoQA; see docs/benchmarks.md.
+FUSION_WEIGHTS = (-31.0, 30.0, 25.0, 2.5, 0.35)
+DENSE_N = 40
+LEXICAL_N = 40
+
+
+@dataclass
+class DocMeta:
+    doc_id: str
+    title: str
+    kind: str
+    source: str
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+# -- filters ---------------------------------------------------------------------------------
+
+_VERSION_RE = re.compile(
+    r"[\s_\-（(]*(?:v(?:er(?:sion)?)?\.?\s*\d+(?:\.\d+)*|第?\d+(?:\.\d+)*版|\d{4}(?:年)?(?:修订|修正)?版|\d{4}年(?:修订|修正))[)）]?",
+    re.IGNORECASE,
+)
+
+
+def base_title(title: str, version: str | None = None) -> str:
+    """The title without its version marker: "还款规则 v2" and "还款规则（2024版）" → "还款规则"."""
+    t = normalize(title)
+    if version:
+        t = t.replace(normalize(str(version)), " ")
+    t = _VERSION_RE.sub(" ", t)
+    return re.sub(r"[\s_\-()（）]+", " ", t).strip()
+
+
+def doc_status(meta: dict[str, Any], on_date: str | None = None) -> str:
+    """"active", "expired" (expiry_date before the day) or "future" (effective_date after it)."""
+    day = on_date or date.today().isoformat()
+    expiry, effective = meta.get("expiry_date"), meta.get("effective_date")
+    if expiry and str(expiry) < day:
+        return "expired"
+    if effective and str(effective) > day:
+        return "future"
+    return "active"
+
+
+def allowed_documents(docs: dict[str, DocMeta], filters: SearchFilters | None) -> set[str]:
+    """Documents a search may return: filters, validity on the day, newest version in force."""
+    f = filters or SearchFilters()
+    kinds = {f.kind} if isinstance(f.kind, str) else set(f.kind or [])
+    tags = set(f.tags or [])
+    allowed: dict[str, DocMeta] = {}
+    for d in docs.values():
+        if kinds and d.kind not in kinds:
+            continue
+        if f.product and d.meta.get("product") != f.product:
+            continue
+        if tags and not tags & set(d.meta.get("tags") or []):
+            continue
+        if not f.include_inactive and doc_status(d.meta, f.on_date) != "active":
+            continue
+        allowed[d.doc_id] = d
+    if not f.include_inactive:
+        newest: dict[tuple[str, str], DocMeta] = {}
+        for d in allowed.values():
+            if not d.meta.get("product"):
+                continue
+            key = (str(d.meta["product"]), base_title(d.title, d.meta.get("version")))
+            cur = newest.get(key)
+            if cur is None or _version_key(d) > _version_key(cur):
+                newest[key] = d
+        for d in list(allowed.values()):
+            if d.meta.get("product"):
+                key = (str(d.meta["product"]), base_title(d.title, d.meta.get("version")))
+                if newest[key].doc_id != d.doc_id:
+                    del allowed[d.doc_id]
+    return set(allowed)
+
+
+def _version_key(d: DocMeta) -> tuple:
+    nums = tuple(int(x) for x in re.findall(r"\d+", str(d.meta.get("version") or "")))
+    return (str(d.meta.get("effective_date") or ""), nums, d.doc_id)
+
+
+# -- fusion ----------------------------------------------------------------------------------
+
+
+def fusion_features(dense: np.ndarray, bm25: np.ndarray) -> np.ndarray:
+    """Per-candidate features (rows) for the logistic fusion."""
+    dense = np.asarray(dense, dtype=np.float64)
+    bm25 = np.asarray(bm25, dtype=np.float64)
+    top_d = dense.max() if len(dense) else 0.0
+    top_b = bm25.max() if len(bm25) else 0.0
+    rel_b = bm25 / top_b if top_b > 0 else np.zeros_like(bm25)
+    return np.column_stack([dense, dense - top_d, rel_b, np.log1p(np.maximum(bm25, 0.0))])
+
+
+def fuse(dense: np.ndarray, bm25: np.ndarray, weights: tuple[float, ...] = FUSION_WEIGHTS) -> np.ndarray:
+    """Calibrated relevance in [0, 1] for each candidate."""
+    if len(dense) == 0:
+        return np.zeros(0)
+    x = fusion_features(dense, bm25)
+    z = weights[0] + x @ np.asarray(weights[1:], dtype=np.float64)
+    return 1.0 / (1.0 + np.exp(-z))
+
+
+# -- de-duplication --------------------------------------------------------------------------
+
+
+def _shingles(text: str) -> set[str]:
+    t = re.sub(r"\s+", "", normalize(text))
+    return {t[i : i + 3] for i in range(max(1, len(t) - 2))}
+
+
+def dedupe(hits: list[Hit], threshold: float = 0.9) -> list[Hit]:
+    """Drop hits whose text is the same (normalised) or overlaps ≥ threshold with a better hit."""
+    kept: list[tuple[Hit, set[str]]] = []
+    for hit in sorted(hits, key=lambda h: -h.score):
+        sh = _shingles(hit.chunk.text)
+        dup = False
+        for _, other in kept:
+            inter = len(sh & other)
+            if inter and inter / min(len(sh), len(other)) >= threshold:
+                dup = True
+                break
+        if not dup:
+            kept.append((hit, sh))
+    return [h for h, _ in kept]
+
+
+# -- the retriever ---------------------------------------------------------------------------
+
+
+class HybridRetriever:
+    def __init__(
+        self,
+        catalog: Catalog,
+        store: ChunkStore,
+        lexical: LexicalIndex,
+        embedder: Embedder,
+        documents: Callable[[], dict[str, DocMeta]],
+        weights: tuple[float, ...] = FUSION_WEIGHTS,
+    ) -> None:
+        self.catalog, self.store, self.lexical, self.embedder = catalog, store, lexical, embedder
+        self.documents = documents
+        self.weights = weights
+
+    def candidates(
+        self, query: str, n_dense: int = DENSE_N, n_lexical: int = LEXICAL_N, allowed: set[str] | None = None
+    ) -> tuple[dict[str, Chunk], np.ndarray, np.ndarray, list[str]]:
+        """Candidate chunks with their dense similarity and BM25 score (both computed for all)."""
+        qvec = self.embedder.embed_queries([query])[0]
+        dense_hits = self.store.query(qvec, n_dense)
+        ids, scores = self.lexical.scores(tokenize(query), allowed)
+        lex_hits = top_n(ids, scores, n_lexical)
+        cand = list(dict.fromkeys([c for c, _ in dense_hits] + [c for c, _ in lex_hits]))
+        chunks = self.catalog.get_chunks(cand)
+        cand = [c for c in cand if c in chunks and (allowed is None or chunks[c].doc_id in allowed)]
+        dense = dict(dense_hits)
+        missing = [c for c in cand if c not in dense]
+        if missing:
+            entry_ids = list(missing)
+            for c in missing:
+                entry_ids += [f"{c}#k{i}" for i in range(len(chunks[c].meta.get("keys") or []))]
+            for eid, vec in self.store.vectors(entry_ids).items():
+                cid = eid.split("#k")[0]
+                dense[cid] = max(dense.get(cid, -1.0), float(vec @ qvec))
+        pos = {cid: i for i, cid in enumerate(ids)} if cand else {}
+        d = np.array([dense.get(c, 0.0) for c in cand])
+        b = np.array([float(scores[pos[c]]) if c in pos else 0.0 for c in cand])
+        return chunks, d, b, cand
+
+    def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
+        docs = self.documents()
+        allowed = allowed_documents(docs, filters)
+        restrict = allowed if len(allowed) < len(docs) else None
+        if not allowed:
+            return []
+        n_d, n_l = max(DENSE_N, 4 * k), max(LEXICAL_N, 4 * k)
+        if restrict is not None:
+            n_d = min(n_d * max(2, math.ceil(len(docs) / max(1, len(allowed)))), 2000)
+        chunks, d, b, cand = self.candidates(query, n_d, n_l, restrict)
+        if not cand:
+            return []
+        fused = fuse(d, b, self.weights)
+        hits = []
+        for i, cid in enumerate(cand):
+            chunk = chunks[cid]
+            dm = docs.get(chunk.doc_id)
+            if dm is not None:
+                chunk.meta.setdefault("title", dm.title)
+                chunk.meta.setdefault("kind", dm.kind)
+                chunk.meta.setdefault("source", dm.source)
+            hits.append(Hit(chunk=chunk, score=float(fused[i]), signals={"dense": float(d[i]), "bm25": float(b[i])}))
+        hits.sort(key=lambda h: -h.score)
+        return dedupe(hits)[:k]
