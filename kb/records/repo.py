@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +245,8 @@ class Records(CurationMixin):
         if action:
             q = q.where(AuditEvent.action == action)
         if since:
+            if self.backend == "sqlite" and since.tzinfo is not None:  # SQLite keeps UTC without a zone
+                since = since.astimezone(UTC).replace(tzinfo=None)
             q = q.where(AuditEvent.at >= since)
         with self.Session() as s:
             return list(s.scalars(q.order_by(AuditEvent.id.desc()).limit(limit)))

@@ -1,0 +1,98 @@
+"""The FastAPI app factory. Heavy objects — settings, the knowledge base (opened as the one
+writer of the data directory), the Answerer, the records database and the job threads — are
+built once in the lifespan and reached through api/deps.py."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from starlette.middleware.sessions import SessionMiddleware
+
+from api.auth import RateLimiter
+from api.errors import install_error_handlers
+from api.routers import ROUTERS
+from api.tasks import JobManager
+from kb.records import Records, settings_hash
+from kb.settings import Settings, get_settings
+
+log = logging.getLogger("citedesk.api")
+UI_STATIC = Path(__file__).resolve().parent.parent / "ui" / "static"
+
+
+def _settings_of(app: FastAPI) -> Settings:
+    return app.dependency_overrides.get(get_settings, get_settings)()
+
+
+@asynccontextmanager
+async def lifespan(app: FastAPI):
+    from kb.answering import Answerer
+
+    from kb.knowledge import KnowledgeBase
+
+    settings = _settings_of(app)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    records = Records(settings.records_url)
+    records.migrate()
+    kb = KnowledgeBase.open(settings, writer=True)
+    try:
+        app.state.settings = settings
+        app.state.settings_hash = settings_hash(settings)
+        app.state.records = records
+        app.state.kb = kb
+        app.state.answerer = Answerer(kb, settings)
+        app.state.jobs = JobManager()
+        app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
+        yield
+    finally:
+        jobs = getattr(app.state, "jobs", None)
+        if jobs is not None:
+            jobs.shutdown(wait=True)
+        close = getattr(kb, "close", None)
+        if close:
+            close()
+        records.close()
+
+
+def _include_ui(app: FastAPI) -> None:
+    """The web pages, once the ui package provides them; the API works without."""
+    try:
+        routes = importlib.import_module("ui.routes")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("ui.routes",):
+            raise
+        return
+    app.include_router(routes.router)
+    if UI_STATIC.is_dir():
+        from fastapi.staticfiles import StaticFiles
+
+        app.mount("/static", StaticFiles(directory=UI_STATIC), name="static")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the app. With `settings`, they replace get_settings() everywhere in this app."""
+    effective = settings or get_settings()
+    app = FastAPI(
+        title="CiteDesk",
+        version="0.1.0",
+        description="Cited answers for consumer-credit customer service. Authenticate with "
+        "`Authorization: Bearer <API key>`; roles are agent < trainer < admin.",
+        lifespan=lifespan,
+    )
+    if settings is not None:
+        app.dependency_overrides[get_settings] = lambda: settings
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=effective.secret_key,
+        https_only=effective.env == "production",
+        same_site="lax",
+        session_cookie="citedesk_session",
+    )
+    install_error_handlers(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    _include_ui(app)
+    return app

@@ -1,0 +1,211 @@
+"""Operations commands: serve, keys, users, backup, restore."""
+
+from __future__ import annotations
+
+import getpass
+import sys
+from pathlib import Path
+
+import click
+
+from api.cli.common import data_dir_option, emit_json, handle_errors, json_option, main, settings_for
+from kb.errors import CiteDeskError, WriterLockedError
+from kb.records import ROLES, Records
+
+
+def _actor() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except Exception:  # no user name in this environment
+        return "cli"
+
+
+def _records(data_dir: Path | None) -> Records:
+    records = Records(settings_for(data_dir).records_url)
+    records.migrate()
+    return records
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int)
+@data_dir_option
+@handle_errors
+def serve(host: str, port: int, data_dir: Path | None) -> None:
+    """Run the web server (API, docs at /docs, and the web pages). It owns the data directory."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = settings_for(data_dir)
+    settings.check_safe()
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+
+
+@main.group()
+def keys() -> None:
+    """API keys (Authorization: Bearer <key>)."""
+
+
+@keys.command("create")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--name", required=True, help="Who or what uses the key, e.g. crm-widget.")
+@click.option("--user", "username", default=None, help="Tie the key to this user (its actions carry the name).")
+@data_dir_option
+@json_option
+@handle_errors
+def keys_create(role: str, name: str, username: str | None, data_dir: Path | None, as_json: bool) -> None:
+    """Create a key; it is printed once and only its hash is stored."""
+    records = _records(data_dir)
+    user_id = None
+    if username:
+        user = records.get_user_by_name(username)
+        if user is None:
+            raise CiteDeskError(f"no user {username!r}; add it with `citedesk users add`")
+        user_id = user.id
+    key, raw = records.create_key(name, role, user_id=user_id)
+    records.audit(_actor(), "key.create", f"key {key.id}", {"name": name, "role": role, "prefix": key.prefix})
+    if as_json:
+        emit_json({"key": raw, "id": key.id, "prefix": key.prefix, "name": key.name, "role": key.role})
+    else:
+        click.echo(raw)
+        click.echo(f"key {key.id} ({key.role}, {key.name}); store it now — it is not shown again", err=True)
+
+
+@keys.command("list")
+@data_dir_option
+@json_option
+@handle_errors
+def keys_list(data_dir: Path | None, as_json: bool) -> None:
+    """Every key with its prefix, role and state (never the key itself)."""
+    rows = [{"id": k.id, "prefix": k.prefix, "name": k.name, "role": k.role, "revoked": k.revoked,
+             "created_at": k.created_at.isoformat()} for k in _records(data_dir).keys()]
+    if as_json:
+        emit_json({"keys": rows})
+        return
+    for r in rows:
+        click.echo(f"{r['id']:>4}  {r['prefix']}…  {r['role']:<8} {'revoked' if r['revoked'] else 'active ':<8} {r['name']}")
+
+
+@keys.command("revoke")
+@click.argument("key")
+@data_dir_option
+@handle_errors
+def keys_revoke(key: str, data_dir: Path | None) -> None:
+    """Revoke a key, given its id or its prefix."""
+    records = _records(data_dir)
+    revoked = records.revoke_key(key)
+    records.audit(_actor(), "key.revoke", f"key {revoked.id}", {"prefix": revoked.prefix})
+    click.echo(f"revoked key {revoked.id} ({revoked.prefix}…)")
+
+
+@main.group()
+def users() -> None:
+    """People who sign in to the web pages."""
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(ROLES), required=True)
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@data_dir_option
+@handle_errors
+def users_add(name: str, role: str, password_stdin: bool, data_dir: Path | None) -> None:
+    """Add a user (without --password-stdin the user cannot sign in with a password)."""
+    password = None
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+        if len(password) < 8:
+            raise CiteDeskError("the password must have at least 8 characters")
+    records = _records(data_dir)
+    user = records.add_user(name, role, password=password)
+    records.audit(_actor(), "user.add", user.username, {"role": role})
+    click.echo(f"added user {user.username} ({user.role})")
+
+
+@users.command("list")
+@data_dir_option
+@json_option
+@handle_errors
+def users_list(data_dir: Path | None, as_json: bool) -> None:
+    """Every user and role."""
+    rows = [{"id": u.id, "username": u.username, "role": u.role, "active": u.active,
+             "has_password": bool(u.password_hash)} for u in _records(data_dir).users()]
+    if as_json:
+        emit_json({"users": rows})
+        return
+    for r in rows:
+        click.echo(f"{r['id']:>4}  {r['username']:<20} {r['role']}")
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--server", default="http://127.0.0.1:8000", envvar="CITEDESK_SERVER_URL", show_default=True,
+              help="The running server to ask when it owns the data directory.")
+@click.option("--api-key", default=None, envvar="CITEDESK_API_KEY", help="An admin API key for --server.")
+@data_dir_option
+@json_option
+@handle_errors
+def backup(file: Path, server: str, api_key: str | None, data_dir: Path | None, as_json: bool) -> None:
+    """Write one archive of the knowledge base and records (consistent even while the server runs)."""
+    from kb.backup import create_backup
+    from kb.locking import WriterLock
+
+    settings = settings_for(data_dir)
+    lock = WriterLock(Path(settings.data_dir))
+    try:
+        lock.acquire()
+    except WriterLockedError:
+        manifest = _backup_through_server(file, server, api_key)
+    else:
+        try:
+            manifest = create_backup(settings, file)
+        finally:
+            lock.release()
+        records = _records(data_dir)
+        records.audit(_actor(), "backup.create", str(file.name), {"files": len(manifest["files"])})
+    info = {"file": str(file), "files": len(manifest.get("files", {})), "snapshot_id": manifest.get("snapshot_id")}
+    emit_json(info) if as_json else click.echo(f"wrote {file} ({info['files']} files)")
+
+
+def _backup_through_server(file: Path, server: str, api_key: str | None) -> dict:
+    import httpx
+
+    from kb.backup import verify_archive
+
+    if not api_key:
+        raise CiteDeskError("the server owns the data directory; give an admin key (--api-key or CITEDESK_API_KEY) "
+                            "so the backup is taken through it")
+    partial = file.with_name(f".{file.name}.part")
+    try:
+        with httpx.stream("POST", f"{server.rstrip('/')}/api/admin/backup", timeout=600,
+                          headers={"Authorization": f"Bearer {api_key}"}) as resp:
+            if resp.status_code != 200:
+                resp.read()
+                raise CiteDeskError(f"the server refused the backup ({resp.status_code}): {resp.text[:200]}")
+            with partial.open("wb") as out:
+                for block in resp.iter_bytes():
+                    out.write(block)
+    except httpx.HTTPError as exc:
+        raise CiteDeskError(f"cannot reach the server at {server}: {exc}") from exc
+    manifest = verify_archive(partial)
+    partial.replace(file)
+    return manifest
+
+
+@main.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@data_dir_option
+@json_option
+@handle_errors
+def restore(file: Path, data_dir: Path | None, as_json: bool) -> None:
+    """Replace the data directory and records by a backup (stop the server first)."""
+    from kb.backup import restore_backup
+
+    settings = settings_for(data_dir)
+    manifest = restore_backup(settings, file)
+    records = _records(data_dir)
+    records.audit(_actor(), "backup.restore", str(file.name), {"created_at": manifest.get("created_at"),
+                                                               "snapshot_id": manifest.get("snapshot_id")})
+    info = {"restored": str(file), "created_at": manifest.get("created_at"), "snapshot_id": manifest.get("snapshot_id")}
+    emit_json(info) if as_json else click.echo(f"restored {file} (taken {info['created_at']})")

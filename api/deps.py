@@ -1,0 +1,61 @@
+"""FastAPI dependencies: the heavy objects built once in the app lifespan, and the caller.
+
+Use the Annotated aliases in routers: `SettingsDep`, `KBDep`, `AnswererDep`, `RecordsDep`,
+`JobsDep`, `CurrentUser` (any signed-in caller), `AgentUser`, `TrainerUser`, `AdminUser`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+
+from api.auth import Principal, RateLimiter, forbid_unless, resolve_principal
+from api.tasks import JobManager
+from kb.records import Records
+from kb.settings import Settings, get_settings
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_kb(request: Request) -> Any:
+    return request.app.state.kb
+
+
+def get_answerer(request: Request) -> Any:
+    return request.app.state.answerer
+
+
+def get_records(request: Request) -> Records:
+    return request.app.state.records
+
+
+def get_jobs(request: Request) -> JobManager:
+    return request.app.state.jobs
+
+
+KBDep = Annotated[Any, Depends(get_kb)]
+AnswererDep = Annotated[Any, Depends(get_answerer)]
+RecordsDep = Annotated[Records, Depends(get_records)]
+JobsDep = Annotated[JobManager, Depends(get_jobs)]
+
+
+def current_user(request: Request, records: RecordsDep) -> Principal:
+    limiter: RateLimiter | None = getattr(request.app.state, "limiter", None)
+    return resolve_principal(request, records, limiter)
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+
+
+def require(minimum: str):
+    def dependency(user: CurrentUser) -> Principal:
+        forbid_unless(user, minimum)
+        return user
+
+    dependency.__name__ = f"require_{minimum}"
+    return dependency
+
+
+AgentUser = Annotated[Principal, Depends(require("agent"))]
+TrainerUser = Annotated[Principal, Depends(require("trainer"))]
+AdminUser = Annotated[Principal, Depends(require("admin"))]

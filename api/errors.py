@@ -1,0 +1,76 @@
+"""One place that turns kb.errors and request-validation failures into HTTP answers."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+
+from kb.errors import (
+    CiteDeskError,
+    ConfigError,
+    IngestError,
+    LLMError,
+    NotFoundError,
+    StoreError,
+    ValidationError,
+    WriterLockedError,
+)
+
+log = logging.getLogger("citedesk.api")
+
+# Most specific first: WriterLockedError is a StoreError.
+STATUS = [
+    (ValidationError, 422),
+    (NotFoundError, 404),
+    (WriterLockedError, 409),
+    (IngestError, 422),
+    (LLMError, 502),
+    (StoreError, 503),
+    (ConfigError, 500),
+]
+
+
+def status_for(exc: CiteDeskError) -> int:
+    for cls, code in STATUS:
+        if isinstance(exc, cls):
+            return code
+    return 500
+
+
+def _where(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body",)]
+    return ".".join(parts) or "body"
+
+
+def describe_validation(exc: RequestValidationError) -> list[dict]:
+    out = []
+    for err in exc.errors():
+        kind = err.get("type", "")
+        if kind == "json_invalid":
+            ctx = err.get("ctx") or {}
+            msg = f"the request body is not valid JSON ({ctx.get('error', 'parse error')})"
+            out.append({"field": "body", "problem": msg})
+        else:
+            out.append({"field": _where(tuple(err.get("loc", ()))), "problem": err.get("msg", "invalid")})
+    return out
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(CiteDeskError)
+    async def _citedesk_error(request: Request, exc: CiteDeskError) -> JSONResponse:
+        code = status_for(exc)
+        if code >= 500 and isinstance(exc, ConfigError):
+            log.error("configuration error on %s: %s", request.url.path, exc)
+            detail = "the server is misconfigured; the administrator has been told in the server log"
+        else:
+            detail = str(exc) or type(exc).__name__
+        return JSONResponse({"detail": detail, "error": type(exc).__name__}, status_code=code)
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
+        problems = describe_validation(exc)
+        summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
+        return JSONResponse({"detail": summary, "problems": problems}, status_code=422)

@@ -1,0 +1,29 @@
+"""/api/admin (admin): operations that must go through the running server, which owns the data
+directory — a consistent backup taken between two writes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter
+from fastapi.responses import FileResponse
+
+from api.deps import AdminUser, JobsDep, KBDep, RecordsDep, SettingsDep
+
+router = APIRouter(prefix="/api/admin", tags=["admin"])
+
+
+@router.post("/backup", response_class=FileResponse,
+             responses={200: {"content": {"application/gzip": {}}, "description": "the backup archive"}})
+def backup(user: AdminUser, settings: SettingsDep, kb: KBDep, records: RecordsDep, jobs: JobsDep) -> Any:
+    """Write a backup archive (between two writes: it runs on the writer thread) and send it."""
+    from kb.backup import BACKUP_DIR, create_backup
+
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
+    dest = Path(settings.data_dir) / BACKUP_DIR / f"citedesk-{stamp}.tar.gz"
+    manifest = jobs.run_on_writer(lambda: create_backup(settings, dest, records=records)).result()
+    records.audit(user.name, "backup.create", dest.name, {"files": len(manifest["files"]),
+                                                           "snapshot_id": manifest.get("snapshot_id")})
+    return FileResponse(dest, media_type="application/gzip", filename=dest.name)

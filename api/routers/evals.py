@@ -1,0 +1,111 @@
+"""/api/evals (trainer+): run a stored Q&A set in the background, poll the run, fetch its report."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, Field
+
+from api.deps import AnswererDep, JobsDep, KBDep, RecordsDep, SettingsDep, TrainerUser
+from api.routers.qasets import to_eval_set
+from kb.errors import NotFoundError, ValidationError
+
+router = APIRouter(prefix="/api/evals", tags=["evals"])
+
+
+class EvalStart(BaseModel):
+    qaset_id: int = Field(..., ge=1)
+
+
+class EvalRunOut(BaseModel):
+    id: int
+    set_name: str
+    qaset_id: int | None
+    status: str
+    error: str | None
+    overall: dict[str, Any]
+    per_topic: dict[str, Any]
+    snapshot_id: str | None
+    settings_hash: str | None
+    actor: str | None
+    created_at: str
+    finished_at: str | None
+
+
+class EvalReport(EvalRunOut):
+    per_question: list[dict[str, Any]]
+
+
+def run_out(run: Any) -> EvalRunOut:
+    return EvalRunOut(id=run.id, set_name=run.set_name, qaset_id=run.qaset_id, status=run.status, error=run.error,
+                      overall=run.overall or {}, per_topic=run.per_topic or {}, snapshot_id=run.snapshot_id,
+                      settings_hash=run.settings_hash, actor=run.actor, created_at=run.created_at.isoformat(),
+                      finished_at=run.finished_at.isoformat() if run.finished_at else None)
+
+
+def report_dir(data_dir: Path, run_id: int) -> Path:
+    return Path(data_dir) / "eval_reports" / str(run_id)
+
+
+@router.post("", response_model=EvalRunOut, status_code=202)
+def start(body: EvalStart, request: Request, user: TrainerUser, settings: SettingsDep, kb: KBDep,
+          answerer: AnswererDep, records: RecordsDep, jobs: JobsDep) -> Any:
+    qaset = to_eval_set(records, body.qaset_id)
+    if not qaset.items:
+        raise ValidationError(f"Q&A set {qaset.name!r} has no items to evaluate")
+    try:
+        harness = importlib.import_module("evals.harness")
+    except ModuleNotFoundError as exc:
+        raise ValidationError("the evaluation harness is not installed on this server") from exc
+    run_id = records.start_eval_run(qaset.name, qaset_id=body.qaset_id, actor=user.name)
+    shash = request.app.state.settings_hash
+
+    def work() -> dict[str, Any]:
+        records.mark_eval_run(run_id, "running")
+        try:
+            result = harness.run_eval(qaset, answerer, kb)
+            records.save_eval_run(result, qaset.name, run_id=run_id, snapshot_id=str(kb.snapshot_id),
+                                  settings_hash=shash)
+            try:
+                report = importlib.import_module("evals.report")
+                report.write_reports(result, report_dir(settings.data_dir, run_id))
+            except ModuleNotFoundError:
+                pass
+        except Exception as exc:
+            records.mark_eval_run(run_id, "failed", error=str(exc) or type(exc).__name__)
+            raise
+        return {"run_id": run_id}
+
+    jobs.submit("eval", f"run {run_id}", work, lane="eval")
+    records.audit(user.name, "eval.start", f"run {run_id}", {"qaset_id": body.qaset_id})
+    return run_out(records.get_eval_run(run_id))
+
+
+@router.get("", response_model=list[EvalRunOut])
+def list_runs(user: TrainerUser, records: RecordsDep, set_name: str | None = Query(None, max_length=200)) -> Any:
+    return [run_out(r) for r in records.eval_runs(set_name)]
+
+
+@router.get("/{run_id}", response_model=EvalRunOut)
+def show(run_id: int, user: TrainerUser, records: RecordsDep) -> Any:
+    return run_out(records.get_eval_run(run_id))
+
+
+@router.get("/{run_id}/report", response_model=EvalReport,
+            responses={200: {"content": {"text/html": {}}, "description": "JSON, or HTML with format=html"}})
+def report(run_id: int, user: TrainerUser, records: RecordsDep, settings: SettingsDep,
+           format: str = Query("json", pattern="^(json|html)$")) -> Any:
+    run = records.get_eval_run(run_id)
+    if run.status != "done":
+        raise NotFoundError(f"eval run {run_id} has no report yet (status {run.status})")
+    if format == "html":
+        pages = sorted(report_dir(settings.data_dir, run_id).glob("*.html"))
+        if not pages:
+            raise NotFoundError(f"no HTML report was written for eval run {run_id}")
+        return HTMLResponse(pages[0].read_text(encoding="utf-8"))
+    rows = [{"question": r.question, "topic": r.topic, **r.scores, **r.detail} for r in records.eval_results(run_id)]
+    return EvalReport(**run_out(run).model_dump(), per_question=rows)
