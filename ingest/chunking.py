@@ -234,6 +234,8 @@ def _mergeable(cur: Piece, nxt: Piece) -> bool:
     if cur.section == nxt.section:
         return True
     common = _common(cur.section, nxt.section)
+    if not common:  # top-level sections keep their own chunks (and their names in citations)
+        return False
     related = len(common) >= max(len(cur.section), len(nxt.section)) - 1  # siblings or parent/child
     return related and (len(cur.text) < MIN_CHARS or len(nxt.text) < MIN_CHARS)
 
