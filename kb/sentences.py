@@ -97,7 +97,7 @@ def markers_in(sentence: str) -> list[int]:
 
 
 def strip_markers(sentence: str) -> str:
-    return _MARKER.sub("", sentence).strip()
+    return re.sub(r"\s*\[\d{1,3}\]", "", sentence).strip()
 
 
 def is_chinese(text: str) -> bool:
