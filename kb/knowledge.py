@@ -69,7 +69,7 @@ class KnowledgeBase:
         name = catalog.get_state("collection")
         if name is None:
             name = collection_name(embedder.name, uuid.uuid4().hex[:6])
-            catalog.set_state({"collection": name, "embedder": embedder.name})
+            catalog.set_state({"collection": name, "embedder": embedder.name, "embedder_spec": settings.embedder})
         elif catalog.get_state("embedder") != embedder.name:
             raise ConfigError(
                 f"this knowledge base was indexed with the embedder {catalog.get_state('embedder')!r}, but the "
@@ -81,7 +81,9 @@ class KnowledgeBase:
         self.retriever = HybridRetriever(catalog, self.store, self.lexical, embedder, self._documents_meta)
 
     @classmethod
-    def open(cls, settings: Settings, writer: bool = False) -> KnowledgeBase:
+    def open(cls, settings: Settings, writer: bool = False, embedder: Embedder | None = None) -> KnowledgeBase:
+        """Open (creating if needed) the knowledge base in settings.data_dir; `embedder` overrides
+        the one named by settings.embedder (it must carry the same name as the indexed one)."""
         data_dir = Path(settings.data_dir)
         data_dir.mkdir(parents=True, exist_ok=True)
         lock = None
@@ -89,7 +91,7 @@ class KnowledgeBase:
             lock = WriterLock(data_dir)
             lock.acquire()
         try:
-            embedder = make_embedder(settings.embedder)
+            embedder = embedder or make_embedder(settings.embedder)
             catalog = Catalog(data_dir / "catalog.sqlite")
             return cls(settings, catalog, embedder, make_client(data_dir, settings.chroma_url), lock)
         except BaseException:
@@ -286,7 +288,8 @@ class KnowledgeBase:
     def reindex(self, embedder_spec: str | None = None, batch: int = 64) -> dict[str, Any]:
         """Re-embed every chunk into a new collection; switch over only when it is complete."""
         self._require_writer()
-        embedder = make_embedder(embedder_spec or self.settings.embedder)
+        spec = embedder_spec or self.settings.embedder
+        embedder = make_embedder(spec)
         with self._write_lock:
             started = time.perf_counter()
             new = ChromaStore(self.client, collection_name(embedder.name, uuid.uuid4().hex[:6]))
@@ -299,8 +302,9 @@ class KnowledgeBase:
                 new.drop()
                 raise
             old = self.store
-            self.catalog.set_state({"collection": new.name, "embedder": embedder.name})
+            self.catalog.set_state({"collection": new.name, "embedder": embedder.name, "embedder_spec": spec})
             self.embedder, self.store = embedder, new
+            self.settings = self.settings.model_copy(update={"embedder": spec})
             self.retriever = HybridRetriever(self.catalog, new, self.lexical, embedder, self._documents_meta)
             try:
                 old.drop()
