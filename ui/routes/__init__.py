@@ -1,0 +1,14 @@
+"""The web pages. `router` gathers the page routes of every area; api/app.py includes it."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from ui.routes import admin, agent, trainer
+
+router = APIRouter(include_in_schema=False)
+router.include_router(agent.router)
+router.include_router(trainer.router)
+router.include_router(admin.router)
+
+__all__ = ["router"]

@@ -1,0 +1,132 @@
+"""Sign-in, the agent sidebar, the document view, the embeddable widget and its demo host page."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, Form, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from api.deps import KBDep, RecordsDep
+from kb.types import KINDS
+from ui.i18n import translate
+from ui.routes.common import (
+    check_csrf,
+    error_page,
+    guard,
+    lang_of,
+    remember_lang,
+    render,
+    safe_next,
+    session_user,
+    templates,
+)
+
+router = APIRouter(include_in_schema=False)
+WIDGET_JS = Path(__file__).resolve().parent.parent / "widget.js"
+COMPLAINT_WORDS = ("投诉", "complaint")
+
+
+@router.get("/")
+def home(request: Request, records: RecordsDep) -> Response:
+    user = session_user(request, records)
+    return RedirectResponse("/sidebar" if user else "/login", status_code=303)
+
+
+@router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, records: RecordsDep, next: str | None = None) -> Response:
+    return render(request, "login.html", {"next_url": safe_next(next), "error": None},
+                  user=session_user(request, records))
+
+
+@router.post("/login", response_class=HTMLResponse)
+def login(request: Request, records: RecordsDep, username: str = Form(""), password: str = Form(""),
+          csrf: str = Form(""), next: str = Form("/sidebar")) -> Response:
+    ctx = {"next_url": safe_next(next), "username": username}
+    if not check_csrf(request, csrf):
+        return render(request, "login.html", {**ctx, "error": "login.csrf_failed"}, status_code=403)
+    user = records.authenticate(username.strip(), password)
+    if user is None:
+        records.audit(username.strip()[:100] or "(empty)", "login.failed", "web")
+        return render(request, "login.html", {**ctx, "error": "login.failed"}, status_code=401)
+    request.session.clear()
+    request.session["user_id"] = user.id
+    request.session["csrf"] = secrets.token_urlsafe(32)
+    records.audit(user.username, "login", "web")
+    return RedirectResponse(safe_next(next), status_code=303)
+
+
+@router.post("/logout")
+def logout(request: Request, csrf: str = Form("")) -> Response:
+    if check_csrf(request, csrf):
+        request.session.clear()
+    return RedirectResponse("/login", status_code=303)
+
+
+def complaint_procedure(kb: Any) -> dict[str, str] | None:
+    """The complaint-handling procedure document, for the complaint banner (None if the KB has none)."""
+    docs = [d for d in kb.documents() if d.status == "active"]
+    for d in sorted(docs, key=lambda d: (d.kind != "procedure", d.title)):
+        if any(w in (d.title or "").lower() for w in COMPLAINT_WORDS):
+            chunks = kb.chunks_of(d.doc_id)
+            summary = "\n".join(c.text for c in chunks[:2])
+            return {"doc_id": d.doc_id, "title": d.title, "summary": summary[:700]}
+    return None
+
+
+@router.get("/sidebar", response_class=HTMLResponse)
+def sidebar(request: Request, records: RecordsDep, kb: KBDep) -> Response:
+    user = guard(request, records, "agent")
+    if isinstance(user, Response):
+        return user
+    products = sorted({str(d.meta.get("product")) for d in kb.documents() if d.meta.get("product")})
+    return render(request, "sidebar.html", {"kinds": KINDS, "products": products,
+                                            "complaint_doc": complaint_procedure(kb)}, user=user)
+
+
+@router.get("/documents/{doc_id}", response_class=HTMLResponse)
+def document_view(doc_id: str, request: Request, records: RecordsDep, kb: KBDep) -> Response:
+    user = guard(request, records, "agent")
+    if isinstance(user, Response):
+        return user
+    doc = kb.get_document(doc_id)
+    if doc is None:
+        return error_page(request, 404, user, "error.404.title", message=doc_id)
+    chunks = sorted(kb.chunks_of(doc_id), key=lambda c: (c.meta.get("ord", 0), c.span or (0, 0)))
+    kind_keys = {f"kind.{k}" for k in KINDS}
+    return render(request, "document.html", {"doc": doc, "chunks": chunks, "kind_keys": kind_keys}, user=user)
+
+
+@router.get("/ui/chunks/{chunk_id}")
+def chunk_json(chunk_id: str, request: Request, records: RecordsDep, kb: KBDep) -> Response:
+    """The full passage behind a source card (the sidebar expands cards with it)."""
+    user = session_user(request, records)
+    if user is None:
+        return JSONResponse({"detail": "sign in first"}, status_code=401)
+    chunk = kb.get_chunk(chunk_id)
+    if chunk is None:
+        return JSONResponse({"detail": f"no passage {chunk_id}"}, status_code=404)
+    return JSONResponse({"chunk_id": chunk.chunk_id, "doc_id": chunk.doc_id, "section": chunk.section,
+                         "text": chunk.text, "title": chunk.title})
+
+
+@router.get("/widget.js")
+def widget_js(request: Request) -> Response:
+    lang = lang_of(request)
+    strings = {"open": translate("widget.open", lang), "close": translate("widget.close", lang)}
+    body = WIDGET_JS.read_text(encoding="utf-8").replace("__STRINGS__", json.dumps(strings, ensure_ascii=False))
+    return Response(body, media_type="application/javascript; charset=utf-8",
+                    headers={"Cache-Control": "no-cache", "Access-Control-Allow-Origin": "*"})
+
+
+@router.get("/widget-demo", response_class=HTMLResponse)
+def widget_demo(request: Request) -> Response:
+    from ui.i18n import translator
+
+    lang = lang_of(request)
+    response = templates.TemplateResponse(request, "widget_demo.html", {"lang": lang, "t": translator(lang)})
+    remember_lang(request, response)
+    return response

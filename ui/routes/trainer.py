@@ -1,0 +1,234 @@
+"""Trainer pages: Q&A sets (list, items, import, export), the review queue with grading and
+promotion into a set, evaluation runs and their reports, and the accuracy dashboard."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, File, Form, Request, UploadFile
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from api.deps import RecordsDep
+from kb.errors import CiteDeskError, NotFoundError, ValidationError
+from ui.chart import Series, legend, line_chart
+from ui.i18n import translate
+from ui.routes.common import check_csrf, error_page, guard, lang_of, render
+
+router = APIRouter(prefix="/trainer", include_in_schema=False)
+GRADES = ("correct", "partial", "wrong")
+VERDICT_ORDER = {"rejected": 0, "edited": 1, None: 2, "accepted": 3}
+
+
+def _lines(text: str) -> list[str]:
+    return [x.strip() for x in (text or "").splitlines() if x.strip()]
+
+
+def _strip_markers(text: str) -> str:
+    return re.sub(r"\s*\[\d+\]", "", text or "").strip()
+
+
+def _denied(request: Request, records: Any) -> Any:
+    return guard(request, records, "trainer")
+
+
+@router.get("/qasets", response_class=HTMLResponse)
+def qasets(request: Request, records: RecordsDep, error: str | None = None) -> Response:
+    user = _denied(request, records)
+    if isinstance(user, Response):
+        return user
+    sets = [{"set": s, "count": len(records.items(s.id))} for s in records.qasets()]
+    return render(request, "trainer/qasets.html", {"sets": sets, "error": error}, user=user)
+
+
+@router.post("/qasets")
+def create_qaset(request: Request, records: RecordsDep, name: str = Form(""), description: str = Form(""),
+                 csrf: str = Form("")) -> Response:
+    user = _denied(request, records)
+    if isinstance(user, Response):
+        return user
+    if not check_csrf(request, csrf):
+        return error_page(request, 403, user, "error.403.title", "login.csrf_failed")
+    try:
+        row = records.create_qaset(name, description, author=user.username)
+    except ValidationError as exc:
+        return RedirectResponse(f"/trainer/qasets?error={quote(str(exc))}", status_code=303)
+    records.audit(user.username, "qaset.create", row.name)
+    return RedirectResponse(f"/trainer/qasets/{row.id}", status_code=303)
+
+
+@router.post("/qasets/import")
+async def import_qaset(request: Request, records: RecordsDep, file: Annotated[UploadFile, File()],
+                       name: str = Form(""), csrf: str = Form("")) -> Response:
+    from evals.qaset import parse_qaset
+
+    user = _denied(request, records)
+    if isinstance(user, Response):
+        return user
+    if not check_csrf(request, csrf):
+        return error_page(request, 403, user, "error.403.title", "login.csrf_failed")
+    filename = file.filename or "qaset.csv"
+    ext = filename.rsplit(".", 1)[-1].lower()
+    data = await file.read()
+    try:
+        if ext not in ("csv", "xlsx"):
+            raise ValidationError(f"{filename}: import a .csv or .xlsx sheet")
+        stem = (name or filename.rsplit(".", 1)[0]).strip()
+        parsed = parse_qaset(data if ext == "xlsx" else data.decode("utf-8-sig"), ext, name=stem, source=filename)
+        row = records.create_qaset(parsed.name, parsed.description, author=user.username)
+        items = []
+        for it in parsed.items:
+            d = it.to_dict()
+            items.append({"question": d["question"], "reference_answer": d["reference_answer"],
+                          "key_points": d["key_points"], "expected_sources": d["expected_sources"],
+                          "answerable": d["answerable"], "topic": d["topic"] or None, "tags": d["tags"],
+                          "author": d["author"] or user.username, "reviewed": bool(d["reviewed"])})
+        records.add_items(row.id, items)
+    except (CiteDeskError, UnicodeDecodeError) as exc:
+        return RedirectResponse(f"/trainer/qasets?error={quote(str(exc)[:500])}", status_code=303)
+    records.audit(user.username, "qaset.import", row.name, {"items": len(items), "file": filename})
+    return RedirectResponse(f"/trainer/qasets/{row.id}", status_code=303)
+
+
+@router.get("/qasets/{qaset_id}", response_class=HTMLResponse)
+def qaset_view(qaset_id: int, request: Request, records: RecordsDep, error: str | None = None) -> Response:
+    user = _denied(request, records)
+    if isinstance(user, Response):
+        return user
+    try:
+        row = records.get_qaset(qaset_id)
+    except NotFoundError:
+        return error_page(request, 404, user, "error.404.title", message=str(qaset_id))
+    return render(request, "trainer/qaset.html", {"qaset": row, "items": records.items(qaset_id), "error": error},
+                  user=user)
+
+
+@router.post("/qasets/{qaset_id}/items")
+def save_item(qaset_id: int, request: Request, records: RecordsDep, item_id: int | None = Form(None),
+              question: str = Form(""), reference_answer: str = Form(""), key_points: str = Form(""),
+              expected_sources: str = Form(""), topic: str = Form(""), answerable: str | None = Form(None),
+              action: str = Form("save"), csrf: str = Form("")) -> Response:
+    user = _denied(request, records)
+    if isinstance(user, Response):
+        return user
+    if not check_csrf(request, csrf):
+        return error_page(request, 403, user, "error.403.title", "login.csrf_failed")
+    fields = {"question": question, "reference_answer": reference_answer.strip(),
+              "key_points": _lines(key_points), "expected_sources": [{"title": s} for s in _lines(expected_sources)],
+              "topic": topic.strip() or None, "answerable": answerable is not None}
+    try:
+        if action == "delete" and item_id:
+            records.delete_item(qaset_id, item_id)
+            records.audit(user.username, "qaset.item.delete", f"{qaset_id}/{item_id}")
+        elif item_id:
+            records.update_item(qaset_id, item_id, **fields)
+            records.audit(user.username, "qaset.item.update", f"{qaset_id}/{item_id}")
+        else:
+            row = records.add_item(qaset_id, author=user.username, **fields)
+            records.audit(user.username, "qaset.item.add", f"{qaset_id}/{row.id}")
+    except CiteDeskError as exc:
+        return RedirectResponse(f"/trainer/qasets/{qaset_id}?error={quote(str(exc))}", status_code=303)
+    return RedirectResponse(f"/trainer/qasets/{qaset_id}", status_code=303)
+
+
+def _queue(records: Any, limit: int = 200) -> list[dict[str, Any]]:
+    rows = []
+    for it in records.interactions(limit=limit):
+        fb = records.feedback_for(it.id)
+        last = fb[-1] if fb else None
+        rows.append({"it": it, "verdict": last.verdict if last else None,
+                     "edited_reply": last.edited_reply if last else None, "comment": last.comment if last else None})
+    rows.sort(key=lambda r: (VERDICT_ORDER.get(r["verdict"], 2), -r["it"].id))
+    return rows
+
+
+@router.get("/review", response_class=HTMLResponse)
+def review(request: Request, records: RecordsDep, promoted: str | None = None, error: str | None = None) -> Response:
+    user = _denied(request, records)
+    if isinstance(user, Response):
+        return user
+    rows = _queue(records)
+    for r in rows:
+        r["corrected"] = r["edited_reply"] or _strip_markers(r["it"].answer)
+    return render(request, "trainer/review.html", {"rows": rows, "sets": records.qasets(), "grades": GRADES,
+                                                   "promoted": promoted, "error": error}, user=user)
+
+
+@router.post("/review/{interaction_id}/promote")
+def promote(interaction_id: int, request: Request, records: RecordsDep, grade: str = Form("correct"),
+            corrected: str = Form(""), key_points: str = Form(""), qaset_id: str = Form(""),
+            new_set: str = Form(""), csrf: str = Form("")) -> Response:
+    user = _denied(request, records)
+    if isinstance(user, Response):
+        return user
+    if not check_csrf(request, csrf):
+        return error_page(request, 403, user, "error.403.title", "login.csrf_failed")
+    try:
+        if grade not in GRADES:
+            raise ValidationError(f"grade must be one of {', '.join(GRADES)}")
+        it = records.get_interaction(interaction_id)
+        if new_set.strip():
+            target = records.create_qaset(new_set.strip(), author=user.username)
+        elif qaset_id.isdigit():
+            target = records.get_qaset(int(qaset_id))
+        else:
+            raise ValidationError("choose a Q&A set or name a new one")
+        sources = [{k: c.get(k) for k in ("title", "section", "chunk_id") if c.get(k)} for c in it.citations or []]
+        records.add_item(target.id, question=it.question, reference_answer=corrected.strip(),
+                         key_points=_lines(key_points), expected_sources=sources,
+                         answerable=bool(corrected.strip()), topic=it.kind, author=user.username, reviewed=True,
+                         grades={"grade": grade, "by": user.username, "interaction_id": it.id},
+                         source_interaction_id=it.id)
+    except CiteDeskError as exc:
+        return RedirectResponse(f"/trainer/review?error={quote(str(exc))}", status_code=303)
+    records.audit(user.username, "qaset.promote", target.name, {"interaction_id": interaction_id, "grade": grade})
+    return RedirectResponse(f"/trainer/review?promoted={quote(target.name)}", status_code=303)
+
+
+@router.get("/evals", response_class=HTMLResponse)
+def evals(request: Request, records: RecordsDep) -> Response:
+    from kb.records.curation import primary_score
+
+    user = _denied(request, records)
+    if isinstance(user, Response):
+        return user
+    runs = [{"run": r, "score": primary_score(r.overall or {})} for r in records.eval_runs(limit=100)]
+    return render(request, "trainer/evals.html", {"runs": runs, "sets": records.qasets()}, user=user)
+
+
+@router.get("/evals/{run_id}", response_class=HTMLResponse)
+def eval_report(run_id: int, request: Request, records: RecordsDep) -> Response:
+    user = _denied(request, records)
+    if isinstance(user, Response):
+        return user
+    try:
+        run = records.get_eval_run(run_id)
+    except NotFoundError:
+        return error_page(request, 404, user, "error.404.title", message=str(run_id))
+    results = records.eval_results(run_id)
+    metric_names = sorted({k for r in results for k in (r.scores or {})})
+    return render(request, "trainer/eval_report.html", {"run": run, "results": results, "metric_names": metric_names},
+                  user=user)
+
+
+@router.get("/dashboard", response_class=HTMLResponse)
+def dashboard(request: Request, records: RecordsDep, days: int = 30) -> Response:
+    user = _denied(request, records)
+    if isinstance(user, Response):
+        return user
+    days = min(max(days, 1), 365)
+    metrics = records.accuracy_metrics(days=days)
+    series = []
+    for ev in metrics.get("evals", []):
+        pts = [(datetime.fromisoformat(p["at"]), float(p["score"])) for p in ev["trend"] if p["score"] is not None]
+        series.append(Series(ev["set_name"], pts))
+    lang = lang_of(request)
+    svg = line_chart(series, title=translate("dash.chart_label", lang)) if series else ""
+    latest_topics: dict[str, Any] = {}
+    runs = [r for r in records.eval_runs(limit=20) if r.status == "done"]
+    if runs:
+        latest_topics = {"run": runs[0], "topics": runs[0].per_topic or {}}
+    return render(request, "trainer/dashboard.html", {"metrics": metrics, "svg": svg, "legend": legend(series),
+                                                      "days": days, "latest": latest_topics}, user=user)

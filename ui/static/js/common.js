@@ -1,0 +1,43 @@
+/* Shared helpers: translated strings, CSRF-protected JSON calls, confirmation on forms. */
+(function () {
+  "use strict";
+  var strings = {};
+  try { strings = JSON.parse(document.getElementById("i18n").textContent || "{}"); } catch (e) { strings = {}; }
+  function t(key, params) {
+    var s = Object.prototype.hasOwnProperty.call(strings, key) ? strings[key] : key;
+    if (params) {
+      Object.keys(params).forEach(function (k) { s = s.split("{" + k + "}").join(String(params[k])); });
+    }
+    return s;
+  }
+  function csrf() {
+    var m = document.querySelector('meta[name="csrf-token"]');
+    return m ? m.getAttribute("content") : "";
+  }
+  function api(method, url, body) {
+    var opts = { method: method, credentials: "same-origin", headers: { "X-CSRF-Token": csrf(), "Accept": "application/json" } };
+    if (body !== undefined) {
+      opts.headers["Content-Type"] = "application/json";
+      opts.body = JSON.stringify(body);
+    }
+    return fetch(url, opts).then(function (resp) {
+      return resp.text().then(function (text) {
+        var data = null;
+        try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text }; }
+        if (!resp.ok) {
+          var msg = (data && (data.detail || data.error || data.message)) || resp.statusText;
+          if (typeof msg !== "string") { msg = JSON.stringify(msg); }
+          var err = new Error(msg);
+          err.status = resp.status;
+          throw err;
+        }
+        return data;
+      });
+    });
+  }
+  document.addEventListener("submit", function (ev) {
+    var form = ev.target;
+    if (form.hasAttribute("data-confirm") && !window.confirm(t("js.confirm_delete"))) { ev.preventDefault(); }
+  });
+  window.CD = { t: t, csrf: csrf, api: api };
+})();

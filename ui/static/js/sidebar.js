@@ -1,0 +1,229 @@
+/* The agent sidebar: ask, show the cited reply and its sources, copy, record feedback. */
+(function () {
+  "use strict";
+  var t = window.CD.t, api = window.CD.api;
+  var HISTORY_KEY = "citedesk.history";
+  var $ = function (id) { return document.getElementById(id); };
+  var form = $("ask-form"), question = $("question"), status = $("status"), banners = $("banners");
+  var result = $("result"), reply = $("reply"), sourcesBox = $("sources-box"), sources = $("sources");
+  var editBox = $("edit-box"), edited = $("edited"), fbStatus = $("feedback-status");
+  var current = null;
+
+  function stripMarkers(text) {
+    return text.replace(/\s*\[\d+\]/g, "").replace(/[ \t]+\n/g, "\n").trim();
+  }
+
+  function banner(cls, text, extraNode) {
+    var div = document.createElement("div");
+    div.className = "banner " + cls;
+    div.setAttribute("role", cls === "info" ? "status" : "alert");
+    var p = document.createElement("div");
+    p.textContent = text;
+    div.appendChild(p);
+    if (extraNode) { div.appendChild(extraNode); }
+    banners.appendChild(div);
+    return div;
+  }
+
+  function renderReply(text) {
+    reply.textContent = "";
+    var re = /\[(\d+)\]/g, last = 0, m;
+    while ((m = re.exec(text)) !== null) {
+      reply.appendChild(document.createTextNode(text.slice(last, m.index)));
+      var chip = document.createElement("button");
+      chip.type = "button";
+      chip.className = "chip";
+      chip.textContent = m[1];
+      chip.setAttribute("data-n", m[1]);
+      chip.setAttribute("aria-label", t("js.citation", { n: m[1] }));
+      reply.appendChild(chip);
+      last = re.lastIndex;
+    }
+    reply.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function loadPassage(card, c) {
+    var box = card.querySelector(".passage"), btn = card.querySelector(".expand");
+    var open = box.hidden;
+    box.hidden = !open;
+    btn.setAttribute("aria-expanded", open ? "true" : "false");
+    btn.textContent = open ? t("js.collapse") : t("js.expand");
+    if (open && !box.getAttribute("data-loaded")) {
+      box.textContent = "…";
+      api("GET", "/ui/chunks/" + encodeURIComponent(c.chunk_id)).then(function (data) {
+        box.textContent = data.text;
+        box.setAttribute("data-loaded", "1");
+      }).catch(function (err) { box.textContent = t("js.error", { msg: err.message }); });
+    }
+  }
+
+  function renderSources(cits) {
+    sources.textContent = "";
+    var tpl = $("source-card");
+    cits.forEach(function (c) {
+      var card = tpl.content.firstElementChild.cloneNode(true);
+      card.id = "source-" + c.n;
+      card.querySelector(".cite-n").textContent = "[" + c.n + "]";
+      card.querySelector(".cite-title").textContent = c.title || c.source || c.doc_id;
+      card.querySelector(".cite-section").textContent = c.section || "";
+      card.querySelector(".cite-version").textContent = c.version ? t("js.version") + " " + c.version : "";
+      card.querySelector(".quote mark").textContent = c.quote || "";
+      var link = card.querySelector(".open-doc");
+      link.href = "/documents/" + encodeURIComponent(c.doc_id) + "#chunk-" + encodeURIComponent(c.chunk_id);
+      link.target = window.top !== window.self ? "_blank" : "_self";
+      card.querySelector(".expand").addEventListener("click", function () { loadPassage(card, c); });
+      sources.appendChild(card);
+    });
+    sourcesBox.hidden = cits.length === 0;
+  }
+
+  function focusSource(n) {
+    var card = $("source-" + n);
+    if (!card) { return; }
+    Array.prototype.forEach.call(sources.children, function (el) { el.classList.remove("active"); });
+    card.classList.add("active");
+    if (card.querySelector(".passage").hidden) { card.querySelector(".expand").click(); }
+    card.scrollIntoView({ block: "nearest" });
+    card.focus();
+  }
+
+  function nearestSources(q) {
+    var body = { question: q, query: q, k: 3 };
+    return api("POST", "/api/search", body).then(function (data) {
+      var hits = (data && (data.hits || data.results)) || [];
+      return hits.map(function (h, i) {
+        var ch = h.chunk || h;
+        return { n: i + 1, chunk_id: ch.chunk_id, doc_id: ch.doc_id, title: ch.title || (ch.meta || {}).title,
+          section: ch.section, version: ch.version || (ch.meta || {}).version, quote: (ch.text || "").slice(0, 120) };
+      });
+    }).catch(function () { return []; });
+  }
+
+  function showBanners(data) {
+    banners.textContent = "";
+    var flags = data.flags || [];
+    if (data.abstained) {
+      var b = banner("abstain", t("js.abstained"));
+      b.id = "abstain-banner";
+    }
+    if (flags.indexOf("complaint") >= 0) {
+      var proc = document.importNode($("complaint-procedure").content, true);
+      banner("complaint", t("js.complaint"), proc).id = "complaint-banner";
+    }
+    flags.forEach(function (f) {
+      if (f.indexOf("compliance:") === 0) { banner("compliance", t("js.compliance", { id: f.slice(11) })); }
+    });
+    if (flags.indexOf("llm_unavailable") >= 0) { banner("info", t("js.llm_unavailable")); }
+    if (flags.indexOf("pii_masked") >= 0) { banner("info", t("js.pii_masked")); }
+  }
+
+  function render(data) {
+    current = data;
+    showBanners(data);
+    renderReply(data.answer || "");
+    editBox.hidden = true;
+    $("save-edit").hidden = true;
+    $("edit").hidden = false;
+    fbStatus.textContent = "";
+    result.hidden = false;
+    $("latency").textContent = t("js.latency", { ms: Math.round(data.latency_ms || 0) }) + " · " +
+      t("js.confidence", { p: Math.round((data.confidence || 0) * 100) });
+    var cits = data.citations || [];
+    renderSources(cits);
+    if (data.abstained && cits.length === 0) {
+      nearestSources(data.question).then(function (near) {
+        if (near.length && current === data) {
+          var ab = $("abstain-banner");
+          if (ab) { var p = document.createElement("div"); p.textContent = t("js.nearest"); ab.appendChild(p); }
+          renderSources(near);
+        }
+      });
+    }
+  }
+
+  function remember(q) {
+    var list = [];
+    try { list = JSON.parse(sessionStorage.getItem(HISTORY_KEY) || "[]"); } catch (e) { list = []; }
+    list = [q].concat(list.filter(function (x) { return x !== q; })).slice(0, 8);
+    sessionStorage.setItem(HISTORY_KEY, JSON.stringify(list));
+    showHistory();
+  }
+
+  function showHistory() {
+    var list = [];
+    try { list = JSON.parse(sessionStorage.getItem(HISTORY_KEY) || "[]"); } catch (e) { list = []; }
+    var ul = $("history");
+    if (!list.length) { return; }
+    ul.textContent = "";
+    list.forEach(function (q) {
+      var li = document.createElement("li"), b = document.createElement("button");
+      b.type = "button";
+      b.textContent = q;
+      b.addEventListener("click", function () { question.value = q; ask(); });
+      li.appendChild(b);
+      ul.appendChild(li);
+    });
+  }
+
+  function ask() {
+    var q = question.value.trim();
+    if (!q) { status.textContent = t("js.empty_question"); question.focus(); return; }
+    var body = { question: q };
+    if ($("kind").value) { body.kind = $("kind").value; }
+    if ($("product").value) { body.product = $("product").value; }
+    status.textContent = t("js.asking");
+    $("ask").disabled = true;
+    api("POST", "/api/ask", body).then(function (data) {
+      status.textContent = "";
+      remember(q);
+      render(data);
+    }).catch(function (err) {
+      status.textContent = "";
+      banners.textContent = "";
+      banner("error", t("js.error", { msg: err.message }));
+    }).then(function () { $("ask").disabled = false; });
+  }
+
+  function feedback(verdict, editedReply) {
+    if (!current || current.interaction_id == null) { return; }
+    var body = { interaction_id: current.interaction_id, verdict: verdict };
+    if (editedReply !== undefined) { body.edited_reply = editedReply; }
+    api("POST", "/api/feedback", body).then(function () {
+      fbStatus.textContent = t("js.saved", { verdict: t("js.verdict." + verdict) });
+    }).catch(function (err) { fbStatus.textContent = t("js.error", { msg: err.message }); });
+  }
+
+  form.addEventListener("submit", function (ev) { ev.preventDefault(); ask(); });
+  question.addEventListener("keydown", function (ev) {
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); ask(); }
+  });
+  reply.addEventListener("click", function (ev) {
+    var chip = ev.target.closest(".chip");
+    if (chip) { focusSource(chip.getAttribute("data-n")); }
+  });
+  $("copy").addEventListener("click", function () {
+    if (!current) { return; }
+    var text = editBox.hidden ? stripMarkers(current.answer || "") : stripMarkers(edited.value);
+    var done = function () { fbStatus.textContent = t("js.copied"); };
+    var fail = function () { fbStatus.textContent = t("js.copy_failed"); };
+    if (navigator.clipboard && navigator.clipboard.writeText) {
+      navigator.clipboard.writeText(text).then(done, fail);
+    } else { fail(); }
+  });
+  $("accept").addEventListener("click", function () { feedback("accepted"); });
+  $("reject").addEventListener("click", function () { feedback("rejected"); });
+  $("edit").addEventListener("click", function () {
+    if (!current) { return; }
+    edited.value = stripMarkers(current.answer || "");
+    editBox.hidden = false;
+    $("edit").hidden = true;
+    $("save-edit").hidden = false;
+    edited.focus();
+  });
+  $("save-edit").addEventListener("click", function () {
+    var text = edited.value.trim();
+    if (!text) { edited.focus(); return; }
+    feedback("edited", text);
+  });
+  showHistory();
+})();
