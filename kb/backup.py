@@ -50,6 +50,7 @@ def _sqlite_copy(src: Path, dest: Path) -> None:
     dest.parent.mkdir(parents=True, exist_ok=True)
     with sqlite3.connect(f"file:{src}?mode=ro", uri=True) as source, sqlite3.connect(dest) as target:
         source.backup(target)
+        target.execute("PRAGMA journal_mode=DELETE")  # the copy is one self-contained file
     target.close()
     source.close()
 
@@ -118,9 +119,10 @@ def create_backup(settings: Settings, dest: Path, records: Records | None = None
                 _dump_tables(records, stage / "records" / "tables")
                 backend = records.backend
             (stage / "settings.json").write_text(json.dumps(settings_snapshot(settings), indent=2), "utf-8")
+            snapshot = _snapshot_of(stage / "data" / "catalog.sqlite")
             files = {p.relative_to(stage).as_posix(): _sha256(p) for p in sorted(stage.rglob("*")) if p.is_file()}
             manifest = {"format": FORMAT, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                        "records_backend": backend, "snapshot_id": _snapshot_of(stage / "data" / "catalog.sqlite"),
+                        "records_backend": backend, "snapshot_id": snapshot,
                         "chroma": "external" if settings.chroma_url else "embedded", "files": files}
             (stage / "manifest.json").write_text(json.dumps(manifest, indent=2), "utf-8")
             partial = Path(tmp) / "archive.tar.gz"
@@ -137,7 +139,7 @@ def _snapshot_of(catalog: Path) -> str | None:
     if not catalog.is_file():
         return None
     try:
-        with sqlite3.connect(f"file:{catalog}?mode=ro", uri=True) as conn:
+        with sqlite3.connect(f"file:{catalog}?mode=ro&immutable=1", uri=True) as conn:
             row = conn.execute("SELECT value FROM state WHERE key = 'snapshot_id'").fetchone()
         return row[0] if row else None
     except sqlite3.Error:
