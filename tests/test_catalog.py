@@ -1,0 +1,98 @@
+"""The catalog: source of truth for documents and chunks, one transaction per write."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import pytest
+
+from kb.catalog import Catalog
+from kb.types import Chunk, Document
+
+
+def doc_with(n: int, doc_id: str = "d1", **meta) -> tuple[Document, list[Chunk]]:
+    doc = Document(doc_id, "还款规则", "procedure", "repay.md", "全文", {"source_key": "repay.md", **meta})
+    chunks = [
+        Chunk(f"{doc_id}-c{i}", doc_id, f"第{i}段", section=f"第{i}条", span=(i * 10, i * 10 + 5), meta={"keys": ["问"]})
+        for i in range(n)
+    ]
+    return doc, chunks
+
+
+@pytest.fixture()
+def catalog(tmp_path):
+    c = Catalog(tmp_path / "catalog.sqlite")
+    yield c
+    c.close()
+
+
+def write(catalog, doc, chunks, fp="f"):
+    with catalog.transaction() as conn:
+        catalog.replace_document(conn, doc, chunks, ["tok"] * len(chunks), fp)
+
+
+def test_documents_and_chunks_round_trip(catalog):
+    doc, chunks = doc_with(3, content_hash="h1", pipeline_version=2)
+    write(catalog, doc, chunks)
+    assert catalog.get_document("d1") == doc
+    got = catalog.chunks_of("d1")
+    assert [c.chunk_id for c in got] == ["d1-c0", "d1-c1", "d1-c2"]
+    assert got[1].span == (10, 15) and got[1].meta == {"keys": ["问"]} and got[1].section == "第1条"
+    assert catalog.source_state("repay.md") == {"doc_id": "d1", "content_hash": "h1", "pipeline_version": "2"}
+    assert catalog.counts() == {"documents": 1, "chunks": 3}
+
+
+def test_snapshot_changes_with_every_committed_write_only(catalog):
+    first = catalog.snapshot_id
+    doc, chunks = doc_with(2)
+    write(catalog, doc, chunks)
+    second = catalog.snapshot_id
+    assert second != first
+    with pytest.raises(RuntimeError), catalog.transaction() as conn:
+        catalog.delete_document(conn, "d1")
+        raise RuntimeError("crash mid-write")
+    assert catalog.snapshot_id == second
+    assert catalog.counts() == {"documents": 1, "chunks": 2}  # rolled back
+
+
+def test_replacing_a_document_replaces_all_its_chunks(catalog):
+    doc, chunks = doc_with(3)
+    write(catalog, doc, chunks)
+    write(catalog, doc, chunks[:1], fp="g")
+    assert catalog.chunk_ids_of("d1") == ["d1-c0"]
+    assert catalog.fingerprint("d1") == "g"
+
+
+def test_a_chunk_id_cannot_belong_to_two_documents(catalog):
+    doc, chunks = doc_with(1)
+    write(catalog, doc, chunks)
+    other = Document("d2", "别的", "faq", "x.md", "", {})
+    with pytest.raises(sqlite3.IntegrityError):
+        write(catalog, other, chunks)
+    assert catalog.get_document("d2") is None
+
+
+def test_wal_mode_and_a_second_connection_sees_commits(tmp_path):
+    a = Catalog(tmp_path / "c.sqlite")
+    b = Catalog(tmp_path / "c.sqlite")
+    try:
+        assert a._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        doc, chunks = doc_with(2)
+        write(a, doc, chunks)
+        assert b.snapshot_id == a.snapshot_id
+        assert set(b.get_chunks(["d1-c0", "d1-c1", "nope"])) == {"d1-c0", "d1-c1"}
+    finally:
+        a.close()
+        b.close()
+
+
+def test_state_and_iteration(catalog):
+    catalog.set_state({"collection": "citedesk-e5-small-abc"})
+    assert catalog.get_state("collection") == "citedesk-e5-small-abc"
+    for i in range(3):
+        doc, chunks = doc_with(4, doc_id=f"d{i}")
+        write(catalog, doc, chunks)
+    batches = list(catalog.iter_chunks(batch=5))
+    assert [len(b) for b in batches] == [5, 5, 2]
+    snap, rows = catalog.lexical_rows()
+    assert snap == catalog.snapshot_id and len(rows) == 12 and rows[0][2] == "tok"

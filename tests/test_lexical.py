@@ -1,0 +1,78 @@
+"""The BM25 index: normalised tokens, persistence tagged with the catalog snapshot, rebuild when stale."""
+
+from __future__ import annotations
+
+from kb.catalog import Catalog
+from kb.lexical import LexicalIndex, chunk_tokens, index_text
+from kb.types import Chunk, Document
+
+TEXTS = {
+    "c1": "借款人逾期还款的，应当支付逾期利息。",
+    "c2": "信用卡被盗刷时，持卡人应当及时挂失。",
+    "c3": "個人信息處理者應當採取措施保護個人信息安全。",  # Traditional script
+}
+
+
+def fill(catalog: Catalog, texts: dict[str, str], doc_id: str = "d1", title: str = "规则") -> None:
+    doc = Document(doc_id, title, "regulation", "x.md", "", {})
+    chunks = [Chunk(cid, doc_id, t, section="", meta={"title": title}) for cid, t in texts.items()]
+    with catalog.transaction() as conn:
+        catalog.replace_document(conn, doc, chunks, [" ".join(chunk_tokens(c)) for c in chunks], "fp" + str(texts))
+
+
+def test_index_text_has_title_section_text_and_keys():
+    c = Chunk("c", "d", "正文", section="第三条", meta={"title": "还款规则", "keys": ["怎么提前还款？"]})
+    assert index_text(c) == "还款规则 第三条\n正文\n怎么提前还款？"
+
+
+def test_search_matches_traditional_and_simplified(tmp_path):
+    catalog = Catalog(tmp_path / "c.sqlite")
+    fill(catalog, TEXTS)
+    lex = LexicalIndex(catalog, tmp_path / "lexical")
+    assert lex.search("逾期利息", 3)[0][0] == "c1"
+    assert lex.search("个人信息安全", 3)[0][0] == "c3"  # Simplified query, Traditional text
+    assert lex.search("信用卡盜刷", 3)[0][0] == "c2"  # Traditional query, Simplified text
+    assert lex.search("完全无关的词语组合", 3) == []
+    catalog.close()
+
+
+def test_persisted_index_is_reused_and_rebuilt_when_the_catalog_moves_on(tmp_path):
+    catalog = Catalog(tmp_path / "c.sqlite")
+    fill(catalog, TEXTS)
+    lex = LexicalIndex(catalog, tmp_path / "lexical")
+    lex.ensure_fresh()
+    assert lex.rebuilds == 1 and lex.snapshot_id == catalog.snapshot_id
+
+    reopened = LexicalIndex(catalog, tmp_path / "lexical")
+    assert reopened.search("逾期利息", 2)[0][0] == "c1"
+    assert reopened.rebuilds == 0  # loaded from disk, tagged with the current snapshot
+
+    fill(catalog, {"c9": "提前还款无需支付违约金。"}, doc_id="d2")
+    assert reopened.search("提前还款违约金", 2)[0][0] == "c9"
+    assert reopened.rebuilds == 1 and reopened.snapshot_id == catalog.snapshot_id
+
+    with catalog.transaction() as conn:
+        catalog.delete_document(conn, "d1")
+    assert reopened.search("逾期利息", 2) == []
+    catalog.close()
+
+
+def test_damaged_index_is_rebuilt_from_the_catalog(tmp_path):
+    catalog = Catalog(tmp_path / "c.sqlite")
+    fill(catalog, TEXTS)
+    LexicalIndex(catalog, tmp_path / "lexical").ensure_fresh()
+    (tmp_path / "lexical" / "citedesk.json").write_text("{not json", encoding="utf-8")
+    lex = LexicalIndex(catalog, tmp_path / "lexical")
+    assert lex.search("逾期利息", 2)[0][0] == "c1"
+    assert lex.rebuilds == 1
+    catalog.close()
+
+
+def test_allowed_documents_restrict_the_scores(tmp_path):
+    catalog = Catalog(tmp_path / "c.sqlite")
+    fill(catalog, {"a1": "逾期利息按年利率计算。"}, doc_id="a")
+    fill(catalog, {"b1": "逾期利息不得超过合同成立时一年期贷款市场报价利率四倍。"}, doc_id="b")
+    lex = LexicalIndex(catalog, tmp_path / "lexical")
+    assert {c for c, _ in lex.search("逾期利息", 5)} == {"a1", "b1"}
+    assert [c for c, _ in lex.search("逾期利息", 5, allowed_docs={"b"})] == ["b1"]
+    catalog.close()

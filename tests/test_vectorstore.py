@@ -1,0 +1,141 @@
+"""The ChunkStore contract, run against embedded Chroma and against a real Chroma server."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+from kb.errors import ConfigError, StoreError
+from kb.vectorstore import ChromaStore, ChunkStore, VectorEntry, collection_name, make_client
+
+CHROMA = Path(sys.executable).parent / "chroma"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def chroma_server(tmp_path_factory):
+    if not CHROMA.exists():
+        pytest.skip("the chroma command is not installed in this environment")
+    port = _free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    proc = subprocess.Popen(
+        [str(CHROMA), "run", "--path", str(path), "--port", str(port), "--host", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail("the Chroma server did not start")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(params=["embedded", "server"])
+def store(request, tmp_path, monkeypatch):
+    if request.param == "embedded":
+        client = make_client(tmp_path)
+    else:
+        url = request.getfixturevalue("chroma_server")
+        monkeypatch.setenv("CITEDESK_CHROMA_URL", url)
+        from kb.settings import Settings
+
+        client = make_client(tmp_path, Settings().chroma_url)
+    s = ChromaStore(client, collection_name("test-model", tmp_path.name[-6:].replace("_", "x")))
+    yield s
+    s.drop()
+
+
+def unit(*xs: float) -> np.ndarray:
+    v = np.zeros(8, dtype=np.float32)
+    v[: len(xs)] = xs
+    return v / np.linalg.norm(v)
+
+
+def test_store_follows_the_protocol(store):
+    assert isinstance(store, ChunkStore)
+    assert 3 <= len(store.name) <= 512
+
+
+def test_add_has_query_and_delete(store):
+    store.add(
+        [
+            VectorEntry("c1", "c1", unit(1, 0)),
+            VectorEntry("c2", "c2", unit(0, 1)),
+            VectorEntry("c3", "c3", unit(1, 1)),
+        ]
+    )
+    assert store.has(["c1", "c2", "zz"]) == {"c1", "c2"}
+    hits = store.query(unit(1, 0.1), 2)
+    assert [c for c, _ in hits] == ["c1", "c3"]
+    assert hits[0][1] > hits[1][1] and hits[0][1] == pytest.approx(float(unit(1, 0.1) @ unit(1, 0)), abs=1e-3)
+    store.delete(["c1"])
+    assert store.has(["c1"]) == set()
+    assert [c for c, _ in store.query(unit(1, 0), 5)] == ["c3", "c2"]
+    assert store.count() == 2
+
+
+def test_key_question_entries_count_as_their_chunk(store):
+    store.add(
+        [
+            VectorEntry("faq", "faq", unit(0, 0, 1)),
+            VectorEntry("faq#k0", "faq", unit(1, 0)),  # a key question close to the query
+            VectorEntry("other", "other", unit(0.9, 0.5)),
+        ]
+    )
+    hits = store.query(unit(1, 0), 2)
+    assert hits[0][0] == "faq" and hits[0][1] == pytest.approx(1.0, abs=1e-3)
+    assert len({c for c, _ in hits}) == len(hits)  # one result per chunk
+    store.delete(["faq"])  # deleting a chunk removes its key entries too
+    assert store.count() == 1
+    assert set(store.vectors(["faq", "faq#k0", "other"])) == {"other"}
+
+
+def test_add_is_idempotent_and_vectors_round_trip(store):
+    v = unit(0.3, 0.4, 0.5)
+    store.add([VectorEntry("c1", "c1", v)])
+    store.add([VectorEntry("c1", "c1", v)])
+    assert store.count() == 1
+    assert np.allclose(store.vectors(["c1"])["c1"], v, atol=1e-5)
+    store.delete_entries(["c1"])
+    assert store.count() == 0 and store.query(v, 3) == []
+
+
+def test_collection_names_are_valid_for_chroma():
+    assert collection_name("st-all-minilm-l6-v2-1234abcd", "ab12") == "citedesk-st-all-minilm-l6-v2-1234abcd-ab12"
+    long = collection_name("x" * 1000)
+    assert 3 <= len(long) <= 512
+    assert collection_name("模型/名字 !").startswith("citedesk-")
+
+
+def test_bad_server_urls_are_clear_errors(tmp_path):
+    with pytest.raises(ConfigError):
+        make_client(tmp_path, "ftp://nowhere")
+    with pytest.raises(StoreError, match="cannot reach"):
+        make_client(tmp_path, f"http://127.0.0.1:{_free_port()}")
