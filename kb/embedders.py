@@ -75,7 +75,8 @@ class SentenceTransformerEmbedder:
             self._model = SentenceTransformer(str(model), device="cpu")
         except Exception as exc:  # the library raises OSError, ValueError, HF errors…
             raise ConfigError(f"cannot load sentence-transformers model {model!r}: {exc}") from exc
-        self.dim = int(self._model.get_sentence_embedding_dimension())
+        dim_of = getattr(self._model, "get_embedding_dimension", None) or self._model.get_sentence_embedding_dimension
+        self.dim = int(dim_of())
         base = re.sub(r"[^A-Za-z0-9]+", "-", str(model).rstrip("/").split("/")[-1]).strip("-").lower()
         self.name = f"st-{base[:40] or 'model'}-{stable_hash(str(model), length=8)}"
         self._lock = threading.Lock()
