@@ -1,0 +1,272 @@
+"""Evaluation reports: the JSON result, a Markdown report and a standalone HTML report (inline CSS
+and an inline SVG chart of accuracy over runs; no scripts, no CDN), plus the run history and the
+comparison with the previous run.
+
+A report directory holds `<set>.json|.md|.html` (the latest run of each set) and `runs/`, one JSON
+file per run, which is the history the comparison and the chart read.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment
+
+from evals.harness import LOWER_IS_BETTER, METRIC_KEYS
+
+SHOWN = ("accuracy", "hit@1", "hit@3", "hit@5", "mrr", "ndcg@5", "recall@5", "key_point_coverage",
+         "citation_precision", "abstention_precision", "abstention_recall", "latency_p50_ms", "latency_p95_ms")
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^\w.-]+", "_", name).strip("_") or "set"
+
+
+def load_runs(report_dir: Path, set_name: str) -> list[dict[str, Any]]:
+    """Earlier results of this set from the report directory, oldest first."""
+    runs = []
+    for path in sorted((Path(report_dir) / "runs").glob(f"*--{_slug(set_name)}.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            continue
+        if data.get("set") == set_name:
+            runs.append(data)
+    return sorted(runs, key=lambda r: r.get("finished_at", ""))
+
+
+def runs_from_records(records: Any, set_name: str) -> list[dict[str, Any]]:
+    """Earlier runs of this set from the records database, oldest first (overall metrics only)."""
+    out = []
+    for run in reversed(records.eval_runs(set_name)):
+        if run.status == "done":
+            out.append({"set": set_name, "finished_at": run.created_at.isoformat(timespec="seconds"),
+                        "overall": run.overall or {}, "per_question": []})
+    return out
+
+
+def compare(result: dict[str, Any], previous: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Deltas of every overall metric, and the questions that changed between pass and fail."""
+    if not previous:
+        return None
+    now, before = result["overall"], previous.get("overall", {})
+    deltas = {}
+    for k in METRIC_KEYS:
+        a, b = now.get(k), before.get(k)
+        if isinstance(a, int | float) and isinstance(b, int | float):
+            d = round(a - b, 4)
+            better = (d < 0) if k in LOWER_IS_BETTER else (d > 0)
+            deltas[k] = {"now": a, "before": b, "delta": d, "trend": "same" if d == 0 else ("better" if better else "worse")}
+    old = {q["id"]: q.get("correct") for q in previous.get("per_question", [])}
+    rows = result["per_question"]
+    return {
+        "previous_at": previous.get("finished_at"),
+        "deltas": deltas,
+        "newly_failing": [q["id"] for q in rows if old.get(q["id"]) is True and not q["correct"]],
+        "newly_passing": [q["id"] for q in rows if old.get(q["id"]) is False and q["correct"]],
+    }
+
+
+def svg_chart(points: list[tuple[str, float | None, float | None]], width: int = 640, height: int = 180) -> str:
+    """Inline SVG: accuracy (solid) and hit@5 (dashed) over runs, y from 0 to 1."""
+    pad_l, pad_r, pad_t, pad_b = 36, 12, 12, 28
+    w, h = width - pad_l - pad_r, height - pad_t - pad_b
+    n = len(points)
+
+    def xy(i: int, v: float) -> tuple[float, float]:
+        x = pad_l + (w * i / (n - 1) if n > 1 else w / 2)
+        return round(x, 1), round(pad_t + h * (1 - v), 1)
+
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
+             f'aria-label="accuracy over runs" viewBox="0 0 {width} {height}">']
+    for v in (0, 0.25, 0.5, 0.75, 1):
+        _, y = xy(0, v)
+        parts.append(f'<line x1="{pad_l}" x2="{width - pad_r}" y1="{y}" y2="{y}" stroke="#ddd"/>'
+                     f'<text x="{pad_l - 4}" y="{y + 4}" font-size="10" text-anchor="end">{v:g}</text>')
+    for idx, (color, dash, label) in enumerate((("#1a7f37", "", "accuracy"), ("#0969da", "4 3", "hit@5"))):
+        pts = [(i, p[idx + 1]) for i, p in enumerate(points) if p[idx + 1] is not None]
+        if pts:
+            coords = " ".join(f"{x},{y}" for x, y in (xy(i, v) for i, v in pts))
+            parts.append(f'<polyline fill="none" stroke="{color}" stroke-width="2" stroke-dasharray="{dash}" '
+                         f'points="{coords}"/>')
+            for i, v in pts:
+                x, y = xy(i, v)
+                parts.append(f'<circle cx="{x}" cy="{y}" r="3" fill="{color}"><title>{points[i][0]}: '
+                             f'{label} {v:.3f}</title></circle>')
+        parts.append(f'<text x="{pad_l + 8 + 90 * idx}" y="{height - 6}" font-size="11" fill="{color}">'
+                     f'{label}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _fmt(v: Any) -> str:
+    if v is None:
+        return "n/a"
+    if isinstance(v, float):
+        return f"{v:.1f}" if abs(v) >= 10 else f"{v:.3f}"
+    return str(v)
+
+
+def _delta(cmp: dict[str, Any] | None, k: str) -> str:
+    d = (cmp or {}).get("deltas", {}).get(k)
+    if not d:
+        return ""
+    mark = {"better": "▲", "worse": "▼", "same": "="}[d["trend"]]
+    return f"{mark} {d['delta']:+.3f}" if abs(d["delta"]) < 10 else f"{mark} {d['delta']:+.0f}"
+
+
+MARKDOWN = """\
+# Evaluation report: {{ r.set }}
+
+{% if r.description %}{{ r.description }}
+
+{% endif %}Run finished {{ r.finished_at }} · {{ r.overall.n }} questions{% if r.snapshot_id %} · knowledge-base snapshot `{{ r.snapshot_id }}`{% endif %}{% if r.mode %} · answer mode {{ r.mode }}{% endif %}{% if cmp %} · compared with the run of {{ cmp.previous_at }}{% endif %}
+
+## Overall
+
+| metric | value | change |
+| --- | ---: | ---: |
+{% for k in shown if k in r.overall %}| {{ k }} | {{ fmt(r.overall[k]) }} | {{ delta(cmp, k) }} |
+{% endfor %}{% for k in extra %}| {{ k }} | {{ fmt(r.overall[k]) }} | {{ delta(cmp, k) }} |
+{% endfor %}
+Retrieval metrics cover answerable questions with expected sources; see docs/evaluation.md for every definition.
+{% if r.gate %}
+**Gate:** {% if r.gate.failed %}FAILED: {{ r.gate.failed | join("; ") }}{% else %}passed ({{ r.gate.thresholds | dictsort | map("join", "≥") | join(", ") }}){% endif %}
+{% endif %}{% if cmp and (cmp.newly_failing or cmp.newly_passing) %}
+## Changes since the previous run
+
+{% if cmp.newly_failing %}- now failing: {{ cmp.newly_failing | join(", ") }}
+{% endif %}{% if cmp.newly_passing %}- now passing: {{ cmp.newly_passing | join(", ") }}
+{% endif %}{% endif %}
+## Per topic
+
+| topic | questions | accuracy | hit@5 | key-point coverage |
+| --- | ---: | ---: | ---: | ---: |
+{% for t, s in r.per_topic.items() %}| {{ t }} | {{ s.n }} | {{ fmt(s.accuracy) }} | {{ fmt(s["hit@5"]) }} | {{ fmt(s.key_point_coverage) }} |
+{% endfor %}
+## Accuracy over runs
+
+| run | accuracy | hit@5 |
+| --- | ---: | ---: |
+{% for at, acc, h5 in history %}| {{ at }} | {{ fmt(acc) }} | {{ fmt(h5) }} |
+{% endfor %}
+## Failures ({{ failures | length }} of {{ r.per_question | length }})
+{% for q in failures %}
+### {{ q.id }}: {{ q.question }}
+
+- topic: {{ q.topic }}{% if not q.answerable %} (unanswerable: should abstain){% endif %}
+- why: {{ q.failure }}
+{% if q.missed_key_points %}- missed key points: {{ q.missed_key_points | join(" · ") }}
+{% endif %}- answer{% if q.abstained %} (abstained){% endif %}: {{ q.answer | replace("\\n", " ") }}
+{% for c in q.citations %}- [{{ c.n }}] {{ c.title }}{% if c.section %} › {{ c.section }}{% endif %}
+{% endfor %}{% if q.retrieved %}- retrieved: {% for h in q.retrieved[:3] %}{{ h.title }}{% if h.section %} › {{ h.section }}{% endif %}{% if not loop.last %}; {% endif %}{% endfor %}
+{% endif %}{% endfor %}
+## All questions
+
+| id | topic | result | key points | hit@5 | citations | ms |
+| --- | --- | --- | ---: | ---: | ---: | ---: |
+{% for q in r.per_question %}| {{ q.id }} | {{ q.topic }} | {{ "✓" if q.correct else "✗" }}{% if q.abstained %} abstained{% endif %} | {{ fmt(q.key_point_coverage) }} | {{ fmt(q["hit@5"]) }} | {{ q.citations | length }} | {{ "%.0f" % q.latency_ms }} |
+{% endfor %}{% if r.ragas and (r.ragas.metrics or r.ragas.errors) %}
+## ragas
+
+Metrics: {{ r.ragas.metrics | join(", ") or "none" }}{% if not r.ragas.judge %} (no LLM judge configured){% endif %}
+{% for e in r.ragas.errors %}- {{ e }}
+{% endfor %}{% endif %}"""
+
+
+HTML = """\
+<!doctype html>
+<html lang="zh-CN"><head><meta charset="utf-8">
+<title>Evaluation report: {{ r.set }}</title>
+<style>
+body { font-family: "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-serif; margin: 2rem auto;
+  max-width: 1100px; color: #1f2328; line-height: 1.5; padding: 0 1rem; }
+table { border-collapse: collapse; margin: .5rem 0 1.5rem; } td, th { border: 1px solid #d0d7de; padding: .25rem .6rem; }
+th { background: #f6f8fa; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+.better { color: #1a7f37; } .worse { color: #cf222e; } .ok { color: #1a7f37; } .bad { color: #cf222e; font-weight: 600; }
+.fail { border-left: 4px solid #cf222e; padding: .25rem 1rem; margin: 1rem 0; background: #fff8f8; }
+.answer { white-space: pre-wrap; background: #f6f8fa; padding: .5rem; } .muted { color: #656d76; }
+</style></head><body>
+<h1>Evaluation report: {{ r.set }}</h1>
+<p class="muted">{{ r.description }}<br>Run finished {{ r.finished_at }} · {{ r.overall.n }} questions
+{% if r.snapshot_id %} · snapshot <code>{{ r.snapshot_id }}</code>{% endif %}{% if cmp %} · compared with the run of
+{{ cmp.previous_at }}{% endif %}</p>
+{% if r.gate %}<p class="{{ 'bad' if r.gate.failed else 'ok' }}">Gate: {% if r.gate.failed %}FAILED: {{ r.gate.failed | join("; ") }}
+{% else %}passed{% endif %}</p>{% endif %}
+<h2>Overall</h2>
+<table><tr><th>metric</th><th>value</th><th>change</th></tr>
+{% for k in shown + extra if k in r.overall %}{% set d = cmp.deltas.get(k) if cmp else None %}
+<tr><td>{{ k }}</td><td class="num">{{ fmt(r.overall[k]) }}</td>
+<td class="num {{ d.trend if d else '' }}">{{ delta(cmp, k) }}</td></tr>{% endfor %}</table>
+{% if cmp and (cmp.newly_failing or cmp.newly_passing) %}<h2>Changes since the previous run</h2><ul>
+{% if cmp.newly_failing %}<li class="worse">now failing: {{ cmp.newly_failing | join(", ") }}</li>{% endif %}
+{% if cmp.newly_passing %}<li class="better">now passing: {{ cmp.newly_passing | join(", ") }}</li>{% endif %}</ul>{% endif %}
+<h2>Accuracy over runs</h2>
+{{ chart | safe }}
+<h2>Per topic</h2>
+<table><tr><th>topic</th><th>questions</th><th>accuracy</th><th>hit@5</th><th>key-point coverage</th></tr>
+{% for t, s in r.per_topic.items() %}<tr><td>{{ t }}</td><td class="num">{{ s.n }}</td><td class="num">{{ fmt(s.accuracy) }}</td>
+<td class="num">{{ fmt(s["hit@5"]) }}</td><td class="num">{{ fmt(s.key_point_coverage) }}</td></tr>{% endfor %}</table>
+<h2>Failures ({{ failures | length }} of {{ r.per_question | length }})</h2>
+{% for q in failures %}<div class="fail" id="{{ q.id }}"><h3>{{ q.id }}: {{ q.question }}</h3>
+<p>topic {{ q.topic }}{% if not q.answerable %} · unanswerable: should abstain{% endif %}<br><b>why:</b> {{ q.failure }}</p>
+{% if q.missed_key_points %}<p><b>missed key points:</b> {{ q.missed_key_points | join(" · ") }}</p>{% endif %}
+<div class="answer">{% if q.abstained %}[abstained] {% endif %}{{ q.answer }}</div>
+{% if q.citations %}<ol>{% for c in q.citations %}<li value="{{ c.n }}">{{ c.title }}{% if c.section %} › {{ c.section }}{% endif %}
+<span class="muted">{{ c.quote[:120] }}</span></li>{% endfor %}</ol>{% endif %}
+{% if q.retrieved %}<p class="muted">retrieved: {% for h in q.retrieved[:5] %}{{ h.title }}{% if h.section %} › {{ h.section }}{% endif %}
+{% if not loop.last %}; {% endif %}{% endfor %}</p>{% endif %}</div>{% endfor %}
+<h2>All questions</h2>
+<table><tr><th>id</th><th>question</th><th>topic</th><th>result</th><th>key points</th><th>hit@5</th><th>ms</th></tr>
+{% for q in r.per_question %}<tr><td>{% if not q.correct %}<a href="#{{ q.id }}">{{ q.id }}</a>{% else %}{{ q.id }}{% endif %}</td>
+<td>{{ q.question }}</td><td>{{ q.topic }}</td><td class="{{ 'ok' if q.correct else 'bad' }}">{{ "✓" if q.correct else "✗" }}
+{% if q.abstained %} abstained{% endif %}</td><td class="num">{{ fmt(q.key_point_coverage) }}</td>
+<td class="num">{{ fmt(q["hit@5"]) }}</td><td class="num">{{ "%.0f" % q.latency_ms }}</td></tr>{% endfor %}</table>
+{% if r.ragas and (r.ragas.metrics or r.ragas.errors) %}<h2>ragas</h2><p>metrics: {{ r.ragas.metrics | join(", ") or "none" }}
+{% if not r.ragas.judge %}(no LLM judge configured){% endif %}</p><ul>{% for e in r.ragas.errors %}<li>{{ e }}</li>{% endfor %}</ul>{% endif %}
+</body></html>
+"""
+
+
+def _context(result: dict[str, Any], cmp: dict[str, Any] | None, history: list[dict[str, Any]]) -> dict[str, Any]:
+    hist = [(h.get("finished_at", "?"), h.get("overall", {}).get("accuracy"), h.get("overall", {}).get("hit@5"))
+            for h in history]
+    extra = [k for k in result["overall"] if k not in SHOWN and k != "n"]
+    return {"r": result, "cmp": cmp, "history": hist, "shown": list(SHOWN), "extra": extra, "fmt": _fmt, "delta": _delta,
+            "failures": [q for q in result["per_question"] if not q["correct"]]}
+
+
+def render_markdown(result: dict[str, Any], cmp: dict[str, Any] | None, history: list[dict[str, Any]]) -> str:
+    env = Environment(autoescape=False, keep_trailing_newline=True)
+    return env.from_string(MARKDOWN).render(**_context(result, cmp, history))
+
+
+def render_html(result: dict[str, Any], cmp: dict[str, Any] | None, history: list[dict[str, Any]]) -> str:
+    ctx = _context(result, cmp, history)
+    ctx["chart"] = svg_chart(ctx["history"])
+    env = Environment(autoescape=True)
+    return env.from_string(HTML).render(**ctx)
+
+
+def write_report(result: dict[str, Any], report_dir: Path, cmp: dict[str, Any] | None,
+                 history: list[dict[str, Any]]) -> dict[str, Path]:
+    """Write the run into the history and `<set>.json|.md|.html`; `history` includes this run."""
+    report_dir = Path(report_dir)
+    (report_dir / "runs").mkdir(parents=True, exist_ok=True)
+    stamp = re.sub(r"[^0-9T]", "", result["finished_at"])[:15]
+    blob = json.dumps(result, ensure_ascii=False, indent=1, default=str)
+    run_path = report_dir / "runs" / f"{stamp}--{_slug(result['set'])}.json"
+    n = 1
+    while run_path.exists():
+        n += 1
+        run_path = report_dir / "runs" / f"{stamp}-{n}--{_slug(result['set'])}.json"
+    run_path.write_text(blob, encoding="utf-8")
+    base = report_dir / _slug(result["set"])
+    paths = {"json": base.with_suffix(".json"), "markdown": base.with_suffix(".md"), "html": base.with_suffix(".html")}
+    paths["json"].write_text(blob, encoding="utf-8")
+    paths["markdown"].write_text(render_markdown(result, cmp, history), encoding="utf-8")
+    paths["html"].write_text(render_html(result, cmp, history), encoding="utf-8")
+    return paths
