@@ -179,7 +179,7 @@ def promote(interaction_id: int, request: Request, records: RecordsDep, grade: s
         records.add_item(target.id, question=it.question, reference_answer=corrected.strip(),
                          key_points=_lines(key_points), expected_sources=sources,
                          answerable=bool(corrected.strip()), topic=it.kind, author=user.username, reviewed=True,
-                         grades={"grade": grade, "by": user.username, "interaction_id": it.id},
+                         grades=[{"grade": grade, "by": user.username, "interaction_id": it.id}],
                          source_interaction_id=it.id)
     except CiteDeskError as exc:
         return RedirectResponse(f"/trainer/review?error={quote(str(exc))}", status_code=303)
