@@ -64,19 +64,27 @@ def load_docx(path: Path) -> Loaded:
 
 
 def _join_pdf_lines(text: str) -> str:
-    """Re-join lines the PDF layout broke inside a sentence; keep real paragraph ends."""
+    """Re-join lines the PDF layout broke inside a sentence; keep real paragraph ends.
+
+    A line continues onto the next one when it does not end a sentence and runs (nearly) the full
+    width of the page; a short line such as a heading ends its paragraph.
+    """
+    lines = [raw.strip() for raw in text.splitlines()]
+    full = 0.6 * max((len(line) for line in lines), default=0)
     out: list[str] = []
-    for raw in text.splitlines():
-        line = raw.strip()
+    prev = ""
+    for line in lines:
         if not line:
             if out and out[-1] != "":
                 out.append("")
+            prev = ""
             continue
-        if out and out[-1] and not _SENTENCE_END_RE.search(out[-1]) and not line.startswith("#"):
-            sep = "" if _CJK_END_RE.search(out[-1]) else " "
+        if prev and len(prev) >= full and not _SENTENCE_END_RE.search(prev) and not line.startswith("#"):
+            sep = "" if _CJK_END_RE.search(prev) else " "
             out[-1] = out[-1] + sep + line
         else:
             out.append(line)
+        prev = line
     return "\n".join(out)
 
 

@@ -65,6 +65,8 @@ def parse_front_matter(text: str, name: str) -> tuple[dict[str, Any], str]:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 2})" if where is not None else ""
         raise IngestError(f"{name}: the front matter is not valid YAML{line}") from exc
+    except ValueError as exc:  # PyYAML builds dates itself: 2026-13-45 fails here
+        raise IngestError(f"{name}: the front matter has a date that is not a date ({exc})") from exc
     if raw is None:
         raw = {}
     if not isinstance(raw, dict):
