@@ -1,0 +1,204 @@
+"""The answer pipeline: guard → retrieve → compose → verify → compliance → Answer.
+
+`Answerer(kb, settings, llm=None).ask(question, kind=..., product=..., tags=...)` is what the
+CLI, the API and the eval harness call; `answer_to_dict` is the `citedesk ask --json` object.
+
+Confidence is a logistic model of "the reply cites a correct source" over three evidence
+features: the top hit's fused relevance, the e5 similarity of the question to the best answer
+sentence, and the share of the question's terms found in a source sentence. It was fitted on
+the regulations Q&A set over the 13 statutes (answerable and unanswerable questions; see
+docs/answers.md for the reliability table); the reply abstains below ABSTAIN_THRESHOLD
+(CITEDESK_ABSTAIN_THRESHOLD overrides it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import asdict
+from typing import Any
+
+from kb.compose_extractive import COMPLAINT_QUERY, PHRASES, Draft, ExtractiveComposer, answer_part, language
+from kb.compose_llm import LLMComposer, LLMNoAnswer
+from kb.errors import LLMError, ValidationError
+from kb.guards import check_compliance, detect_complaint, load_rules
+from kb.pii import mask_pii
+from kb.settings import Settings
+from kb.textnorm import normalize
+from kb.types import Answer, Citation, Hit, SearchFilters
+from kb.verify import Checked, Piece, SentenceSimilarity, check_support, citation, finalize, source_sentences
+
+log = logging.getLogger(__name__)
+
+MAX_QUESTION_CHARS = 2000
+# confidence = sigmoid(b + w·[top fused score, best sentence similarity, best lexical overlap])
+CONFIDENCE_WEIGHTS = (-30.0, 3.0, 30.0, 2.0)
+ABSTAIN_THRESHOLD = 0.5
+ABSTAIN_SOURCES = 3
+
+
+def confidence_from(top_score: float, similarity: float, lexical: float) -> float:
+    b, w1, w2, w3 = CONFIDENCE_WEIGHTS
+    z = b + w1 * top_score + w2 * similarity + w3 * lexical
+    return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+class Answerer:
+    def __init__(self, kb, settings: Settings, llm=None) -> None:
+        self.kb = kb
+        self.settings = settings
+        self.sim = SentenceSimilarity(kb.embedder)
+        self.extractive = ExtractiveComposer(self.sim)
+        self.rules = load_rules(settings.compliance_rules)
+        if llm is None and settings.llm_base_url and settings.llm_model:
+            llm = LLMComposer(settings)
+        self.llm = llm
+        self.threshold = settings.abstain_threshold if settings.abstain_threshold is not None else ABSTAIN_THRESHOLD
+
+    # -- steps -------------------------------------------------------------------------------
+
+    @staticmethod
+    def validate(question: Any) -> str:
+        if not isinstance(question, str) or not question.strip():
+            raise ValidationError("the question is empty")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise ValidationError(f"the question is {len(question)} characters long; the limit is {MAX_QUESTION_CHARS}")
+        return question.strip()
+
+    def _procedure(self, hits: list[Hit]) -> Hit | None:
+        """The complaint-handling procedure, searched among procedure documents."""
+        try:
+            found = self.kb.search(COMPLAINT_QUERY, k=1, filters=SearchFilters(kind="procedure"))
+        except ValidationError:
+            return None
+        if not found or "投诉" not in normalize(found[0].chunk.text):
+            return None
+        if any(h.chunk.chunk_id == found[0].chunk.chunk_id for h in hits):
+            return None
+        return found[0]
+
+    def _abstain_citations(self, question: str, hits: list[Hit]) -> list[Citation]:
+        cites = []
+        for n, h in enumerate(hits[:ABSTAIN_SOURCES], 1):
+            sents = source_sentences(answer_part(h))
+            score, i = self.sim.best(question, sents[:12])
+            cites.append(citation(n, h, sents[i] if i >= 0 else ""))
+        return cites
+
+    def _verify_llm(self, question: str, hits: list[Hit], flags: list[str]) -> tuple[list[Checked], list[str]] | None:
+        try:
+            pieces = self.llm.compose(question, hits, english=language(question) == "en")
+        except LLMNoAnswer as exc:
+            log.info("LLM composer: %s; using the extractive reply", exc)
+            flags.append("llm_no_answer")
+            return None
+        except LLMError as exc:
+            log.warning("LLM composer unavailable: %s; using the extractive reply", exc)
+            flags.append("llm_unavailable")
+            return None
+        except Exception as exc:  # any failure of the endpoint or its client falls back
+            log.warning("LLM composer failed (%s); using the extractive reply", type(exc).__name__)
+            flags.append("llm_unavailable")
+            return None
+        result = check_support(pieces, hits, self.sim)
+        if not result.answer_sentences:
+            flags.append("llm_unsupported")
+            return None
+        ph = PHRASES[language(question)]
+        kept = [Checked(ph["greeting"], True), *result.kept, Checked(ph["closing"], True)]
+        return kept, result.dropped
+
+    # -- the pipeline ------------------------------------------------------------------------
+
+    def ask(self, question: str, *, kind=None, product: str | None = None, tags: list[str] | None = None) -> Answer:
+        started = time.perf_counter()
+        raw = self.validate(question)
+        masked = mask_pii(raw)
+        q = masked.text
+        flags: list[str] = []
+        if masked.masked:
+            flags.append("pii_masked")
+        complaint = bool(detect_complaint(q))
+        if complaint:
+            flags.append("complaint")
+        hits = self.kb.search(q, k=self.settings.top_k, filters=SearchFilters(kind=kind, product=product, tags=tags))
+        procedure = None
+        if complaint:
+            proc = self._procedure(hits)
+            if proc is not None:
+                hits = [*hits, proc]
+                procedure = len(hits) - 1
+        draft: Draft = self.extractive.compose(q, hits, procedure=procedure)
+        answer_hits = [h for i, h in enumerate(hits) if i != procedure]
+        top = answer_hits[0].score if answer_hits else 0.0
+        confidence = confidence_from(top, draft.best_similarity, draft.best_lexical) if answer_hits else 0.0
+        mode = "extractive"
+        dropped: list[str] = []
+        abstained = confidence < self.threshold
+        if not abstained:
+            kept = None
+            if self.llm is not None:
+                verified = self._verify_llm(q, hits, flags)
+                if verified is not None:
+                    kept, dropped = verified
+                    mode = "llm"
+            if kept is None:
+                result = check_support(draft.pieces, hits, self.sim)
+                kept, dropped = result.kept, result.dropped
+            kept, dropped, abstained = self._comply(kept, dropped, flags)
+        if abstained:
+            text, citations = self._abstain_reply(q, hits, procedure, complaint)
+            mode = "extractive"
+        else:
+            text, citations = finalize(kept, hits)
+        answer = Answer(
+            question=q,
+            text=text,
+            citations=citations,
+            abstained=abstained,
+            confidence=round(confidence, 4),
+            flags=flags,
+            dropped=dropped,
+            mode=mode,
+            latency_ms=round((time.perf_counter() - started) * 1000, 1),
+            hits=hits,
+        )
+        log.info(
+            "answered %r: abstained=%s confidence=%.2f citations=%d flags=%s",
+            q[:80], abstained, confidence, len(citations), ",".join(flags),
+        )
+        return answer
+
+    def _comply(self, kept: list[Checked], dropped: list[str], flags: list[str]):
+        result = check_compliance([c.text for c in kept], self.rules, exempt={i for i, c in enumerate(kept) if c.own})
+        flags.extend(f"compliance:{rid}" for rid in result.violations)
+        dropped = dropped + [kept[i].text for i, _ in result.removed]
+        kept = [kept[i] for i in result.kept]
+        return kept, dropped, not any(not c.own for c in kept)
+
+    def _abstain_reply(self, q: str, hits: list[Hit], procedure: int | None, complaint: bool):
+        ph = PHRASES[language(q)]
+        opener = ph["complaint"] if complaint else ph["greeting"]
+        joiner = "" if language(q) == "zh" else " "
+        text = joiner.join([opener.strip(), ph["abstain"], ph["closing"]])
+        ordered = hits if procedure is None else [hits[procedure], *[h for i, h in enumerate(hits) if i != procedure]]
+        return text, self._abstain_citations(q, ordered)
+
+
+def answer_to_dict(answer: Answer) -> dict[str, Any]:
+    """The `citedesk ask --json` object (a stable contract)."""
+    return {
+        "question": answer.question,
+        "answer": answer.text,
+        "citations": [asdict(c) for c in answer.citations],
+        "abstained": answer.abstained,
+        "confidence": answer.confidence,
+        "flags": list(answer.flags),
+        "dropped": list(answer.dropped),
+        "mode": answer.mode,
+        "latency_ms": answer.latency_ms,
+    }
+
+
+__all__ = ["Answerer", "answer_to_dict", "Piece", "MAX_QUESTION_CHARS"]

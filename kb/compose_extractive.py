@@ -1,0 +1,198 @@
+"""The extractive composer: the reply is made of source sentences, verbatim.
+
+Sentences of the top hits are scored against the question (e5 similarity plus lexical
+overlap, a bonus for sentences with numbers when the question asks 多少/几/多久, a small
+prior for the hit's fused score); the best few are ordered as they appear in the sources and
+wrapped in a short polite reply in the customer's language. CiteDesk writes only the
+connecting words (greeting, lead-ins, closing), which are marked `own`; every fact, number
+and condition comes from a source and carries its [n] marker (n = position in `hits`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from kb.numbers import asks_for_number, extract_numbers
+from kb.sentences import is_chinese, split_sentences
+from kb.textnorm import to_simplified, tokenize
+from kb.types import Hit
+from kb.verify import Piece, SentenceSimilarity
+
+PHRASES = {
+    "zh": {
+        "greeting": "您好，",
+        "closing": "如还有其他问题，欢迎随时联系我们。",
+        "complaint": "非常理解您的心情，我们会认真对待您反映的问题。",
+        "complaint_lead": "按照我们的投诉处理流程：",
+        "case_lead": "类似的历史案例处理方式为：",
+        "abstain": "关于您的问题，知识库中暂时没有可作为依据的内容，建议转交主管或相关专员进一步核实处理。",
+    },
+    "en": {
+        "greeting": "Hello, ",
+        "closing": "If you have any other questions, please let us know.",
+        "complaint": "We fully understand how you feel, and we take your concern seriously.",
+        "complaint_lead": "Under our complaint-handling procedure:",
+        "case_lead": "A similar past case was resolved as follows:",
+        "abstain": "The knowledge base has no basis for answering this question; "
+        "please escalate it to a supervisor or specialist.",
+    },
+}
+COMPLAINT_QUERY = "客户投诉处理流程 安抚客户情绪 记录投诉内容 转交责任部门"
+
+_LABEL = re.compile(r"^\s*第[零〇一二两三四五六七八九十百千\d]+条(?:之[一二三四五六七八九十]+)?\s+")
+_ANSWER_LABEL = re.compile(r"(?:^|\n)\s*(?:答|回答|答复|A|Answer)\s*[:：]\s*", re.IGNORECASE)
+_RESOLUTION_LABEL = re.compile(r"(?:^|\n)\s*(?:处理方式|处理結果|处理结果|處理方式|處理結果|解决方案|解決方案|resolution)\s*[:：]\s*", re.IGNORECASE)
+_PREFIX = re.compile(r"\s*(?:[（(]?[一二三四五六七八九十\d]{1,3}[)）.、．]\s*)?(?:[^\s，。,:：；\d]{1,8}[:：]\s*)?")
+_TERMINAL = re.compile(r"[。！？!?.；;]\s*$")
+MAX_SENTENCES = 3
+MAX_CANDIDATES = 12
+
+
+def language(question: str) -> str:
+    return "zh" if is_chinese(question) or not re.search(r"[A-Za-z]", question) else "en"
+
+
+@dataclass
+class Candidate:
+    hit_index: int
+    position: int
+    text: str  # display text (verbatim, article label removed)
+    score: float = 0.0
+    dense: float = 0.0
+    lexical: float = 0.0
+
+
+@dataclass
+class Draft:
+    pieces: list[Piece]
+    best_similarity: float  # question ↔ best answer sentence (a confidence feature)
+    best_lexical: float
+
+
+def answer_part(hit: Hit) -> str:
+    """The part of a chunk that answers: an FAQ's answer, a case's resolution, else all of it."""
+    text = hit.chunk.text
+    record = hit.chunk.meta.get("record")
+    if record == "faq":
+        m = _ANSWER_LABEL.search(text)
+        if m:
+            return text[m.end() :]
+        keys = {k.strip() for k in hit.chunk.meta.get("keys") or []}
+        return "\n".join(line for line in text.splitlines() if line.strip() not in keys)
+    if record == "case":
+        m = _RESOLUTION_LABEL.search(text)
+        if m:
+            nxt = re.search(r"\n\s*\S{1,8}[:：]", text[m.end() :])
+            return text[m.end() : m.end() + nxt.start()] if nxt else text[m.end() :]
+    return text
+
+
+def _sentences(text: str) -> list[str]:
+    out = []
+    for s in split_sentences(text):
+        if s.startswith("#") or s.startswith("<!--"):
+            continue
+        s = _LABEL.sub("", s).strip()
+        # list numbering and a short label ("3.客户投诉处理:") are layout, not content
+        m = _PREFIX.match(s)
+        if m and m.end() and len(s) - m.end() >= 12:
+            s = s[m.end() :]
+        if len(s) < 6 or not _TERMINAL.search(s) and len(s) < 15:
+            continue  # headings, labels, fragments
+        out.append(s)
+    return out
+
+
+class ExtractiveComposer:
+    def __init__(self, sim: SentenceSimilarity, max_sentences: int = MAX_SENTENCES) -> None:
+        self.sim = sim
+        self.max_sentences = max_sentences
+
+    def candidates(self, question: str, hits: list[Hit], answer_hits: int = 3) -> list[Candidate]:
+        """Scored candidate sentences from the top hits (best first)."""
+        if not hits:
+            return []
+        top = hits[0].score
+        use = [i for i, h in enumerate(hits[: answer_hits + 2]) if i < answer_hits or h.score >= 0.8 * top]
+        q_tokens = set(tokenize(question))
+        wants_number = asks_for_number(question)
+        cands: list[Candidate] = []
+        for i in use:
+            for pos, s in enumerate(_sentences(answer_part(hits[i]))):
+                overlap = len(q_tokens & set(tokenize(s))) / len(q_tokens) if q_tokens else 0.0
+                cands.append(Candidate(i, pos, s, lexical=overlap))
+        if not cands:
+            return []
+        # embedding is the expensive step: only the lexically and positionally likeliest
+        cands.sort(key=lambda c: (-c.lexical, c.hit_index, c.position))
+        cands = cands[:MAX_CANDIDATES]
+        emb = self.sim.embed([question] + [c.text for c in cands])
+        dense = emb[1:] @ emb[0]
+        for c, d in zip(cands, dense, strict=True):
+            c.dense = float(d)
+            bonus = 0.03 if wants_number and extract_numbers(c.text) else 0.0
+            c.score = c.dense + 0.15 * c.lexical + 0.05 * hits[c.hit_index].score + bonus - 0.01 * c.hit_index
+        cands.sort(key=lambda c: -c.score)
+        return cands
+
+    def select(self, cands: list[Candidate], hits: list[Hit]) -> list[Candidate]:
+        if not cands:
+            return []
+        best = cands[0]
+        if hits[best.hit_index].chunk.meta.get("record") == "faq":
+            # an FAQ answers with its answer, in order
+            same = [c for c in cands if c.hit_index == best.hit_index]
+            return sorted(same, key=lambda c: c.position)[: self.max_sentences]
+        chosen = [best]
+        for c in cands[1:]:
+            if len(chosen) >= self.max_sentences:
+                break
+            if c.score >= best.score - 0.02 and (c.lexical > 0 or c.hit_index == best.hit_index):
+                chosen.append(c)
+        return sorted(chosen, key=lambda c: (c.hit_index != best.hit_index, c.hit_index, c.position))
+
+    def compose(self, question: str, hits: list[Hit], *, procedure: int | None = None) -> Draft:
+        """A draft reply. `procedure` is the index in `hits` of the complaint procedure, when
+        the customer is complaining; the reply then opens by acknowledging their feelings."""
+        lang = language(question)
+        ph = PHRASES[lang]
+        simplified = lang == "zh" and to_simplified(question) == question
+        answer_hits = [h for i, h in enumerate(hits) if i != procedure]
+        index = [i for i in range(len(hits)) if i != procedure]
+        cands = self.candidates(question, answer_hits)
+        for c in cands:
+            c.hit_index = index[c.hit_index]
+        chosen = self.select(cands, hits)
+
+        def show(text: str) -> str:
+            return to_simplified(text) if simplified else text
+
+        pieces: list[Piece] = []
+        if procedure is not None:
+            pieces.append(Piece(ph["complaint"], own=True))
+            proc = self.candidates(COMPLAINT_QUERY, [hits[procedure]], answer_hits=1)
+            if proc:
+                pieces.append(Piece(ph["complaint_lead"], own=True))
+                pieces.append(Piece(f"{show(proc[0].text)}[{procedure + 1}]"))
+        else:
+            pieces.append(Piece(ph["greeting"], own=True))
+        case_lead_done = False
+        for c in chosen:
+            if hits[c.hit_index].chunk.meta.get("record") == "case" and not case_lead_done:
+                pieces.append(Piece(ph["case_lead"], own=True))
+                case_lead_done = True
+            pieces.append(Piece(_marked(show(c.text), c.hit_index + 1)))
+        pieces.append(Piece(ph["closing"], own=True))
+        return Draft(
+            pieces=pieces,
+            best_similarity=cands[0].dense if cands else 0.0,
+            best_lexical=max((c.lexical for c in cands), default=0.0),
+        )
+
+
+def _marked(sentence: str, n: int) -> str:
+    m = re.search(r"[。！？!?.；;…]+[”’」』）)]*\s*$", sentence)
+    if m:
+        return f"{sentence[: m.start()]}[{n}]{sentence[m.start():].rstrip()}"
+    return f"{sentence}[{n}]"

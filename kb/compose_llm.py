@@ -1,0 +1,110 @@
+"""The LLM composer: any OpenAI-compatible chat-completions endpoint (vLLM, Ollama, LM Studio,
+hosted Qwen/DeepSeek …) through the `openai` client.
+
+The prompt holds the numbered sources and the masked question, and requires a [n] marker on
+every sentence. Whatever comes back is only a draft: kb.verify keeps the sentences their cited
+source supports. Any failure (timeout, refused connection, HTTP error, an empty reply or one
+without a single marker) raises LLMError, and the Answerer falls back to the extractive reply.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import openai
+
+from kb.errors import ConfigError, LLMError
+from kb.sentences import markers_in, split_sentences
+from kb.settings import Settings
+from kb.types import Hit
+from kb.verify import Piece
+
+log = logging.getLogger(__name__)
+
+SYSTEM_ZH = (
+    "你是一家消费信贷公司的客服助手，为客服人员起草回复客户的建议话术。\n"
+    "规则：\n"
+    "1. 只能使用下面编号资料中的信息作答，不得编造资料中没有的事实、数字、条件或承诺。\n"
+    "2. 每一句话末尾都必须标注其依据的资料编号，例如：借款的利息不得预先在本金中扣除[1]。\n"
+    "3. 数字、金额、利率、期限必须与资料原文一致；说明利率时须注明年化利率。\n"
+    "4. 不要写问候语和结束语，只写回答本身，最多四句话，语气礼貌、简洁。\n"
+    "5. 不得承诺审批通过、不查征信、不上征信或内部渠道等。\n"
+    "6. 如果资料不足以回答，只回复：无法回答"
+)
+SYSTEM_EN = (
+    "You draft replies for customer-service agents of a consumer-credit company.\n"
+    "Rules: use only the numbered sources below; never invent facts, numbers, conditions or promises; "
+    "end EVERY sentence with the number of the source it relies on, like: Interest may not be deducted "
+    "in advance [1]. Numbers must match the sources; state interest rates as annualised rates. No greeting "
+    "or closing, at most four sentences. If the sources do not answer the question, reply only: CANNOT ANSWER"
+)
+MAX_SOURCE_CHARS = 1500
+
+
+class LLMNoAnswer(LLMError):
+    """The model answered, but said the sources do not answer the question."""
+
+
+def build_messages(question: str, hits: list[Hit], english: bool = False) -> list[dict[str, str]]:
+    """Chat messages: the rules, then the numbered sources and the (already masked) question."""
+    blocks = []
+    for n, h in enumerate(hits, 1):
+        head = " ".join(x for x in (h.chunk.meta.get("title", ""), h.chunk.section) if x)
+        blocks.append(f"[{n}] {head}\n{h.chunk.text[:MAX_SOURCE_CHARS]}")
+    sources = "\n\n".join(blocks)
+    if english:
+        user = f"Sources:\n{sources}\n\nCustomer question: {question}"
+    else:
+        user = f"资料：\n{sources}\n\n客户问题：{question}"
+    return [{"role": "system", "content": SYSTEM_EN if english else SYSTEM_ZH}, {"role": "user", "content": user}]
+
+
+class LLMComposer:
+    """Built once from the settings; `compose` may be called from several threads."""
+
+    def __init__(self, settings: Settings) -> None:
+        if not settings.llm_base_url or not settings.llm_model:
+            raise ConfigError("the LLM composer needs CITEDESK_LLM_BASE_URL and CITEDESK_LLM_MODEL")
+        self.model = settings.llm_model
+        self.timeout = float(settings.llm_timeout)
+        # max_retries=0: a slow or failing endpoint must give way to the extractive reply at once,
+        # not after the client's default retries with back-off
+        self.client = openai.OpenAI(
+            base_url=settings.llm_base_url,
+            api_key=settings.llm_api_key or "not-needed",
+            timeout=self.timeout,
+            max_retries=0,
+        )
+
+    def complete(self, messages: list[dict[str, str]]) -> str:
+        try:
+            resp = self.client.chat.completions.create(
+                model=self.model, messages=messages, temperature=0.0, max_tokens=600, timeout=self.timeout
+            )
+        except openai.APITimeoutError as exc:
+            raise LLMError(f"the LLM endpoint did not answer within {self.timeout:g}s") from exc
+        except openai.APIConnectionError as exc:
+            raise LLMError(f"cannot reach the LLM endpoint: {exc}") from exc
+        except openai.APIStatusError as exc:
+            raise LLMError(f"the LLM endpoint answered HTTP {exc.status_code}") from exc
+        except (openai.OpenAIError, ValueError, TypeError) as exc:  # malformed JSON, missing fields
+            raise LLMError(f"the LLM endpoint gave an unusable reply: {exc}") from exc
+        try:
+            content = resp.choices[0].message.content
+        except (AttributeError, IndexError, TypeError) as exc:
+            raise LLMError("the LLM endpoint gave a reply without a message") from exc
+        if not isinstance(content, str) or not content.strip():
+            raise LLMError("the LLM endpoint gave an empty reply")
+        return content
+
+    def compose(self, question: str, hits: list[Hit], *, english: bool = False) -> list[Piece]:
+        """Draft sentences with [n] markers (n = position in `hits`). Raises LLMError."""
+        if not hits:
+            raise LLMError("no sources to answer from")
+        content = self.complete(build_messages(question, hits, english))
+        if "无法回答" in content[:20] or "CANNOT ANSWER" in content.upper()[:30]:
+            raise LLMNoAnswer("the LLM found no answer in the sources")
+        sentences = split_sentences(content)
+        if not any(markers_in(s) for s in sentences):
+            raise LLMError("the LLM reply cites no source")
+        return [Piece(s) for s in sentences]

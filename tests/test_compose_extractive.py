@@ -1,0 +1,85 @@
+import pytest
+
+from kb.compose_extractive import ExtractiveComposer, answer_part, language
+from kb.embedders import make_embedder
+from kb.types import Chunk, Hit
+from kb.verify import SentenceSimilarity, check_support, finalize
+
+
+def hit(n, text, score=0.8, **meta):
+    return Hit(Chunk(f"c{n}", f"d{n}", text, section=f"s{n}", meta={"title": f"T{n}", **meta}), score)
+
+
+LOAN = hit(1, "第六百七十条 借款的利息不得预先在本金中扣除。利息预先在本金中扣除的，应当按照实际借款数额返还借款并计算利息。", 0.9)
+LATE = hit(2, "第六百七十六条 借款人未按照约定的期限返还借款的，应当按照约定或者国家有关规定支付逾期利息。", 0.6)
+PRODUCT = hit(3, "## 额度与期限\n随心贷授信额度为1,000元至200,000元。期限可选3、6、12、24、36个月。申请需年满22周岁。", 0.7)
+FAQ = hit(4, "问：提前还款要手续费吗？\n答：借款满3期后提前还款免手续费。未满3期的按提前归还本金的1%收取手续费。", 0.8,
+          record="faq", keys=["提前还款要手续费吗？"])
+CASE = hit(5, "客户问题：客户称催收人员多次给其同事打电话。\n处理方式：核实催收记录后向客户致歉，并更换催收人员。\n结果：客户满意",
+           0.6, record="case")
+PROC = hit(6, "3.客戶投訴處理:建立客戶投訴快速響應機制,接到投訴後,客服人員應立即安撫客戶情緒,詳細記錄投訴內容,及時轉交給相關責任部門處理。", 0.5)
+
+
+@pytest.fixture(scope="module")
+def composer():
+    return ExtractiveComposer(SentenceSimilarity(make_embedder("e5")))
+
+
+def reply(composer, question, hits, procedure=None):
+    draft = composer.compose(question, hits, procedure=procedure)
+    result = check_support(draft.pieces, hits, composer.sim)
+    assert result.dropped == []  # an extractive reply is supported by construction
+    return finalize(result.kept, hits)
+
+
+def test_polite_chinese_reply_of_verbatim_source_sentences(composer):
+    text, cites = reply(composer, "利息可以从本金里先扣掉吗？", [LOAN, LATE])
+    assert text.startswith("您好，借款的利息不得预先在本金中扣除[1]。")
+    assert text.endswith("如还有其他问题，欢迎随时联系我们。")
+    assert "逾期利息" not in text
+    assert cites[0].chunk_id == "c1" and "借款的利息不得预先在本金中扣除。" in cites[0].quote
+
+
+def test_number_questions_prefer_sentences_with_the_numbers(composer):
+    text, cites = reply(composer, "随心贷最多能借多少？", [PRODUCT, LOAN])
+    assert "200,000元[1]" in text and cites[0].chunk_id == "c3"
+    assert "## " not in text
+
+
+def test_faq_hit_answers_with_its_answer(composer):
+    text, cites = reply(composer, "提前还款收不收手续费", [FAQ, LOAN])
+    assert "借款满3期后提前还款免手续费[1]。" in text
+    assert "未满3期的按提前归还本金的1%收取手续费[1]。" in text
+    assert "问：" not in text and "答：" not in text
+
+
+def test_case_hit_is_presented_as_a_past_case(composer):
+    text, _ = reply(composer, "催收给我同事打电话怎么办", [CASE])
+    assert "类似的历史案例处理方式为：核实催收记录后向客户致歉，并更换催收人员[1]。" in text
+
+
+def test_complaint_reply_acknowledges_feelings_and_cites_the_procedure(composer):
+    text, cites = reply(composer, "你们催收天天给我同事打电话，我要投诉！", [CASE, PROC], procedure=1)
+    assert text.startswith("非常理解您的心情")
+    assert "客服人员应立即安抚客户情绪" in text  # shown in Simplified for a Simplified question
+    assert {c.chunk_id for c in cites} == {"c5", "c6"}
+    assert "客戶" in next(c.quote for c in cites if c.chunk_id == "c6")  # the quote stays verbatim
+
+
+def test_english_question_gets_an_english_frame(composer):
+    en = hit(7, "Interest shall not be deducted from the principal in advance. Late repayment incurs overdue interest.")
+    text, _ = reply(composer, "Can interest be deducted from the principal in advance?", [en])
+    assert text.startswith("Hello, Interest shall not be deducted from the principal in advance [1].")
+    assert text.endswith("If you have any other questions, please let us know.")
+
+
+def test_language_and_answer_part():
+    assert language("利息怎么算") == "zh" and language("How is interest charged?") == "en"
+    assert answer_part(FAQ).startswith("借款满3期后")
+    assert answer_part(CASE).strip() == "核实催收记录后向客户致歉，并更换催收人员。"
+    assert answer_part(LOAN) == LOAN.chunk.text
+
+
+def test_no_hits_gives_only_the_frame(composer):
+    draft = composer.compose("今天天气怎么样", [])
+    assert all(p.own for p in draft.pieces) and draft.best_similarity == 0.0
