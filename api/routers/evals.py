@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ from api.deps import AnswererDep, JobsDep, KBDep, RecordsDep, SettingsDep, Train
 from api.routers.qasets import to_eval_set
 from kb.errors import NotFoundError, ValidationError
 
+log = logging.getLogger("citedesk.api")
 router = APIRouter(prefix="/api/evals", tags=["evals"])
 
 
@@ -51,6 +53,17 @@ def report_dir(data_dir: Path, run_id: int) -> Path:
     return Path(data_dir) / "eval_reports" / str(run_id)
 
 
+def _write_html(result: dict[str, Any], records: Any, out: Path) -> None:
+    """The evals package's report (with the set's history from the records database)."""
+    try:
+        report = importlib.import_module("evals.report")
+    except ModuleNotFoundError:
+        return
+    history = report.runs_from_records(records, result["set"])
+    previous = history[-2] if len(history) >= 2 else None
+    report.write_report(result, out, report.compare(result, previous), history)
+
+
 @router.post("", response_model=EvalRunOut, status_code=202)
 def start(body: EvalStart, request: Request, user: TrainerUser, settings: SettingsDep, kb: KBDep,
           answerer: AnswererDep, records: RecordsDep, jobs: JobsDep) -> Any:
@@ -67,17 +80,16 @@ def start(body: EvalStart, request: Request, user: TrainerUser, settings: Settin
     def work() -> dict[str, Any]:
         records.mark_eval_run(run_id, "running")
         try:
-            result = harness.run_eval(qaset, answerer, kb)
+            result = harness.run_eval(qaset, answerer, kb=kb)
             records.save_eval_run(result, qaset.name, run_id=run_id, snapshot_id=str(kb.snapshot_id),
                                   settings_hash=shash)
-            try:
-                report = importlib.import_module("evals.report")
-                report.write_reports(result, report_dir(settings.data_dir, run_id))
-            except ModuleNotFoundError:
-                pass
         except Exception as exc:
             records.mark_eval_run(run_id, "failed", error=str(exc) or type(exc).__name__)
             raise
+        try:
+            _write_html(result, records, report_dir(settings.data_dir, run_id))
+        except Exception:  # the run is stored; only its HTML page is missing
+            log.exception("could not write the HTML report of eval run %s", run_id)
         return {"run_id": run_id}
 
     jobs.submit("eval", f"run {run_id}", work, lane="eval")
