@@ -1,0 +1,104 @@
+"""`citedesk eval` end to end on a tiny knowledge base built here: the CI gate, reports with deltas,
+--json, and clear errors for bad input."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from click.testing import CliRunner
+
+from api.cli import main
+from ingest.pipeline import ingest_paths
+from kb.knowledge import KnowledgeBase
+from kb.settings import Settings
+
+DOCS = {
+    "随心贷产品说明.md": "# 随心贷产品说明\n\n## 利率与费用\n\n随心贷的年化利率（单利）为7.2%至18%，按日计息。\n\n"
+    "提前还款不收取任何手续费，利息按实际借款天数计算。\n",
+    "客服规范.md": "# 客服规范\n\n## 投诉处理\n\n客户投诉须在24小时内响应，并在5个工作日内给出处理结果。\n\n"
+    "## 身份核验\n\n办理业务前须核验客户的姓名、手机号和身份证后四位。\n",
+}
+SET = """\
+name: tiny
+items:
+  - id: t-1
+    question: 随心贷利息多少
+    key_points: ["7.2%", "18%"]
+    expected_sources: [{title: 随心贷产品说明, section: 利率与费用}]
+  - id: t-2
+    question: 客户投诉多久内要响应
+    key_points: [24小时]
+    expected_sources: [{title: 客服规范}]
+  - id: t-3
+    question: 随心贷最高能借多少钱
+    key_points: [20万元]
+  - id: t-4
+    question: 今天天气怎么样
+    answerable: false
+"""
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory):
+    root = tmp_path_factory.mktemp("evalcli")
+    (root / "docs").mkdir()
+    for name, text in DOCS.items():
+        (root / "docs" / name).write_text(text, encoding="utf-8")
+    with KnowledgeBase.open(Settings(data_dir=root / "data"), writer=True) as kb:
+        ingest_paths(kb, [root / "docs"], progress=False)
+    (root / "tiny.yaml").write_text(SET, encoding="utf-8")
+    return root
+
+
+def run(*args):
+    return CliRunner().invoke(main, ["eval", *map(str, args)], catch_exceptions=False)
+
+
+def test_gate_passes_and_fails_on_thresholds(env):
+    data, qaset = env / "data", env / "tiny.yaml"
+    ok = run(qaset, "--data-dir", data, "--no-ragas", "--fail-under", "hit@5=0.95,accuracy=0.7")
+    assert ok.exit_code == 0, ok.output
+    assert "tiny: 4 questions, 3 correct" in ok.output
+    assert "✗ t-3 随心贷最高能借多少钱" in ok.output
+    bad = run(qaset, "--data-dir", data, "--no-ragas", "--fail-under", "hit@5=0.95,accuracy=0.9")
+    assert bad.exit_code == 1
+    assert "FAILED tiny: accuracy = 0.7500 is below the threshold 0.9" in bad.output
+    assert "hit@5" not in bad.output.split("FAILED", 1)[1]  # only the missed threshold is reported
+
+
+def test_unknown_metric_is_a_usage_error(env):
+    res = run(env / "tiny.yaml", "--data-dir", env / "data", "--fail-under", "acuracy=0.9")
+    assert res.exit_code == 2
+    assert "unknown metric 'acuracy'" in res.output
+
+
+def test_invalid_set_is_reported_with_its_line(env, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SET.replace("key_points: [24小时]", "key_points: 24小时"), encoding="utf-8")
+    res = run(bad, "--data-dir", env / "data")
+    assert res.exit_code == 2
+    assert "bad.yaml line 9: item t-2: key_points must be a list of strings" in res.output
+
+
+def test_reports_compare_with_the_previous_run(env, tmp_path):
+    data, reports = env / "data", tmp_path / "reports"
+    first = run(env / "tiny.yaml", "--data-dir", data, "--report", reports, "--json")
+    assert first.exit_code == 0
+    one = json.loads(first.output)
+    assert one["compare"] is None and one["overall"]["accuracy"] == 0.75
+    assert "id_context_recall" in one["ragas"]["metrics"]
+    # a stricter key point for t-2: the answer says 24小时, the set now wants 12小时
+    (tmp_path / "tiny.yaml").write_text(SET.replace("key_points: [24小时]", "key_points: [12小时]"), encoding="utf-8")
+    second = run(tmp_path / "tiny.yaml", "--data-dir", data, "--report", reports, "--json", "--no-ragas")
+    two = json.loads(second.output)
+    assert two["compare"]["deltas"]["accuracy"] == {"now": 0.5, "before": 0.75, "delta": -0.25, "trend": "worse"}
+    assert two["compare"]["newly_failing"] == ["t-2"]
+    md = (reports / "tiny.md").read_text(encoding="utf-8")
+    assert f"compared with the run of {one['finished_at']}" in md
+    assert "| accuracy | 0.500 | ▼ -0.250 |" in md
+    assert "- now failing: t-2" in md
+    assert "### t-2: 客户投诉多久内要响应" in md and "- missed key points: 12小时" in md
+    assert len(list((reports / "runs").glob("*.json"))) == 2
+    html = (reports / "tiny.html").read_text(encoding="utf-8")
+    assert html.count("<circle") == 4  # accuracy and hit@5 for each of the two runs
