@@ -162,6 +162,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "evals.report": ("报告", "Report"),
     "evals.empty": ("还没有评测记录。", "No evaluation runs yet."),
     "report.title": ("评测报告", "Evaluation report"),
+    "report.full_html": ("完整 HTML 报告", "Full HTML report"),
     "report.overall": ("总体指标", "Overall"),
     "report.per_topic": ("按主题", "Per topic"),
     "report.per_question": ("逐题结果", "Per question"),

@@ -7,7 +7,7 @@
   var form = $("ask-form"), question = $("question"), status = $("status"), banners = $("banners");
   var result = $("result"), reply = $("reply"), sourcesBox = $("sources-box"), sources = $("sources");
   var editBox = $("edit-box"), edited = $("edited"), fbStatus = $("feedback-status");
-  var current = null;
+  var current = null, seq = 0;
 
   function stripMarkers(text) {
     return text.replace(/\s*\[\d+\]/g, "").replace(/[ \t]+\n/g, "\n").trim();
@@ -126,10 +126,16 @@
     $("edit").hidden = false;
     fbStatus.textContent = "";
     result.hidden = false;
+    result.setAttribute("data-seq", String(++seq));
     $("latency").textContent = t("js.latency", { ms: Math.round(data.latency_ms || 0) }) + " · " +
       t("js.confidence", { p: Math.round((data.confidence || 0) * 100) });
     var cits = data.citations || [];
     renderSources(cits);
+    if (data.abstained && cits.length) {
+      var ab0 = $("abstain-banner"), p0 = document.createElement("div");
+      p0.textContent = t("js.nearest");
+      if (ab0) { ab0.appendChild(p0); }
+    }
     if (data.abstained && cits.length === 0) {
       nearestSources(data.question).then(function (near) {
         if (near.length && current === data) {

@@ -1,0 +1,220 @@
+"""The web UI in a real browser (Debian's Chromium driven by Playwright) against a real `uvicorn`
+server over a small knowledge base: the agent's flow, the widget, trainer and admin pages."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from kb.records import Records
+from kb.settings import Settings
+from ui.demo_site import PASSWORD, build_site, serve
+
+pytestmark = pytest.mark.browser
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+ANSWER_TIMEOUT = 90_000  # ms; the first answer loads the embedder
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    if not CHROMIUM.exists():
+        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium fonts-noto-cjk)")
+    pytest.importorskip("playwright.sync_api")
+    data_dir = tmp_path_factory.mktemp("browser") / "data"
+    build_site(data_dir)
+    with serve(data_dir) as base:
+        yield base, Settings(data_dir=data_dir)
+
+
+@pytest.fixture(scope="module")
+def browser(site):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+class Watched:
+    """A page whose console errors and uncaught exceptions are collected."""
+
+    def __init__(self, context):
+        self.context = context
+        self.page = context.new_page()
+        self.errors: list[str] = []
+        self.allowed: list[str] = []  # console messages a test expects (a page it is refused)
+        self.page.on("console", lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+        self.page.on("response", lambda r: self.errors.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
+
+
+@pytest.fixture
+def open_page(site, browser):
+    base, _ = site
+    made: list[Watched] = []
+
+    def make(role: str | None = None, width: int = 1100, lang: str | None = None) -> Watched:
+        context = browser.new_context(base_url=base, viewport={"width": width, "height": 900},
+                                      permissions=["clipboard-read", "clipboard-write"])
+        if lang:
+            context.add_cookies([{"name": "lang", "value": lang, "url": base}])
+        w = Watched(context)
+        made.append(w)
+        if role:
+            sign_in(w.page, {"agent": "agent1", "trainer": "trainer1", "admin": "admin1"}[role])
+        return w
+
+    yield make
+    errors = [e for w in made for e in w.errors if not any(a in e for a in w.allowed)]
+    for w in made:
+        w.context.close()
+    assert not errors, f"JavaScript errors: {errors}"
+
+
+def sign_in(page, username: str) -> None:
+    page.goto("/login")
+    page.get_by_label(re.compile("用户名|User name")).fill(username)
+    page.get_by_label(re.compile("^(密码|Password)$")).fill(PASSWORD)
+    page.locator("form[action='/login'] button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/sidebar$"))
+
+
+def ask(page, question: str) -> None:
+    """Ask with Ctrl+Enter and wait for this answer (each answer bumps #result[data-seq])."""
+    before = page.get_attribute("#result", "data-seq") or "0"
+    page.fill("#question", question)
+    page.press("#question", "Control+Enter")
+    page.wait_for_selector(f"#result:not([hidden]):not([data-seq='{before}'])", timeout=ANSWER_TIMEOUT)
+
+
+def test_agent_asks_opens_a_source_copies_edits_and_accepts(site, open_page):
+    _, settings = site
+    w = open_page("agent", width=360)  # the sidebar works at its narrowest
+    page = w.page
+    ask(page, "可以提前还款吗？要收违约金吗？")
+    reply = page.inner_text("#reply")
+    assert "违约金" in reply
+    chips = page.locator("#reply .chip")
+    assert chips.count() >= 1
+    assert page.locator("#sources .card").count() >= 1
+    assert "随心贷产品说明" in page.inner_text("#sources")
+    assert re.search(r"\d+", page.inner_text("#latency"))
+    # keyboard: focus the first chip, Enter expands and focuses its source card
+    chips.first.focus()
+    page.keyboard.press("Enter")
+    card = page.locator("#sources .card.active")
+    card.locator(".passage:not([hidden])").wait_for()
+    assert "提前还款" in card.locator(".passage").inner_text()
+    # copy: the reply without [n] markers
+    page.click("#copy")
+    page.wait_for_function("document.getElementById('feedback-status').textContent.length > 0")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert "违约金" in copied and not re.search(r"\[\d+\]", copied)
+    # edit, save the edited version, then accept
+    page.click("#edit")
+    page.fill("#edited", "您好，借款满3期后可以提前还款，不收违约金。")
+    page.click("#save-edit")
+    page.wait_for_function("document.getElementById('feedback-status').textContent.includes('修改')")
+    page.click("#accept")
+    page.wait_for_function("document.getElementById('feedback-status').textContent.includes('采纳')")
+    records = Records(settings.records_url)
+    try:
+        it = records.interactions(limit=1)[0]
+        verdicts = [(f.verdict, f.edited_reply) for f in records.feedback_for(it.id)]
+    finally:
+        records.close()
+    assert verdicts == [("edited", "您好，借款满3期后可以提前还款，不收违约金。"), ("accepted", None)]
+    # the history remembers the question for this session
+    assert "可以提前还款吗" in page.inner_text("#history")
+    # the source link opens the document at the cited passage, highlighted
+    href = page.locator("#sources .card .open-doc").first.get_attribute("href")
+    page.goto(href)
+    chunk_id = href.split("#", 1)[1]
+    assert page.locator(f"[id='{chunk_id}']").get_attribute("class").count("highlight") == 1
+    assert page.evaluate("document.activeElement.id") == chunk_id
+
+
+def test_complaint_and_abstain_banners(open_page):
+    page = open_page("agent").page
+    ask(page, "你们乱收费，我要投诉！")
+    banner = page.locator("#complaint-banner")
+    assert banner.is_visible()
+    assert "投诉处理流程" in banner.inner_text()
+    assert banner.locator("a[href^='/documents/']").count() == 1
+    ask(page, "火星上今天的天气怎么样")
+    page.wait_for_selector("#abstain-banner")
+    assert "知识库中没有依据 — 请升级处理" in page.inner_text("#abstain-banner")
+    assert page.locator("#complaint-banner").count() == 0
+
+
+def test_english_sidebar_and_agent_cannot_open_admin_pages(site, open_page):
+    w = open_page("agent", lang="en")
+    w.allowed += ["status of 403", "HTTP 403: "]
+    page = w.page
+    assert page.get_attribute("html", "lang") == "en"
+    assert page.get_by_label("The customer's question").is_visible()
+    assert page.locator("nav a[href^='/admin']").count() == 0
+    resp = page.goto("/admin/documents")
+    assert resp.status == 403
+    assert "Not allowed" in page.inner_text("h1")
+
+
+def test_widget_opens_the_sidebar_on_a_host_page(open_page):
+    w = open_page("agent")
+    page = w.page
+    page.goto("/widget-demo")
+    toggle = page.locator("#citedesk-toggle")
+    assert toggle.get_attribute("aria-expanded") == "false"
+    toggle.click()
+    frame_el = page.locator("#citedesk-panel iframe")
+    frame_el.wait_for()
+    assert toggle.get_attribute("aria-expanded") == "true"
+    frame = page.frame_locator("#citedesk-panel iframe")
+    frame.locator("#question").wait_for()
+    box = frame_el.bounding_box()
+    assert box["x"] + box["width"] >= 1099 and box["width"] <= 400  # docked at the right edge
+
+
+def test_trainer_promotes_an_interaction_and_runs_an_eval(site, open_page):
+    agent = open_page("agent").page
+    ask(agent, "逾期了会怎么样？罚息怎么算？")
+    page = open_page("trainer").page
+    page.goto("/trainer/review")
+    card = page.locator("article.card").filter(has_text="逾期了会怎么样").first
+    card.get_by_label("或新建问答集").fill("浏览器测试集")
+    card.get_by_label("要点（每行一条）").fill("罚息\n1.5倍")
+    card.get_by_role("button", name="评分并加入问答集").click()
+    page.wait_for_selector(".banner.ok")
+    assert "浏览器测试集" in page.inner_text(".banner.ok")
+    page.goto("/trainer/evals")
+    page.select_option("#eval-set", label="浏览器测试集")
+    page.click("#eval-start")
+    page.wait_for_selector("#runs tr[data-run]", timeout=180_000)
+    row = page.locator("#runs tbody tr").first
+    assert "浏览器测试集" in row.inner_text() and "done" in row.inner_text()
+    row.get_by_role("link").click()
+    assert "逾期了会怎么样" in page.inner_text("main")
+
+
+def test_admin_uploads_a_document_then_finds_it_by_asking(open_page, tmp_path):
+    doc = tmp_path / "cooling_off.md"
+    doc.write_text("---\ntitle: 冷静期规定\nkind: regulation\nversion: \"2026.4\"\n---\n# 冷静期规定\n\n"
+                   "## 冷静期\n\n借款合同签订后7天内为冷静期，冷静期内客户可以无息取消借款，只需归还本金。\n",
+                   encoding="utf-8")
+    page = open_page("admin").page
+    page.goto("/admin/documents")
+    page.set_input_files("#up-file", str(doc))
+    page.click("#upload-form button[type=submit]")
+    page.wait_for_function("(() => { const p = document.getElementById('upload-progress');"
+                           " return p && !p.hidden && p.value === 100; })()")
+    page.wait_for_selector("#documents tr:has-text('冷静期规定')", timeout=120_000)  # reloaded once ingested
+    page.goto("/sidebar")
+    ask(page, "签合同后多少天内可以无息取消借款？")
+    assert "冷静期规定" in page.inner_text("#sources")
+    for path in ("/admin/health", "/admin/users", "/admin/audit", "/trainer/dashboard", "/trainer/qasets"):
+        assert page.goto(path).status == 200, path
