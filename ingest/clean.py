@@ -2,7 +2,8 @@
 
 Steps (``clean_text`` runs them in this order):
 
-1. Unicode NFKC (full-width letters, digits and punctuation become their ASCII forms).
+1. Unicode NFKC (full-width letters, digits and punctuation become their ASCII forms); private-use
+   code points (font glyphs, not text) are dropped.
 2. Pinyin annotations that document sites put after a character — ``規(guī)``, ``與(yǔ)`` — are
    removed. Only a parenthesised *toned* pinyin syllable right after a CJK character counts, so
    real parentheses such as ``(一)``, ``(1)`` or ``(see below)`` are kept.
@@ -51,6 +52,11 @@ def nfkc(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
 
 
+def strip_private_use(text: str) -> str:
+    """Private-use code points are glyphs of some font, not text (scraped pages carry them)."""
+    return "".join(ch for ch in text if unicodedata.category(ch) != "Co")
+
+
 def strip_pinyin(text: str) -> str:
     """Remove pinyin annotations like ``規(guī)`` → ``規``; keep every other parenthesis."""
     return _PINYIN_RE.sub("", text)
@@ -81,7 +87,7 @@ def collapse_whitespace(text: str) -> str:
 def clean_text(text: str) -> str:
     """NFKC, pinyin annotations, site boilerplate, whitespace — in that order."""
     text = text.lstrip("\ufeff")
-    text = nfkc(text)
+    text = strip_private_use(nfkc(text))
     text = strip_pinyin(text)
     text = strip_boilerplate(text)
     return collapse_whitespace(text)

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sys
 import tempfile
@@ -32,6 +33,8 @@ from ingest.document import build_document
 from ingest.loaders import SUPPORTED_EXTENSIONS, load_file
 from kb.errors import CiteDeskError, IngestError
 from kb.types import make_doc_id
+
+log = logging.getLogger(__name__)
 
 PIPELINE_VERSION = "1"
 _SKIP_NAMES = {"readme", "source", "license", "licence", "changelog"}
@@ -129,17 +132,27 @@ def ingest_file(kb, path: Path, kind: str | None, report: IngestReport) -> None:
         report.documents_unchanged += 1
         report.doc_ids.append(state["doc_id"])
         return
-    loaded = load_file(resolved, kind)
-    doc, chunks = build_document(
-        loaded,
+    doc, chunks = _parse(
+        path.name,
+        lambda: load_file(resolved, kind),
         doc_id=doc_id,
         source=str(path),
         source_key=source_key,
         kind=kind,
         content_hash=content_hash,
-        pipeline_version=PIPELINE_VERSION,
     )
     _apply(kb, report, doc, chunks)
+
+
+def _parse(name: str, load, **build_args):
+    """Load and chunk; a parser failing in an unforeseen way fails this file, not the batch."""
+    try:
+        return build_document(load(), pipeline_version=PIPELINE_VERSION, **build_args)
+    except CiteDeskError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - third-party parsers raise all sorts on malformed files
+        log.warning("could not parse %s", name, exc_info=True)
+        raise IngestError(f"{name}: could not be read ({type(exc).__name__}: {exc})") from exc
 
 
 def _progress(items: list[Path], enabled: bool):
@@ -201,15 +214,14 @@ def ingest_bytes(
     with tempfile.TemporaryDirectory(prefix="citedesk-upload-") as tmp:
         path = Path(tmp) / name
         path.write_bytes(data)
-        loaded = load_file(path, kind)
-    doc, chunks = build_document(
-        loaded,
-        doc_id=make_doc_id(source_key),
-        source=source_key if source_key.startswith("upload:") else name,
-        source_key=source_key,
-        kind=kind,
-        content_hash=content_hash,
-        pipeline_version=PIPELINE_VERSION,
-    )
+        doc, chunks = _parse(
+            name,
+            lambda: load_file(path, kind),
+            doc_id=make_doc_id(source_key),
+            source=source_key if source_key.startswith("upload:") else name,
+            source_key=source_key,
+            kind=kind,
+            content_hash=content_hash,
+        )
     _apply(kb, report, doc, chunks)
     return report

@@ -19,6 +19,7 @@ def test_seed_loses_boilerplate_and_pinyin_but_keeps_the_outline(seed_file):
     for junk in BOILERPLATE:
         assert junk not in text, junk
     assert not PINYIN.search(text)
+    assert "\ue4a5" in raw and not any(0xE000 <= ord(ch) <= 0xF8FF for ch in text)  # private-use glyphs go
     # the body and its one-line outline survive, in the original (Traditional) script
     assert text.startswith("信貸公司智能客服管理規定")
     for marker in ["一、總則", "(一)目的本規定旨在規范", "二、人員管理", "1.招聘標準:", "八、企業文化建設"]:
