@@ -1,0 +1,138 @@
+"""The operations commands: keys, users, serve's safety check, and backup/restore — including a
+backup taken through a running `citedesk serve` that owns the data directory."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from _api_support import build_kb
+from click.testing import CliRunner
+
+from api.cli import main
+from kb.records import Records
+from kb.settings import Settings, get_settings
+
+
+@pytest.fixture
+def data_dir(tmp_path) -> Path:
+    return tmp_path / "data"
+
+
+def run(*args: str, input: str | None = None, env: dict | None = None):
+    return CliRunner().invoke(main, list(args), input=input, env=env, catch_exceptions=False)
+
+
+def test_keys_create_list_revoke(data_dir):
+    created = run("keys", "create", "--role", "trainer", "--name", "qa-bot", "--json", "--data-dir", str(data_dir))
+    assert created.exit_code == 0, created.output
+    key = json.loads(created.output)
+    assert key["key"].startswith(key["prefix"]) and key["role"] == "trainer"
+    records = Records(Settings(data_dir=data_dir).records_url)
+    assert records.key_for(key["key"]).name == "qa-bot"
+    listed = json.loads(run("keys", "list", "--json", "--data-dir", str(data_dir)).output)["keys"]
+    assert listed[0]["prefix"] == key["prefix"] and key["key"] not in json.dumps(listed)
+    assert run("keys", "revoke", key["prefix"], "--data-dir", str(data_dir)).exit_code == 0
+    assert records.key_for(key["key"]) is None
+    missing = run("keys", "revoke", "cdk_nothing", "--data-dir", str(data_dir))
+    assert missing.exit_code == 2 and "no API key" in missing.output
+    bad_role = run("keys", "create", "--role", "root", "--name", "x", "--data-dir", str(data_dir))
+    assert bad_role.exit_code == 2
+    actions = [e.action for e in records.audit_events()]
+    assert actions[:2] == ["key.revoke", "key.create"]
+
+
+def test_users_add_and_list(data_dir):
+    added = run("users", "add", "lin", "--role", "agent", "--password-stdin", "--data-dir", str(data_dir),
+                input="a-long-password\n")
+    assert added.exit_code == 0, added.output
+    records = Records(Settings(data_dir=data_dir).records_url)
+    assert records.authenticate("lin", "a-long-password").role == "agent"
+    again = run("users", "add", "lin", "--role", "agent", "--data-dir", str(data_dir))
+    assert again.exit_code == 2 and "already exists" in again.output
+    short = run("users", "add", "kim", "--role", "agent", "--password-stdin", "--data-dir", str(data_dir), input="x\n")
+    assert short.exit_code == 2 and records.get_user_by_name("kim") is None
+    listed = json.loads(run("users", "list", "--json", "--data-dir", str(data_dir)).output)["users"]
+    assert listed == [{"id": 1, "username": "lin", "role": "agent", "active": True, "has_password": True}]
+
+
+def test_serve_refuses_a_placeholder_secret_in_production(data_dir, monkeypatch):
+    monkeypatch.setenv("CITEDESK_ENV", "production")
+    monkeypatch.setenv("CITEDESK_SECRET_KEY", "change-me")
+    get_settings.cache_clear()
+    try:
+        result = run("serve", "--data-dir", str(data_dir))
+    finally:
+        monkeypatch.undo()
+        get_settings.cache_clear()
+    assert result.exit_code == 2 and "CITEDESK_SECRET_KEY" in result.output
+
+
+def test_backup_and_restore_without_a_server(tmp_path, data_dir):
+    settings = Settings(data_dir=data_dir)
+    build_kb(settings)
+    archive = tmp_path / "site.tar.gz"
+    made = run("backup", str(archive), "--json", "--data-dir", str(data_dir))
+    assert made.exit_code == 0, made.output
+    assert json.loads(made.output)["files"] > 3
+    (data_dir / "catalog.sqlite").write_bytes(b"ruined")
+    restored = run("restore", str(archive), "--data-dir", str(data_dir))
+    assert restored.exit_code == 0, restored.output
+    assert (data_dir / "catalog.sqlite").read_bytes().startswith(b"SQLite format 3")
+    damaged = tmp_path / "damaged.tar.gz"
+    damaged.write_bytes(archive.read_bytes()[:-200])
+    refused = run("restore", str(damaged), "--data-dir", str(data_dir))
+    assert refused.exit_code == 2 and "damaged" in refused.output
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_backup_goes_through_a_running_server(tmp_path, data_dir):
+    settings = Settings(data_dir=data_dir)
+    build_kb(settings)
+    key = json.loads(run("keys", "create", "--role", "admin", "--name", "ops", "--json",
+                         "--data-dir", str(data_dir)).output)["key"]
+    agent = json.loads(run("keys", "create", "--role", "agent", "--name", "a", "--json",
+                           "--data-dir", str(data_dir)).output)["key"]
+    port = _free_port()
+    env = {**os.environ, "CITEDESK_DATA_DIR": str(data_dir)}
+    server = subprocess.Popen([sys.executable, "-c", "from api.cli import main; main()", "serve", "--port", str(port)], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.5)
+        else:
+            pytest.fail("the server did not start: " + server.stderr.read1().decode(errors="replace"))
+        archive = tmp_path / "live.tar.gz"
+        no_key = run("backup", str(archive), "--server", url, "--data-dir", str(data_dir),
+                     env={"CITEDESK_API_KEY": ""})
+        assert no_key.exit_code == 2 and "admin key" in no_key.output
+        weak = run("backup", str(archive), "--server", url, "--api-key", agent, "--data-dir", str(data_dir))
+        assert weak.exit_code == 2 and "403" in weak.output and not archive.exists()
+        made = run("backup", str(archive), "--server", url, "--api-key", key, "--json", "--data-dir", str(data_dir))
+        assert made.exit_code == 0, made.output
+        assert json.loads(made.output)["files"] > 3
+        busy = run("restore", str(archive), "--data-dir", str(data_dir))
+        assert busy.exit_code == 2 and "being written by another process" in busy.output
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert run("restore", str(archive), "--data-dir", str(data_dir)).exit_code == 0
