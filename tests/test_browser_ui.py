@@ -211,7 +211,7 @@ def test_admin_uploads_a_document_then_finds_it_by_asking(open_page, tmp_path):
     page.set_input_files("#up-file", str(doc))
     page.click("#upload-form button[type=submit]")
     page.wait_for_function("(() => { const p = document.getElementById('upload-progress');"
-                           " return p && !p.hidden && p.value === 100; })()")
+                           " return p && !p.closest('[hidden]') && p.value === 100; })()")
     page.wait_for_selector("#documents tr:has-text('冷静期规定')", timeout=120_000)  # reloaded once ingested
     page.goto("/sidebar")
     ask(page, "签合同后多少天内可以无息取消借款？")

@@ -265,7 +265,7 @@ def test_eval_report_and_dashboard_chart(site):
     dash = client.get("/trainer/dashboard?lang=en").text
     svg = BeautifulSoup(dash, "html.parser").find("svg")
     assert svg is not None and svg.find("polyline")["data-series"] == "demo-set"
-    assert "Accepted" in dash and "kind:product" in dash
+    assert "Accepted" in dash and "kind: product" in dash
 
 
 # -- admin pages -------------------------------------------------------------------------------

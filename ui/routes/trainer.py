@@ -230,5 +230,20 @@ def dashboard(request: Request, records: RecordsDep, days: int = 30) -> Response
     runs = [r for r in records.eval_runs(limit=20) if r.status == "done"]
     if runs:
         latest_topics = {"run": runs[0], "topics": runs[0].per_topic or {}}
+    labels = {topic: topic_label(topic, lang) for topic in metrics.get("per_topic", {})}
     return render(request, "trainer/dashboard.html", {"metrics": metrics, "svg": svg, "legend": legend(series),
-                                                      "days": days, "latest": latest_topics}, user=user)
+                                                      "days": days, "latest": latest_topics, "labels": labels},
+                  user=user)
+
+
+def topic_label(topic: str, lang: str) -> str:
+    """'kind:product' → 类型：产品, 'flag:complaint' → 标记：complaint, 'general' → 未分类."""
+    from ui.i18n import CATALOGUE
+
+    kind_of, _, value = topic.partition(":")
+    if kind_of == "kind":
+        name = CATALOGUE[lang].get(f"kind.{value}", value)
+        return translate("topic.kind", lang, kind=name)
+    if kind_of == "flag":
+        return translate("topic.flag", lang, flag=value)
+    return translate("topic.general", lang) if topic == "general" else topic

@@ -28,7 +28,7 @@
       xhr.open("POST", "/api/documents");
       xhr.setRequestHeader("X-CSRF-Token", csrf());
       xhr.setRequestHeader("Accept", "application/json");
-      bar.hidden = false;
+      document.getElementById("upload-progress-box").hidden = false;
       bar.value = 0;
       xhr.upload.addEventListener("progress", function (e) {
         if (e.lengthComputable) {
