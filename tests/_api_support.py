@@ -74,3 +74,47 @@ def session_cookie(secret: str, data: dict[str, Any]) -> str:
     """The value Starlette's SessionMiddleware would set for `data`."""
     raw = base64.b64encode(json.dumps(data).encode("utf-8"))
     return TimestampSigner(secret).sign(raw).decode("utf-8")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def running_server(data_dir: Path, **env: str):
+    """Context manager: `citedesk serve` in a subprocess on a free loopback port; yields its URL."""
+    import os
+    import subprocess
+    import sys
+    import time
+    from contextlib import contextmanager
+
+    import httpx
+
+    @contextmanager
+    def cm():
+        port = free_port()
+        full_env = {**os.environ, "CITEDESK_DATA_DIR": str(data_dir), **env}
+        proc = subprocess.Popen([sys.executable, "-c", "from api.cli import main; main()", "serve", "--port", str(port)],
+                                env=full_env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        url = f"http://127.0.0.1:{port}"
+        try:
+            deadline = time.monotonic() + 90
+            while True:
+                try:
+                    if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
+                        break
+                except httpx.HTTPError:
+                    pass
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("the server did not start: " + proc.stderr.read().decode(errors="replace")[-2000:])
+                time.sleep(0.5)
+            yield url
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+    return cm()

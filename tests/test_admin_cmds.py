@@ -4,16 +4,10 @@ backup taken through a running `citedesk serve` that owns the data directory."""
 from __future__ import annotations
 
 import json
-import os
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
-from _api_support import build_kb
+from _api_support import build_kb, running_server
 from click.testing import CliRunner
 
 from api.cli import main
@@ -92,12 +86,6 @@ def test_backup_and_restore_without_a_server(tmp_path, data_dir):
     assert refused.exit_code == 2 and "damaged" in refused.output
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_backup_goes_through_a_running_server(tmp_path, data_dir):
     settings = Settings(data_dir=data_dir)
@@ -106,21 +94,7 @@ def test_backup_goes_through_a_running_server(tmp_path, data_dir):
                          "--data-dir", str(data_dir)).output)["key"]
     agent = json.loads(run("keys", "create", "--role", "agent", "--name", "a", "--json",
                            "--data-dir", str(data_dir)).output)["key"]
-    port = _free_port()
-    env = {**os.environ, "CITEDESK_DATA_DIR": str(data_dir)}
-    server = subprocess.Popen([sys.executable, "-c", "from api.cli import main; main()", "serve", "--port", str(port)], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.5)
-        else:
-            pytest.fail("the server did not start: " + server.stderr.read1().decode(errors="replace"))
+    with running_server(data_dir) as url:
         archive = tmp_path / "live.tar.gz"
         no_key = run("backup", str(archive), "--server", url, "--data-dir", str(data_dir),
                      env={"CITEDESK_API_KEY": ""})
@@ -132,7 +106,4 @@ def test_backup_goes_through_a_running_server(tmp_path, data_dir):
         assert json.loads(made.output)["files"] > 3
         busy = run("restore", str(archive), "--data-dir", str(data_dir))
         assert busy.exit_code == 2 and "being written by another process" in busy.output
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     assert run("restore", str(archive), "--data-dir", str(data_dir)).exit_code == 0
