@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from api.cli import main
 from ingest.pipeline import ingest_paths
 from kb.knowledge import KnowledgeBase
+from kb.records import Records
 from kb.settings import Settings
 
 DOCS = {
@@ -48,6 +49,9 @@ def env(tmp_path_factory):
     with KnowledgeBase.open(Settings(data_dir=root / "data"), writer=True) as kb:
         ingest_paths(kb, [root / "docs"], progress=False)
     (root / "tiny.yaml").write_text(SET, encoding="utf-8")
+    records = Records(Settings(data_dir=root / "data").records_url)
+    records.migrate()  # a records database in the data directory: runs are stored there
+    records.close()
     return root
 
 
@@ -61,10 +65,18 @@ def test_gate_passes_and_fails_on_thresholds(env):
     assert ok.exit_code == 0, ok.output
     assert "tiny: 4 questions, 3 correct" in ok.output
     assert "✗ t-3 随心贷最高能借多少钱" in ok.output
-    bad = run(qaset, "--data-dir", data, "--no-ragas", "--fail-under", "hit@5=0.95,accuracy=0.9")
+    bad = run(qaset, "--data-dir", data, "--no-ragas", "--fail-under", "hit@5=0.95,accuracy=0.9", "--json")
     assert bad.exit_code == 1
-    assert "FAILED tiny: accuracy = 0.7500 is below the threshold 0.9" in bad.output
-    assert "hit@5" not in bad.output.split("FAILED", 1)[1]  # only the missed threshold is reported
+    assert "FAILED tiny: accuracy = 0.7500 is below the threshold 0.9" in bad.stderr
+    assert "hit@5" not in bad.stderr  # only the missed threshold is reported
+    result = json.loads(bad.stdout)
+    assert result["gate"]["failed"] == ["accuracy = 0.7500 is below the threshold 0.9"]
+    # both runs are in the records database; the second compared itself with the first from there
+    records = Records(Settings(data_dir=data).records_url)
+    runs = records.eval_runs("tiny")
+    records.close()
+    assert runs[0].id == result["run_id"] and runs[0].overall["accuracy"] == 0.75
+    assert result["compare"]["deltas"]["accuracy"]["before"] == 0.75
 
 
 def test_unknown_metric_is_a_usage_error(env):
@@ -86,7 +98,7 @@ def test_reports_compare_with_the_previous_run(env, tmp_path):
     first = run(env / "tiny.yaml", "--data-dir", data, "--report", reports, "--json")
     assert first.exit_code == 0
     one = json.loads(first.output)
-    assert one["compare"] is None and one["overall"]["accuracy"] == 0.75
+    assert one["overall"]["accuracy"] == 0.75
     assert "id_context_recall" in one["ragas"]["metrics"]
     # a stricter key point for t-2: the answer says 24小时, the set now wants 12小时
     (tmp_path / "tiny.yaml").write_text(SET.replace("key_points: [24小时]", "key_points: [12小时]"), encoding="utf-8")
