@@ -65,10 +65,10 @@ def take(out: Path) -> list[Path]:
         build_site(data_dir, _docs())
         _seed_history(data_dir)
         with serve(data_dir) as base, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=[*ARGS, "--lang=zh-CN"], headless=True)
             for lang, name in (("zh-CN", "sidebar-zh.png"), ("en", "sidebar-en.png")):
                 ctx = browser.new_context(base_url=base, viewport={"width": 400, "height": 1000},
-                                          device_scale_factor=1)
+                                          locale=lang)
                 ctx.add_cookies([{"name": "lang", "value": lang, "url": base}])
                 page = ctx.new_page()
                 _sign_in(page, "agent1")
@@ -81,7 +81,7 @@ def take(out: Path) -> list[Path]:
                 page.evaluate("window.scrollTo(0, 0)")
                 shots.append(_shot(page, out / name, full=True))
                 ctx.close()
-            ctx = browser.new_context(base_url=base, viewport={"width": 1200, "height": 900})
+            ctx = browser.new_context(base_url=base, viewport={"width": 1200, "height": 900}, locale="zh-CN")
             page = ctx.new_page()
             _sign_in(page, "admin1")
             page.goto("/trainer/dashboard")
