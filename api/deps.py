@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 
 from api.auth import Principal, RateLimiter, forbid_unless, resolve_principal
 from api.tasks import JobManager
@@ -15,6 +15,8 @@ from kb.records import Records
 from kb.settings import Settings, get_settings
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+MAX_ID = 2_147_483_647  # row ids are 32-bit in PostgreSQL; bigger numbers cannot name a row
+RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="a row id")]
 
 
 def get_kb(request: Request) -> Any:

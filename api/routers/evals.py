@@ -11,7 +11,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
-from api.deps import AnswererDep, JobsDep, KBDep, RecordsDep, SettingsDep, TrainerUser
+from api.deps import MAX_ID, AnswererDep, JobsDep, KBDep, RecordsDep, RowId, SettingsDep, TrainerUser
 from api.routers.qasets import to_eval_set
 from kb.errors import NotFoundError, ValidationError
 
@@ -20,7 +20,7 @@ router = APIRouter(prefix="/api/evals", tags=["evals"])
 
 
 class EvalStart(BaseModel):
-    qaset_id: int = Field(..., ge=1)
+    qaset_id: int = Field(..., ge=1, le=MAX_ID)
 
 
 class EvalRunOut(BaseModel):
@@ -103,13 +103,13 @@ def list_runs(user: TrainerUser, records: RecordsDep, set_name: str | None = Que
 
 
 @router.get("/{run_id}", response_model=EvalRunOut)
-def show(run_id: int, user: TrainerUser, records: RecordsDep) -> Any:
+def show(run_id: RowId, user: TrainerUser, records: RecordsDep) -> Any:
     return run_out(records.get_eval_run(run_id))
 
 
 @router.get("/{run_id}/report", response_model=EvalReport,
             responses={200: {"content": {"text/html": {}}, "description": "JSON, or HTML with format=html"}})
-def report(run_id: int, user: TrainerUser, records: RecordsDep, settings: SettingsDep,
+def report(run_id: RowId, user: TrainerUser, records: RecordsDep, settings: SettingsDep,
            format: str = Query("json", pattern="^(json|html)$")) -> Any:
     run = records.get_eval_run(run_id)
     if run.status != "done":

@@ -7,13 +7,13 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from api.deps import AgentUser, RecordsDep
+from api.deps import MAX_ID, AgentUser, RecordsDep
 
 router = APIRouter(prefix="/api", tags=["feedback"])
 
 
 class FeedbackRequest(BaseModel):
-    interaction_id: int = Field(..., ge=1)
+    interaction_id: int = Field(..., ge=1, le=MAX_ID)
     verdict: Literal["accepted", "edited", "rejected"]
     edited_reply: str | None = Field(None, max_length=8000, description="required when verdict is edited")
     comment: str | None = Field(None, max_length=4000)

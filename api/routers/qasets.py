@@ -10,7 +10,7 @@ from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, Field
 
-from api.deps import RecordsDep, TrainerUser
+from api.deps import MAX_ID, RecordsDep, RowId, TrainerUser
 from evals import qaset as qa
 from kb.errors import ValidationError
 
@@ -72,7 +72,7 @@ class QASetDetail(QASetOut):
 
 
 class PromoteIn(BaseModel):
-    interaction_id: int = Field(..., ge=1)
+    interaction_id: int = Field(..., ge=1, le=MAX_ID)
     key_points: list[str] = Field(..., min_length=1, description="what a correct reply must say")
     reference_answer: str | None = Field(None, max_length=8000, description="default: the agent's edited reply")
     topic: str | None = Field(None, max_length=100)
@@ -118,52 +118,52 @@ def create_set(body: QASetIn, user: TrainerUser, records: RecordsDep) -> Any:
 
 
 @router.get("/{qaset_id}", response_model=QASetDetail)
-def show_set(qaset_id: int, user: TrainerUser, records: RecordsDep) -> Any:
+def show_set(qaset_id: RowId, user: TrainerUser, records: RecordsDep) -> Any:
     s = records.get_qaset(qaset_id)
     items = [item_out(it) for it in records.items(qaset_id)]
     return QASetDetail(**set_out(s, len(items)).model_dump(), item_list=items)
 
 
 @router.patch("/{qaset_id}", response_model=QASetOut)
-def update_set(qaset_id: int, body: QASetPatch, user: TrainerUser, records: RecordsDep) -> Any:
+def update_set(qaset_id: RowId, body: QASetPatch, user: TrainerUser, records: RecordsDep) -> Any:
     s = records.update_qaset(qaset_id, name=body.name, description=body.description)
     records.audit(user.name, "qaset.update", f"qaset {qaset_id}", body.model_dump(exclude_none=True))
     return set_out(s)
 
 
 @router.delete("/{qaset_id}", status_code=204)
-def delete_set(qaset_id: int, user: TrainerUser, records: RecordsDep) -> None:
+def delete_set(qaset_id: RowId, user: TrainerUser, records: RecordsDep) -> None:
     records.delete_qaset(qaset_id)
     records.audit(user.name, "qaset.delete", f"qaset {qaset_id}")
 
 
 @router.get("/{qaset_id}/items", response_model=list[ItemOut])
-def list_items(qaset_id: int, user: TrainerUser, records: RecordsDep) -> Any:
+def list_items(qaset_id: RowId, user: TrainerUser, records: RecordsDep) -> Any:
     return [item_out(it) for it in records.items(qaset_id)]
 
 
 @router.post("/{qaset_id}/items", response_model=ItemOut, status_code=201)
-def add_item(qaset_id: int, body: ItemIn, user: TrainerUser, records: RecordsDep) -> Any:
+def add_item(qaset_id: RowId, body: ItemIn, user: TrainerUser, records: RecordsDep) -> Any:
     it = records.add_item(qaset_id, **body.model_dump(), author=user.name)
     records.audit(user.name, "qaset.item.add", f"qaset {qaset_id} item {it.id}")
     return item_out(it)
 
 
 @router.patch("/{qaset_id}/items/{item_id}", response_model=ItemOut)
-def update_item(qaset_id: int, item_id: int, body: ItemPatch, user: TrainerUser, records: RecordsDep) -> Any:
+def update_item(qaset_id: RowId, item_id: RowId, body: ItemPatch, user: TrainerUser, records: RecordsDep) -> Any:
     it = records.update_item(qaset_id, item_id, **body.model_dump(exclude_unset=True))
     records.audit(user.name, "qaset.item.update", f"qaset {qaset_id} item {item_id}")
     return item_out(it)
 
 
 @router.delete("/{qaset_id}/items/{item_id}", status_code=204)
-def delete_item(qaset_id: int, item_id: int, user: TrainerUser, records: RecordsDep) -> None:
+def delete_item(qaset_id: RowId, item_id: RowId, user: TrainerUser, records: RecordsDep) -> None:
     records.delete_item(qaset_id, item_id)
     records.audit(user.name, "qaset.item.delete", f"qaset {qaset_id} item {item_id}")
 
 
 @router.post("/{qaset_id}/import", response_model=QASetOut)
-async def import_items(qaset_id: int, user: TrainerUser, records: RecordsDep,
+async def import_items(qaset_id: RowId, user: TrainerUser, records: RecordsDep,
                        file: Annotated[UploadFile, File()]) -> Any:
     """Add the items of a YAML, JSONL, CSV or XLSX file; a file with any bad line adds nothing."""
 
@@ -186,7 +186,7 @@ async def import_items(qaset_id: int, user: TrainerUser, records: RecordsDep,
 
 
 @router.get("/{qaset_id}/export", response_class=PlainTextResponse)
-def export(qaset_id: int, user: TrainerUser, records: RecordsDep,
+def export(qaset_id: RowId, user: TrainerUser, records: RecordsDep,
            format: str = Query("yaml", pattern="^(yaml|jsonl|csv)$")) -> PlainTextResponse:
     text = qa.dump_qaset(to_eval_set(records, qaset_id), format)
     records.audit(user.name, "qaset.export", f"qaset {qaset_id}", {"format": format})
@@ -195,7 +195,7 @@ def export(qaset_id: int, user: TrainerUser, records: RecordsDep,
 
 
 @router.post("/{qaset_id}/promote", response_model=ItemOut, status_code=201)
-def promote(qaset_id: int, body: PromoteIn, user: TrainerUser, records: RecordsDep) -> Any:
+def promote(qaset_id: RowId, body: PromoteIn, user: TrainerUser, records: RecordsDep) -> Any:
     """Turn a live interaction into a graded item: its question, the agent's edited reply (or the
     accepted answer) as reference answer, and the key points the trainer gives."""
     records.get_qaset(qaset_id)
