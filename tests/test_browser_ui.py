@@ -94,7 +94,7 @@ def ask(page, question: str) -> None:
 
 def test_agent_asks_opens_a_source_copies_edits_and_accepts(site, open_page):
     _, settings = site
-    w = open_page("agent", width=360)  # the sidebar works at its narrowest
+    w = open_page("agent", width=320)  # the sidebar works at its narrowest
     page = w.page
     ask(page, "可以提前还款吗？要收违约金吗？")
     reply = page.inner_text("#reply")
@@ -139,7 +139,7 @@ def test_agent_asks_opens_a_source_copies_edits_and_accepts(site, open_page):
     assert page.evaluate("document.activeElement.id") == chunk_id
 
 
-def test_complaint_and_abstain_banners(open_page):
+def test_complaint_compliance_and_abstain_banners(open_page):
     page = open_page("agent").page
     ask(page, "你们乱收费，我要投诉！")
     banner = page.locator("#complaint-banner")
@@ -150,6 +150,11 @@ def test_complaint_and_abstain_banners(open_page):
     page.wait_for_selector("#abstain-banner")
     assert "知识库中没有依据 — 请升级处理" in page.inner_text("#abstain-banner")
     assert page.locator("#complaint-banner").count() == 0
+    ask(page, "随心贷的日利率是多少？")
+    assert "0.05%" in page.inner_text("#reply")
+    compliance = page.locator(".banner.compliance")
+    assert compliance.count() == 1 and "rate_annualised" in compliance.inner_text()
+    assert page.locator("#abstain-banner").count() == 0
 
 
 def test_english_sidebar_and_agent_cannot_open_admin_pages(site, open_page):

@@ -185,6 +185,28 @@ def test_static_assets_use_system_fonts_only(site):
     assert ":focus-visible" in css
 
 
+def _luminance(hex_colour: str) -> float:
+    rgb = [int(hex_colour[i:i + 2], 16) / 255 for i in (1, 3, 5)]
+    lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def contrast(a: str, b: str) -> float:
+    hi, lo = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (hi + 0.05) / (lo + 0.05)
+
+
+def test_text_colours_have_at_least_4_5_to_1_contrast():
+    css = (STATIC / "css" / "app.css").read_text(encoding="utf-8")
+    var = dict(re.findall(r"--([\w-]+):\s*(#[0-9a-fA-F]{6})", css))
+    pairs = [("fg", "bg"), ("muted", "bg"), ("muted", "panel"), ("fg", "panel"), ("primary", "bg"),
+             ("primary-fg", "primary"), ("warn-fg", "warn-bg"), ("err-fg", "err-bg"), ("info-fg", "info-bg"),
+             ("ok-fg", "ok-bg"), ("fg", "mark"), ("primary", "panel")]
+    low = {f"{a} on {b}": round(contrast(var[a], var[b]), 2) for a, b in pairs if contrast(var[a], var[b]) < 4.5}
+    assert not low, low
+    assert contrast("#ffffff", "#102a43") >= 4.5  # header text
+
+
 # -- trainer pages -----------------------------------------------------------------------------
 def test_trainer_creates_a_set_adds_and_edits_an_item(site):
     _, _, records = site

@@ -65,7 +65,7 @@ def take(out: Path) -> list[Path]:
         build_site(data_dir, _docs())
         _seed_history(data_dir)
         with serve(data_dir) as base, sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=[*ARGS, "--lang=zh-CN"], headless=True)
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
             for lang, name in (("zh-CN", "sidebar-zh.png"), ("en", "sidebar-en.png")):
                 ctx = browser.new_context(base_url=base, viewport={"width": 400, "height": 1000},
                                           locale=lang)
