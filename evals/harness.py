@@ -74,7 +74,8 @@ def score_item(item: QAItem, answer: Any, matcher: m.KeyPointMatcher, latency_ms
     row["missed_key_points"] = [kp for kp, v in how.items() if not v]
     row["key_point_coverage"] = m.coverage(how)
     row["cited_expected"] = any(m.source_matches(c, s) for c in cites for s in item.expected_sources)
-    cp = m.citation_precision(cites, item.expected_sources) if item.answerable else None
+    # an abstention's citations point to the escalation procedure, not to claims: not counted
+    cp = m.citation_precision(cites, item.expected_sources) if item.answerable and not answer.abstained else None
     if cp is not None:
         row["citation_precision"] = cp
     row["correct"] = m.item_correct(item.answerable, row["abstained"], row["key_point_coverage"], row["cited_expected"])
