@@ -36,7 +36,7 @@ from kb.types import make_doc_id
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = "1"
+PIPELINE_VERSION = "2"
 _SKIP_NAMES = {"readme", "source", "license", "licence", "changelog"}
 
 

@@ -88,3 +88,11 @@ def test_identical_paragraphs_do_not_produce_duplicate_chunk_ids():
     blocks = [Block("A", level=2), Block("同样的一句话。"), Block("B", level=2), Block("同样的一句话。")]
     _, chunks = _build(Loaded(format="md", blocks=blocks))
     assert len({c.chunk_id for c in chunks}) == len(chunks) == 2
+
+
+def test_pdf_page_numbers_reach_chunk_meta():
+    blocks = [Block("Repayment", level=1, page=1), Block("Customers can repay early. " * 30, page=1),
+              Block("Late payment", level=1, page=2), Block("A grace period of three days applies.", page=2)]  # fmt: skip
+    doc, chunks = _build(Loaded(format="pdf", blocks=blocks, meta={"pages": 2}), source="policy.pdf")
+    assert doc.meta["pages"] == 2
+    assert [(c.section, c.meta["page"]) for c in chunks] == [("Repayment", 1), ("Late payment", 2)]

@@ -37,6 +37,11 @@ def test_markdown_front_matter_sets_title_kind_and_meta():
     assert not any("---" in b.text or "kind:" in b.text for b in loaded.blocks)
 
 
+def test_markdown_table_rule_lines_are_dropped(tmp_path):
+    path = _write(tmp_path, "fees.md", "# 费用\n\n| 项目 | 金额 |\n| --- | :---: |\n| 提前还款 | 2% |\n\n---\n\n例如139****5678。")
+    assert [b.text for b in load_file(path).blocks] == ["费用", "| 项目 | 金额 |", "| 提前还款 | 2% |", "例如139****5678。"]
+
+
 def test_markdown_without_front_matter_takes_first_heading_as_title(tmp_path):
     path = _write(tmp_path, "guide.md", "前言一句。\n\n## 第一部分\n\n正文。")
     assert load_file(path).title == "第一部分"

@@ -19,6 +19,7 @@ from kb.errors import IngestError
 
 _HEADING_RE = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
 _COMMENT_RE = re.compile(r"<!--.*?-->", re.S)
+_TABLE_RULE_RE = re.compile(r"^\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?$")  # | --- | :---: |
 
 
 @dataclass
@@ -60,7 +61,7 @@ def blocks_from_markdown(text: str, page: int | None = None) -> list[Block]:
     text = clean_text(_COMMENT_RE.sub("", text))
     blocks: list[Block] = []
     for line in text.split("\n"):
-        if not line:
+        if not line or _TABLE_RULE_RE.match(line):
             continue
         m = _HEADING_RE.match(line)
         if m:
