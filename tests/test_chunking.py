@@ -123,3 +123,18 @@ def test_pdf_pages_travel_with_pieces():
     blocks = [Block("第一条 总则内容。", page=1), Block("第二条 第二页的内容。", page=2)]
     _, pieces = chunk_blocks(blocks)
     assert [(p.section[-1], p.page) for p in pieces] == [("第一条", 1), ("第二条", 2)]
+
+
+def test_traditional_script_legal_outline():
+    blocks = [Block("第一編 總則"), Block("第一章 基本規定"), Block("第一條 為了保護當事人的合法權益,制定本法。"),
+              Block("第二節 其他"), Block("第二條 本法自公布之日起施行。")]  # fmt: skip
+    _, pieces = chunk_blocks(blocks)
+    assert [section_string(p.section) for p in pieces] == [
+        "第一編 總則 > 第一章 基本規定 > 第一條", "第一編 總則 > 第一章 基本規定 > 第二節 其他 > 第二條"]
+
+
+def test_english_paragraphs_split_at_sentence_ends():
+    paragraph = " ".join(f"Sentence number {i} explains one rule of early repayment in detail." for i in range(40))
+    text, pieces = chunk_blocks([Block("Early repayment", level=2), Block(paragraph)])
+    assert len(pieces) >= 3 and all(len(p.text) <= MAX_CHARS for p in pieces)
+    assert all(p.text.endswith("detail.") and p.section == ("Early repayment",) for p in pieces)
