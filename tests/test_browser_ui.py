@@ -191,6 +191,7 @@ def test_trainer_promotes_an_interaction_and_runs_an_eval(site, open_page):
     page = open_page("trainer").page
     page.goto("/trainer/review")
     card = page.locator("article.card").filter(has_text="逾期了会怎么样").first
+    card.locator("details.promote summary").click()
     card.get_by_label("或新建问答集").fill("浏览器测试集")
     card.get_by_label("要点（每行一条）").fill("罚息\n1.5倍")
     card.get_by_role("button", name="评分并加入问答集").click()
@@ -201,9 +202,12 @@ def test_trainer_promotes_an_interaction_and_runs_an_eval(site, open_page):
     page.click("#eval-start")
     page.wait_for_selector("#runs tr[data-run]", timeout=180_000)
     row = page.locator("#runs tbody tr").first
-    assert "浏览器测试集" in row.inner_text() and "done" in row.inner_text()
+    assert "浏览器测试集" in row.inner_text() and "已完成" in row.inner_text()
+    assert row.locator("a").count() == 1
     row.get_by_role("link").click()
     assert "逾期了会怎么样" in page.inner_text("main")
+    full = page.get_by_role("link", name="完整 HTML 报告")
+    assert page.goto(full.get_attribute("href")).status == 200
 
 
 def test_admin_uploads_a_document_then_finds_it_by_asking(open_page, tmp_path):

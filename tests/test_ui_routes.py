@@ -15,7 +15,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from kb.knowledge import KnowledgeBase
 from kb.records import Records
-from kb.settings import Settings
+from kb.settings import Settings, get_settings
 from ui.demo_site import PASSWORD, build_site
 from ui.routes import router
 from ui.routes.common import safe_next
@@ -35,6 +35,7 @@ def site(tmp_path_factory):
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.kb, app.state.records, app.state.settings = kb, records, settings
+    app.dependency_overrides[get_settings] = lambda: settings
     yield app, kb, records
     records.close()
     kb.close()

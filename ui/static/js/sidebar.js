@@ -102,13 +102,16 @@
   function showBanners(data) {
     banners.textContent = "";
     var flags = data.flags || [];
+    if (flags.indexOf("complaint") >= 0) {
+      var proc = document.importNode($("complaint-procedure").content, true);
+      if (window.top !== window.self) {
+        Array.prototype.forEach.call(proc.querySelectorAll("a"), function (a) { a.target = "_blank"; });
+      }
+      banner("complaint", t("js.complaint"), proc).id = "complaint-banner";
+    }
     if (data.abstained) {
       var b = banner("abstain", t("js.abstained"));
       b.id = "abstain-banner";
-    }
-    if (flags.indexOf("complaint") >= 0) {
-      var proc = document.importNode($("complaint-procedure").content, true);
-      banner("complaint", t("js.complaint"), proc).id = "complaint-banner";
     }
     flags.forEach(function (f) {
       if (f.indexOf("compliance:") === 0) { banner("compliance", t("js.compliance", { id: f.slice(11) })); }
