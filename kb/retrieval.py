@@ -1,9 +1,9 @@
 """Hybrid retrieval: dense top-N + BM25 top-N, every candidate scored on both signals, then a
 calibrated fusion, metadata filters, version supersession and near-duplicate removal.
 
-Fusion is a logistic model over per-candidate features (absolute dense similarity, its gap to
-the best dense candidate, BM25 relative to the best BM25 candidate, and absolute BM25), fitted
-offline on LeCoQA (kb/retrieval_bench.py). Its output is in [0, 1], rises with every kind of
+Fusion is a logistic model over per-candidate features (absolute dense similarity, its gap to the
+best and its z-score among the candidates, BM25 relative to the best and absolute, and both
+ranks), fitted offline on LeCoQA (kb/retrieval_bench.py). Its output is in [0, 1], rises with every kind of
 evidence, and reads as "probability this chunk answers the question", which is what the answer
 layer thresholds to abstain. Plain RRF was measured to be barely better than dense alone here.
 """
@@ -26,11 +26,14 @@ from kb.textnorm import normalize, tokenize
 from kb.types import Chunk, Hit, SearchFilters
 from kb.vectorstore import ChunkStore
 
-# Logistic fusion weights: bias, dense, dense gap to best, bm25/best bm25, log1p(bm25).
-# Fitted with fit_fusion() on a held-out half of LeCoQA; see docs/benchmarks.md.
-FUSION_WEIGHTS = (-31.0, 30.0, 25.0, 2.5, 0.35)
-DENSE_N = 40
-LEXICAL_N = 40
+# Logistic fusion over fusion_features(): bias, then dense, dense − best dense, dense z-score,
+# BM25 / best BM25, log(1 + BM25), 1/(1 + dense rank), 1/(1 + BM25 rank). Every weight is ≥ 0, so
+# the score rises with each kind of evidence. Fitted with kb.retrieval_bench.fit_fusion on the
+# even-id half of LeCoQA (ranking weights by a listwise loss, then a logistic calibration that
+# also sees the absolute dense similarity); numbers in docs/benchmarks.md.
+FUSION_WEIGHTS = (-8.373, 1.4892, 0.1289, 1.2213, 1.0894, 0.3991, 0.2943, 0.7093)
+DENSE_N = 60
+LEXICAL_N = 60
 
 
 @dataclass
@@ -111,14 +114,30 @@ def _version_key(d: DocMeta) -> tuple:
 # -- fusion ----------------------------------------------------------------------------------
 
 
+def _ranks(x: np.ndarray) -> np.ndarray:
+    r = np.empty(len(x))
+    r[np.argsort(-x, kind="stable")] = np.arange(len(x))
+    return r
+
+
 def fusion_features(dense: np.ndarray, bm25: np.ndarray) -> np.ndarray:
-    """Per-candidate features (rows) for the logistic fusion."""
-    dense = np.asarray(dense, dtype=np.float64)
-    bm25 = np.asarray(bm25, dtype=np.float64)
-    top_d = dense.max() if len(dense) else 0.0
-    top_b = bm25.max() if len(bm25) else 0.0
-    rel_b = bm25 / top_b if top_b > 0 else np.zeros_like(bm25)
-    return np.column_stack([dense, dense - top_d, rel_b, np.log1p(np.maximum(bm25, 0.0))])
+    """Per-candidate features (rows) for the logistic fusion; see FUSION_WEIGHTS."""
+    d = np.asarray(dense, dtype=np.float64)
+    b = np.maximum(np.asarray(bm25, dtype=np.float64), 0.0)
+    if len(d) == 0:
+        return np.zeros((0, 7))
+    top_b = b.max()
+    return np.column_stack(
+        [
+            d,
+            d - d.max(),
+            (d - d.mean()) / (d.std() + 1e-6),
+            b / top_b if top_b > 0 else np.zeros_like(b),
+            np.log1p(b),
+            1.0 / (1.0 + _ranks(d)),
+            np.where(b > 0, 1.0 / (1.0 + _ranks(b)), 0.0),
+        ]
+    )
 
 
 def fuse(dense: np.ndarray, bm25: np.ndarray, weights: tuple[float, ...] = FUSION_WEIGHTS) -> np.ndarray:
