@@ -110,8 +110,10 @@ def test_agent_asks_opens_a_source_copies_edits_and_accepts(site, open_page):
     card = page.locator("#sources .card.active")
     card.locator(".passage:not([hidden])").wait_for()
     assert "提前还款" in card.locator(".passage").inner_text()
-    # copy: the reply without [n] markers
-    page.click("#copy")
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"  # :focus-visible
+    # copy (with Space, from the keyboard): the reply without [n] markers
+    page.focus("#copy")
+    page.keyboard.press("Space")
     page.wait_for_function("document.getElementById('feedback-status').textContent.length > 0")
     copied = page.evaluate("navigator.clipboard.readText()")
     assert "违约金" in copied and not re.search(r"\[\d+\]", copied)

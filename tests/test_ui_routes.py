@@ -208,6 +208,18 @@ def test_text_colours_have_at_least_4_5_to_1_contrast():
     assert contrast("#ffffff", "#102a43") >= 4.5  # header text
 
 
+def test_every_control_on_every_page_has_a_label(site):
+    client = signed_in(site, "admin1")
+    pages = ["/sidebar", "/trainer/qasets", "/trainer/review", "/trainer/evals", "/trainer/dashboard",
+             "/admin/documents", "/admin/users", "/admin/audit", "/admin/health"]
+    for path in pages:
+        r = client.get(path)
+        assert r.status_code == 200, path
+        assert not unlabelled_controls(r.text), path
+        assert BeautifulSoup(r.text, "html.parser").html["lang"] == "zh-CN"
+    assert not unlabelled_controls(_client(site).get("/login").text)
+
+
 # -- trainer pages -----------------------------------------------------------------------------
 def test_trainer_creates_a_set_adds_and_edits_an_item(site):
     _, _, records = site
@@ -323,6 +335,6 @@ def test_admin_creates_users_and_keys_shown_once_and_revokes(site):
     client.post(f"/admin/keys/{key.id}/revoke", data={"csrf": token})
     assert records.key_for(raw) is None
     audit = client.get("/admin/audit?action=key.revoke").text
-    assert key.prefix in audit and "user.create" not in audit
+    assert key.prefix in audit and "user.add" not in audit
     assert "2026-01-31" in client.get("/admin/audit?since=yesterday").text  # a bad date explains itself
-    assert re.search(r"agent2", client.get("/admin/audit?actor=admin1&action=user.create").text)
+    assert re.search(r"agent2", client.get("/admin/audit?actor=admin1&action=user.add").text)

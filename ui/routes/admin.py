@@ -74,7 +74,7 @@ def create_user(request: Request, records: RecordsDep, username: str = Form(""),
         created = records.add_user(username, role, password)
     except CiteDeskError as exc:
         return _users_page(request, records, user, error=str(exc))
-    records.audit(user.username, "user.create", created.username, {"role": role})
+    records.audit(user.username, "user.add", created.username, {"role": role})
     return _users_page(request, records, user, created=created.username)
 
 
