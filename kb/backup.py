@@ -1,6 +1,7 @@
 """Backup and restore of a CiteDesk installation.
 
-An archive (tar.gz) holds the catalog, the embedded Chroma directory, the lexical index, the
+An archive (tar.gz) holds the catalog, the embedded Chroma store (a logical export of every
+collection, rebuilt into a fresh Chroma directory on restore), the lexical index, the
 uploaded source files, the records database (SQLite through the sqlite3 online-backup API, or one
 JSON file per table for PostgreSQL), a settings snapshot without secrets, and manifest.json with
 the sha256 of every file. The caller makes sure no write runs meanwhile: the CLI holds the
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from sqlalchemy import DateTime, delete, insert, select, text
 from sqlalchemy.engine import make_url
 
@@ -35,6 +37,8 @@ from kb.settings import Settings
 FORMAT = 1
 BACKUP_DIR = "backups"
 SKIP = {LOCK_NAME, BACKUP_DIR}  # never archived
+CHROMA_DIR = "chroma"
+BATCH = 2000
 
 
 def _sha256(path: Path) -> str:
@@ -88,8 +92,65 @@ def _dump_tables(records: Records, out: Path) -> None:
             (out / f"{table.name}.json").write_text(json.dumps(rows, default=str, ensure_ascii=False), "utf-8")
 
 
-def create_backup(settings: Settings, dest: Path, records: Records | None = None) -> dict[str, Any]:
-    """Write the archive to `dest` (atomically: a temporary file renamed into place); return the manifest."""
+def _release_chroma() -> None:
+    from chromadb.api.client import SharedSystemClient
+
+    SharedSystemClient.clear_system_cache()
+
+
+def export_vectors(client: Any, out: Path) -> int:
+    """Every Chroma collection as `<name>.npy` (vectors) and `<name>.json` (ids, metadata).
+
+    A logical export rather than a copy of Chroma's files: an open PersistentClient keeps part of
+    its index in memory, and a file copy taken meanwhile restores to a broken collection."""
+    out.mkdir(parents=True, exist_ok=True)
+    total = 0
+    for col in client.list_collections():
+        ids: list[str] = []
+        metas: list[Any] = []
+        vecs: list[np.ndarray] = []
+        while True:
+            got = col.get(include=["embeddings", "metadatas"], limit=BATCH, offset=len(ids))
+            if not got["ids"]:
+                break
+            ids += got["ids"]
+            metas += list(got["metadatas"] or [None] * len(got["ids"]))
+            vecs.append(np.asarray(got["embeddings"], dtype=np.float32))
+        np.save(out / f"{col.name}.npy", np.vstack(vecs) if vecs else np.zeros((0, 0), np.float32))
+        (out / f"{col.name}.json").write_text(json.dumps({"name": col.name, "ids": ids, "metadatas": metas},
+                                                         ensure_ascii=False), "utf-8")
+        total += len(ids)
+    return total
+
+
+def import_vectors(folder: Path, chroma_dir: Path) -> int:
+    """Rebuild the embedded Chroma store in `chroma_dir` from `export_vectors` output."""
+    import chromadb
+    from chromadb.config import Settings as ChromaSettings
+
+    client = chromadb.PersistentClient(path=str(chroma_dir), settings=ChromaSettings(anonymized_telemetry=False))
+    total = 0
+    try:
+        for meta_path in sorted(folder.glob("*.json")):
+            info = json.loads(meta_path.read_text("utf-8"))
+            vecs = np.load(folder / f"{info['name']}.npy")
+            col = client.get_or_create_collection(name=info["name"], configuration={"hnsw": {"space": "cosine"}})
+            ids, metas = info["ids"], info["metadatas"]
+            for i in range(0, len(ids), BATCH):
+                part = metas[i : i + BATCH]
+                col.upsert(ids=ids[i : i + BATCH], embeddings=vecs[i : i + BATCH],
+                           metadatas=part if all(part) else None)
+            total += len(ids)
+    finally:
+        del client
+        _release_chroma()
+    return total
+
+
+def create_backup(settings: Settings, dest: Path, records: Records | None = None,
+                  chroma_client: Any = None) -> dict[str, Any]:
+    """Write the archive to `dest` (atomically: a temporary file renamed into place); return the manifest.
+    `chroma_client` is the open client of the process that owns the data directory, if any."""
     data_dir = Path(settings.data_dir).resolve()
     dest = Path(dest).resolve()
     dest.parent.mkdir(parents=True, exist_ok=True)
@@ -101,7 +162,8 @@ def create_backup(settings: Settings, dest: Path, records: Records | None = None
             (stage / "data").mkdir(parents=True)
             rec_path = _records_sqlite_path(settings.records_url)
             for item in sorted(data_dir.iterdir()) if data_dir.is_dir() else []:
-                if item.name in SKIP or item.name.startswith(".") or (rec_path and item.resolve() == rec_path):
+                if item.name in SKIP or item.name == CHROMA_DIR or item.name.startswith(".") \
+                        or (rec_path and item.resolve() == rec_path):
                     continue
                 if item.is_dir():
                     _copy_tree(item, stage / "data" / item.name)
@@ -111,6 +173,17 @@ def create_backup(settings: Settings, dest: Path, records: Records | None = None
                     _sqlite_copy(item, stage / "data" / item.name)
                 else:
                     shutil.copy2(item, stage / "data" / item.name)
+            vectors = None
+            if not settings.chroma_url and (data_dir / CHROMA_DIR).is_dir():
+                if chroma_client is not None:
+                    vectors = export_vectors(chroma_client, stage / "vectors")
+                else:
+                    from kb.vectorstore import make_client
+
+                    try:
+                        vectors = export_vectors(make_client(data_dir), stage / "vectors")
+                    finally:
+                        _release_chroma()
             if rec_path is not None:
                 if rec_path.exists():
                     _sqlite_copy(rec_path, stage / "records" / "records.sqlite")
@@ -123,7 +196,8 @@ def create_backup(settings: Settings, dest: Path, records: Records | None = None
             files = {p.relative_to(stage).as_posix(): _sha256(p) for p in sorted(stage.rglob("*")) if p.is_file()}
             manifest = {"format": FORMAT, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                         "records_backend": backend, "snapshot_id": snapshot,
-                        "chroma": "external" if settings.chroma_url else "embedded", "files": files}
+                        "chroma": "external" if settings.chroma_url else "embedded", "vectors": vectors,
+                        "files": files}
             (stage / "manifest.json").write_text(json.dumps(manifest, indent=2), "utf-8")
             partial = Path(tmp) / "archive.tar.gz"
             with tarfile.open(partial, "w:gz") as tar:
@@ -213,6 +287,8 @@ def restore_backup(settings: Settings, archive: Path) -> dict[str, Any]:
             with tarfile.open(archive, "r:gz") as tar:
                 tar.extractall(tmp, filter="data")
             new_data = tmp / "data"
+            if (tmp / "vectors").is_dir():
+                import_vectors(tmp / "vectors", new_data / CHROMA_DIR)
             rec_path = _records_sqlite_path(settings.records_url)
             archived_records = tmp / "records" / "records.sqlite"
             if rec_path is not None and archived_records.is_file():

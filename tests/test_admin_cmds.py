@@ -4,13 +4,17 @@ backup taken through a running `citedesk serve` that owns the data directory."""
 from __future__ import annotations
 
 import json
+import shutil
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from _api_support import build_kb, running_server
 from click.testing import CliRunner
 
 from api.cli import main
+from kb.knowledge import KnowledgeBase
 from kb.records import Records
 from kb.settings import Settings, get_settings
 
@@ -95,6 +99,17 @@ def test_backup_goes_through_a_running_server(tmp_path, data_dir):
     agent = json.loads(run("keys", "create", "--role", "agent", "--name", "a", "--json",
                            "--data-dir", str(data_dir)).output)["key"]
     with running_server(data_dir) as url:
+        admin = {"Authorization": f"Bearer {key}"}
+        up = httpx.post(f"{url}/api/documents", headers=admin,
+                        files={"file": ("fees.md", "# 手续费\n\n## 提现\n\n提现免收手续费，当日到账。\n".encode())})
+        for _ in range(300):
+            job = httpx.get(f"{url}/api/documents/jobs/{up.json()['id']}", headers=admin).json()
+            if job["status"] in ("done", "failed"):
+                break
+            time.sleep(0.2)
+        assert job["status"] == "done", job
+        query = {"query": "提现手续费", "k": 5}
+        live = httpx.post(f"{url}/api/search", json=query, headers={"Authorization": f"Bearer {agent}"}).json()
         archive = tmp_path / "live.tar.gz"
         no_key = run("backup", str(archive), "--server", url, "--data-dir", str(data_dir),
                      env={"CITEDESK_API_KEY": ""})
@@ -106,4 +121,8 @@ def test_backup_goes_through_a_running_server(tmp_path, data_dir):
         assert json.loads(made.output)["files"] > 3
         busy = run("restore", str(archive), "--data-dir", str(data_dir))
         assert busy.exit_code == 2 and "being written by another process" in busy.output
+    shutil.rmtree(data_dir / "chroma")
     assert run("restore", str(archive), "--data-dir", str(data_dir)).exit_code == 0
+    with KnowledgeBase.open(settings) as kb:
+        restored = [h.chunk.chunk_id for h in kb.search(query["query"], k=5)]
+    assert restored == [r["chunk_id"] for r in live["results"]] and "提现免收" in live["results"][0]["text"]

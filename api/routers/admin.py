@@ -23,7 +23,13 @@ def backup(user: AdminUser, settings: SettingsDep, kb: KBDep, records: RecordsDe
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     dest = Path(settings.data_dir) / BACKUP_DIR / f"citedesk-{stamp}.tar.gz"
-    manifest = jobs.run_on_writer(lambda: create_backup(settings, dest, records=records)).result()
+    def work() -> dict[str, Any]:
+        lexical = getattr(kb, "lexical", None)
+        if lexical is not None:
+            lexical.ensure_fresh()  # no write runs meanwhile, so no search rebuilds it during the copy
+        return create_backup(settings, dest, records=records, chroma_client=getattr(kb, "client", None))
+
+    manifest = jobs.run_on_writer(work).result()
     records.audit(user.name, "backup.create", dest.name, {"files": len(manifest["files"]),
                                                            "snapshot_id": manifest.get("snapshot_id")})
     return FileResponse(dest, media_type="application/gzip", filename=dest.name)
