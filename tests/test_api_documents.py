@@ -86,6 +86,7 @@ def test_a_corrupt_upload_leaves_the_index_as_it_was(api):
     broken_new = wait_job(api, upload(api, "broken.pdf", b"%PDF-1.4 garbage"))
     assert broken_new["status"] == "failed"
     assert documents(api) == before
+    assert sorted(p.name for p in (api.settings.data_dir / "uploads").iterdir()) == ["fees.md", "guide.docx"]
     chunks_after = api.client.get(f"/api/documents/{before['upload:guide.docx']['doc_id']}",
                                   headers=api.auth("admin")).json()["chunks"]
     assert chunks_after == chunks_before

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
+import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -121,18 +122,21 @@ async def upload(request: Request, user: AdminUser, settings: SettingsDep, kb: K
         raise HTTPException(422, "the uploaded file is empty")
     uploads = Path(settings.data_dir) / "uploads"
     uploads.mkdir(parents=True, exist_ok=True)
-    staged = uploads / f".{name}.incoming"
+    staged = uploads / f".{name}.{uuid.uuid4().hex[:8]}.incoming"
     staged.write_bytes(data)
     final = uploads / name
 
     def run() -> dict[str, Any]:
         from ingest.pipeline import ingest_bytes
 
-        report = ingest_bytes(kb, name, data, kind=kind, source_key=f"upload:{name}")
-        errors = list(getattr(report, "errors", []) or [])
-        if errors:
+        try:
+            report = ingest_bytes(kb, name, data, kind=kind, source_key=f"upload:{name}")
+            errors = list(getattr(report, "errors", []) or [])
+            if errors:
+                raise IngestError(_errors_text(errors))
+        except BaseException:
             staged.unlink(missing_ok=True)
-            raise IngestError(_errors_text(errors))
+            raise
         staged.replace(final)  # kept for re-ingest only once it ingested cleanly
         return _report(report)
 

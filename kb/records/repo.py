@@ -235,7 +235,8 @@ class Records(CurationMixin):
     # -- audit -------------------------------------------------------------------------------
     def audit(self, actor: str, action: str, target: str = "", detail: dict[str, Any] | None = None) -> None:
         with self.Session.begin() as s:
-            s.add(AuditEvent(actor=actor, action=action, target=str(target)[:300], detail=detail or {}))
+            s.add(AuditEvent(actor=actor, action=action, target=(_mask(str(target)) or "")[:300],
+                             detail=detail or {}))
 
     def audit_events(self, actor: str | None = None, action: str | None = None, since: datetime | None = None,
                      limit: int = 200) -> list[AuditEvent]:
