@@ -157,10 +157,13 @@ def _shingles(text: str) -> set[str]:
     return {t[i : i + 3] for i in range(max(1, len(t) - 2))}
 
 
-def dedupe(hits: list[Hit], threshold: float = 0.9) -> list[Hit]:
-    """Drop hits whose text is the same (normalised) or overlaps ≥ threshold with a better hit."""
+def dedupe(hits: list[Hit], threshold: float = 0.9, limit: int | None = None) -> list[Hit]:
+    """Drop hits whose text is the same (normalised) or overlaps ≥ threshold with a better hit;
+    stop once `limit` hits are kept."""
     kept: list[tuple[Hit, set[str]]] = []
     for hit in sorted(hits, key=lambda h: -h.score):
+        if limit is not None and len(kept) >= limit:
+            break
         sh = _shingles(hit.chunk.text)
         dup = False
         for _, other in kept:
@@ -229,7 +232,8 @@ class HybridRetriever:
             return []
         fused = fuse(d, b, self.weights)
         hits = []
-        for i, cid in enumerate(cand):
+        for i in np.argsort(-fused, kind="stable")[: 3 * k + 10]:  # room for near-duplicates
+            cid = cand[i]
             chunk = chunks[cid]
             dm = docs.get(chunk.doc_id)
             if dm is not None:
@@ -237,5 +241,4 @@ class HybridRetriever:
                 chunk.meta.setdefault("kind", dm.kind)
                 chunk.meta.setdefault("source", dm.source)
             hits.append(Hit(chunk=chunk, score=float(fused[i]), signals={"dense": float(d[i]), "bm25": float(b[i])}))
-        hits.sort(key=lambda h: -h.score)
-        return dedupe(hits)[:k]
+        return dedupe(hits, limit=k)
