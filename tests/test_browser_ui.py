@@ -4,6 +4,8 @@ server over a small knowledge base: the agent's flow, the widget, trainer and ad
 from __future__ import annotations
 
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -229,3 +231,37 @@ def test_admin_uploads_a_document_then_finds_it_by_asking(open_page, tmp_path):
     assert "冷静期规定" in page.inner_text("#sources")
     for path in ("/admin/health", "/admin/users", "/admin/audit", "/trainer/dashboard", "/trainer/qasets"):
         assert page.goto(path).status == 200, path
+
+
+class _BrokenLLM(BaseHTTPRequestHandler):
+    """An OpenAI-compatible endpoint that is down: every request gets 503."""
+
+    def do_POST(self):  # noqa: N802 (http.server's naming)
+        self.send_response(503)
+        self.send_header("Content-Type", "application/json")
+        self.end_headers()
+        self.wfile.write(b'{"error": {"message": "overloaded"}}')
+
+    def log_message(self, *args):
+        pass
+
+
+def test_llm_unavailable_banner_when_the_language_model_is_down(site, browser, tmp_path):
+    llm = ThreadingHTTPServer(("127.0.0.1", 0), _BrokenLLM)
+    threading.Thread(target=llm.serve_forever, daemon=True).start()
+    data_dir = tmp_path / "data"
+    build_site(data_dir)
+    env = {"CITEDESK_LLM_BASE_URL": f"http://127.0.0.1:{llm.server_address[1]}/v1", "CITEDESK_LLM_MODEL": "stand-in"}
+    try:
+        with serve(data_dir, env=env) as base:
+            context = browser.new_context(base_url=base)
+            w = Watched(context)
+            sign_in(w.page, "agent1")
+            ask(w.page, "可以提前还款吗？要收违约金吗？")
+            banner = w.page.locator(".banner.info")
+            assert "语言模型暂不可用" in banner.inner_text()
+            assert "违约金" in w.page.inner_text("#reply")  # the extractive reply still comes
+            context.close()
+            assert not w.errors, w.errors
+    finally:
+        llm.shutdown()

@@ -114,12 +114,14 @@ def build_site(data_dir: Path, docs: dict[str, str] | None = None) -> dict[str, 
 
 
 @contextmanager
-def serve(data_dir: Path, port: int | None = None, timeout: float = 120.0) -> Iterator[str]:
-    """Run `uvicorn` (the real server) over `data_dir`; yields its base URL, stops it afterwards."""
+def serve(data_dir: Path, port: int | None = None, timeout: float = 120.0,
+          env: dict[str, str] | None = None) -> Iterator[str]:
+    """Run `uvicorn` (the real server) over `data_dir`; yields its base URL, stops it afterwards.
+    `env` adds CITEDESK_* settings (e.g. an LLM endpoint)."""
     port = port or free_port()
-    env = {**os.environ, "CITEDESK_DATA_DIR": str(Path(data_dir).resolve()), "CITEDESK_ENV": "development",
-           "CITEDESK_RATE_LIMIT_PER_MINUTE": "1000"}
-    env.pop("CITEDESK_DATABASE_URL", None)
+    base_env = {k: v for k, v in os.environ.items() if not k.startswith("CITEDESK_")}
+    env = {**base_env, "CITEDESK_DATA_DIR": str(Path(data_dir).resolve()), "CITEDESK_ENV": "development",
+           "CITEDESK_RATE_LIMIT_PER_MINUTE": "1000", **(env or {})}
     cmd = [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
            "--port", str(port), "--log-level", "warning"]
     log = Path(data_dir).parent / f"uvicorn-{port}.log"
