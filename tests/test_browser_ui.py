@@ -112,6 +112,8 @@ def test_agent_asks_opens_a_source_copies_edits_and_accepts(site, open_page):
     card = page.locator("#sources .card.active")
     card.locator(".passage:not([hidden])").wait_for()
     assert "提前还款" in card.locator(".passage").inner_text()
+    quote = card.locator(".quote mark").inner_text()
+    assert quote and card.locator(".passage mark").inner_text() == quote
     assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"  # :focus-visible
     # copy (with Space, from the keyboard): the reply without [n] markers
     page.focus("#copy")
@@ -231,6 +233,17 @@ def test_admin_uploads_a_document_then_finds_it_by_asking(open_page, tmp_path):
     assert "冷静期规定" in page.inner_text("#sources")
     for path in ("/admin/health", "/admin/users", "/admin/audit", "/trainer/dashboard", "/trainer/qasets"):
         assert page.goto(path).status == 200, path
+    # re-ingest, then delete (after confirming) from the documents page
+    page.goto("/admin/documents")
+    row = page.locator("#documents tr", has_text="冷静期规定")
+    with page.expect_response(lambda r: r.url.endswith("/reingest") and r.status == 202):
+        row.get_by_role("button", name=re.compile("重新导入")).click()
+    page.wait_for_selector("#upload-status:has-text('处理完成')", timeout=120_000)
+    page.wait_for_load_state("load")
+    page.once("dialog", lambda d: d.accept())
+    page.locator("#documents tr", has_text="冷静期规定").get_by_role("button", name=re.compile("删除")).click()
+    page.wait_for_selector("#documents tr:has-text('冷静期规定')", state="detached", timeout=60_000)
+    assert page.locator("#documents tbody tr").count() == 3
 
 
 class _BrokenLLM(BaseHTTPRequestHandler):

@@ -51,7 +51,17 @@
     if (open && !box.getAttribute("data-loaded")) {
       box.textContent = "…";
       api("GET", "/ui/chunks/" + encodeURIComponent(c.chunk_id)).then(function (data) {
-        box.textContent = data.text;
+        var text = data.text || "", at = c.quote ? text.indexOf(c.quote) : -1;
+        box.textContent = "";
+        if (at >= 0) {  // the quoted sentence stays highlighted inside its passage
+          var mark = document.createElement("mark");
+          mark.textContent = c.quote;
+          box.appendChild(document.createTextNode(text.slice(0, at)));
+          box.appendChild(mark);
+          box.appendChild(document.createTextNode(text.slice(at + c.quote.length)));
+        } else {
+          box.textContent = text;
+        }
         box.setAttribute("data-loaded", "1");
       }).catch(function (err) { box.textContent = t("js.error", { msg: err.message }); });
     }
