@@ -3,6 +3,7 @@ widget, trainer and admin pages — over a real knowledge base and a real record
 
 from __future__ import annotations
 
+import io
 import re
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from bs4 import BeautifulSoup
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
+from openpyxl import Workbook
 from starlette.middleware.sessions import SessionMiddleware
 
 from kb.knowledge import KnowledgeBase
@@ -242,7 +244,7 @@ def test_trainer_creates_a_set_adds_and_edits_an_item(site):
     assert client.post("/trainer/qasets", data={"name": "forged"}).status_code == 403
 
 
-def test_trainer_imports_a_csv_sheet(site):
+def test_trainer_imports_csv_and_xlsx_sheets(site):
     _, _, records = site
     client = signed_in(site, "trainer1")
     token = _csrf(client.get("/trainer/qasets").text)
@@ -252,6 +254,15 @@ def test_trainer_imports_a_csv_sheet(site):
     qid = int(r.headers["location"].rsplit("/", 1)[1])
     [item] = records.items(qid)
     assert item.key_points == ["1.5倍", "按日"] and item.topic == "逾期"
+    wb = Workbook()
+    wb.active.append(["id", "question", "reference_answer", "key_points", "topic"])
+    wb.active.append(["x1", "冷静期多久？", "7天。", "7天", "合同"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    r = client.post("/trainer/qasets/import", data={"csrf": token, "name": "from-xlsx"},
+                    files={"file": ("sheet.xlsx", buf.getvalue(), "application/octet-stream")})
+    [item] = records.items(int(r.headers["location"].rsplit("/", 1)[1]))
+    assert (item.question, item.key_points, item.topic) == ("冷静期多久？", ["7天"], "合同")
     bad = client.post("/trainer/qasets/import", data={"csrf": token},
                       files={"file": ("notes.txt", b"hello", "text/plain")})
     assert "error=" in bad.headers["location"]
