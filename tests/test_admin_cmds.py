@@ -73,6 +73,18 @@ def test_serve_refuses_a_placeholder_secret_in_production(data_dir, monkeypatch)
     assert result.exit_code == 2 and "CITEDESK_SECRET_KEY" in result.output
 
 
+def test_serve_refuses_a_data_directory_another_writer_holds(data_dir):
+    from kb.locking import WriterLock
+
+    lock = WriterLock(data_dir)
+    lock.acquire()
+    try:
+        result = run("serve", "--data-dir", str(data_dir))
+    finally:
+        lock.release()
+    assert result.exit_code == 2 and "being written by another process" in result.output
+
+
 def test_backup_and_restore_without_a_server(tmp_path, data_dir):
     settings = Settings(data_dir=data_dir)
     build_kb(settings)

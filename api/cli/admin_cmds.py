@@ -36,9 +36,13 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
     import uvicorn
 
     from api.app import create_app
+    from kb.locking import WriterLock
 
     settings = settings_for(data_dir)
     settings.check_safe()
+    probe = WriterLock(Path(settings.data_dir))
+    probe.acquire()  # a clear message now rather than a failed startup inside uvicorn
+    probe.release()
     uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
 
 
