@@ -347,5 +347,5 @@ def test_admin_creates_users_and_keys_shown_once_and_revokes(site):
     assert records.key_for(raw) is None
     audit = client.get("/admin/audit?action=key.revoke").text
     assert key.prefix in audit and "user.add" not in audit
-    assert "2026-01-31" in client.get("/admin/audit?since=yesterday").text  # a bad date explains itself
+    assert "请填写日期，例如 2026-01-31" in client.get("/admin/audit?since=yesterday").text  # a bad date explains itself
     assert re.search(r"agent2", client.get("/admin/audit?actor=admin1&action=user.add").text)

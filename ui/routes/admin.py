@@ -13,7 +13,8 @@ from api.deps import KBDep, RecordsDep
 from kb.errors import CiteDeskError
 from kb.records import ROLES
 from kb.types import KINDS
-from ui.routes.common import check_csrf, error_page, guard, render
+from ui.i18n import translate
+from ui.routes.common import check_csrf, error_page, guard, lang_of, render
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -70,7 +71,7 @@ def create_user(request: Request, records: RecordsDep, username: str = Form(""),
         if len(password) < 8:
             from kb.errors import ValidationError
 
-            raise ValidationError("a password has at least 8 characters")
+            raise ValidationError(translate("err.password_short", lang_of(request)))
         created = records.add_user(username, role, password)
     except CiteDeskError as exc:
         return _users_page(request, records, user, error=str(exc))
@@ -122,7 +123,7 @@ def audit(request: Request, records: RecordsDep, actor: str = "", action: str = 
         try:
             when = datetime.fromisoformat(since)
         except ValueError:
-            error = f"{since!r}: use a date like 2026-01-31"
+            error = translate("err.bad_date", lang_of(request), value=since)
     events = records.audit_events(actor=actor.strip() or None, action=action.strip() or None, since=when, limit=300)
     return render(request, "admin/audit.html", {"events": events, "actor": actor, "action": action, "since": since,
                                                 "error": error}, user=user)

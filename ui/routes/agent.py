@@ -105,10 +105,11 @@ def chunk_json(chunk_id: str, request: Request, records: RecordsDep, kb: KBDep) 
     """The full passage behind a source card (the sidebar expands cards with it)."""
     user = session_user(request, records)
     if user is None:
-        return JSONResponse({"detail": "sign in first"}, status_code=401)
+        return JSONResponse({"detail": translate("err.sign_in", lang_of(request))}, status_code=401)
     chunk = kb.get_chunk(chunk_id)
     if chunk is None:
-        return JSONResponse({"detail": f"no passage {chunk_id}"}, status_code=404)
+        return JSONResponse({"detail": translate("err.no_passage", lang_of(request), id=chunk_id)},
+                            status_code=404)
     return JSONResponse({"chunk_id": chunk.chunk_id, "doc_id": chunk.doc_id, "section": chunk.section,
                          "text": chunk.text, "title": chunk.title})
 

@@ -74,7 +74,7 @@ async def import_qaset(request: Request, records: RecordsDep, file: Annotated[Up
     data = await file.read()
     try:
         if ext not in ("csv", "xlsx"):
-            raise ValidationError(f"{filename}: import a .csv or .xlsx sheet")
+            raise ValidationError(translate("err.import_type", lang_of(request), name=filename))
         stem = (name or filename.rsplit(".", 1)[0]).strip()
         parsed = parse_qaset(data if ext == "xlsx" else data.decode("utf-8-sig"), ext, name=stem, source=filename)
         row = records.create_qaset(parsed.name, parsed.description, author=user.username)
@@ -167,14 +167,14 @@ def promote(interaction_id: int, request: Request, records: RecordsDep, grade: s
         return error_page(request, 403, user, "error.403.title", "login.csrf_failed")
     try:
         if grade not in GRADES:
-            raise ValidationError(f"grade must be one of {', '.join(GRADES)}")
+            raise ValidationError(translate("err.bad_grade", lang_of(request)))
         it = records.get_interaction(interaction_id)
         if new_set.strip():
             target = records.create_qaset(new_set.strip(), author=user.username)
         elif qaset_id.isdigit():
             target = records.get_qaset(int(qaset_id))
         else:
-            raise ValidationError("choose a Q&A set or name a new one")
+            raise ValidationError(translate("err.choose_set", lang_of(request)))
         sources = [{k: c.get(k) for k in ("title", "section", "chunk_id") if c.get(k)} for c in it.citations or []]
         records.add_item(target.id, question=it.question, reference_answer=corrected.strip(),
                          key_points=_lines(key_points), expected_sources=sources,

@@ -197,6 +197,10 @@
       remember(q);
       render(data);
     }).catch(function (err) {
+      if (err.status === 401) {  // the session ended: sign in again and come back
+        window.location.href = "/login?next=" + encodeURIComponent("/sidebar");
+        return;
+      }
       status.textContent = "";
       banners.textContent = "";
       banner("error", t("js.error", { msg: err.message }));
