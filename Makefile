@@ -3,6 +3,7 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+PORT ?= 8000
 
 .PHONY: install demo test lint bench report screenshots gate clean
 
@@ -14,9 +15,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Build the demo knowledge base, print demo logins and keys once, and serve on 127.0.0.1:8000.
 demo: install
 	$(BIN)/citedesk demo build
 	$(BIN)/citedesk demo show
+	$(BIN)/citedesk demo accounts
+	@echo "Open http://127.0.0.1:8000/sidebar (sign in with a demo account above); API docs at /docs"
+	$(BIN)/citedesk serve --host 127.0.0.1 --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest -q
@@ -26,6 +31,16 @@ lint: install
 
 bench: install
 	$(BIN)/python -m evals.bench
+
+# Regenerate the checked-in example report of the demo Q&A set (docs/eval-report-demo.md).
+report: install
+	$(BIN)/citedesk demo build --data-dir $(GATE_DIR)
+	$(BIN)/citedesk eval evals/sets/demo.yaml --data-dir $(GATE_DIR) --report $(GATE_DIR)/report
+	cp $(GATE_DIR)/report/demo.md docs/eval-report-demo.md
+
+# Regenerate the README screenshots in docs/images/.
+screenshots: install
+	$(BIN)/python -m ui.screenshots --out docs/images
 
 clean:
 	rm -rf $(VENV) data .pytest_cache

@@ -17,6 +17,7 @@ _COMMAND_MODULES = [
     "api.cli.ask_cmd",  # ask
     "api.cli.eval_cmds",  # eval, bench
     "api.cli.admin_cmds",  # serve, keys, users, backup, restore
+    "api.cli.demo_cmds",  # demo accounts
 ]
 
 for _name in _COMMAND_MODULES:
