@@ -157,6 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--ingest-chunks", type=int, default=200)
     ap.add_argument("--rounds", type=int, default=100)
     ap.add_argument("--corpora", type=Path, default=None)
+    ap.add_argument("--work-dir", type=Path, default=None, help="keep the benchmark data here (default: a temp dir)")
     ap.add_argument("--probe", type=Path, help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.probe:
@@ -165,6 +166,10 @@ def main(argv: list[str] | None = None) -> None:
     corpora = args.corpora or get_settings().corpora_dir
     sents = sentences(Path(corpora))
     with tempfile.TemporaryDirectory(prefix="citedesk-bench-") as tmp:
+        if args.work_dir:
+            tmp = args.work_dir
+            if Path(tmp).exists() and any(Path(tmp).iterdir()):
+                raise SystemExit(f"{tmp} is not empty; give a new or empty --work-dir")
         ing = ingest_throughput(sents, args.ingest_chunks, Path(tmp) / "ingest")
         print(f"ingest: {ing['chunks']} chunks in {ing['first_s']:.1f} s = {ing['chunks_per_s']:.1f} chunks/s; "
               f"unchanged again {ing['unchanged_s']:.2f} s (x{ing['speedup']:.0f})", flush=True)
