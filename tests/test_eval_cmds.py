@@ -24,13 +24,13 @@ SET = """\
 name: tiny
 items:
   - id: t-1
-    question: 随心贷利息多少
+    question: 随心贷的年化利率是多少
     key_points: ["7.2%", "18%"]
     expected_sources: [{title: 随心贷产品说明, section: 利率与费用}]
   - id: t-2
-    question: 客户投诉多久内要响应
-    key_points: [24小时]
-    expected_sources: [{title: 客服规范}]
+    question: 提前还款要手续费吗
+    key_points: [不收取任何手续费]
+    expected_sources: [{title: 随心贷产品说明}]
   - id: t-3
     question: 随心贷最高能借多少钱
     key_points: [20万元]
@@ -87,7 +87,7 @@ def test_unknown_metric_is_a_usage_error(env):
 
 def test_invalid_set_is_reported_with_its_line(env, tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text(SET.replace("key_points: [24小时]", "key_points: 24小时"), encoding="utf-8")
+    bad.write_text(SET.replace("key_points: [不收取任何手续费]", "key_points: 不收取任何手续费"), encoding="utf-8")
     res = run(bad, "--data-dir", env / "data")
     assert res.exit_code == 2
     assert "bad.yaml line 9: item t-2: key_points must be a list of strings" in res.output
@@ -100,8 +100,8 @@ def test_reports_compare_with_the_previous_run(env, tmp_path):
     one = json.loads(first.output)
     assert one["overall"]["accuracy"] == 0.75
     assert "id_context_recall" in one["ragas"]["metrics"]
-    # a stricter key point for t-2: the answer says 24小时, the set now wants 12小时
-    (tmp_path / "tiny.yaml").write_text(SET.replace("key_points: [24小时]", "key_points: [12小时]"), encoding="utf-8")
+    # a different key point for t-2: the documents say prepayment is free, the set now wants a 1% fee
+    (tmp_path / "tiny.yaml").write_text(SET.replace("key_points: [不收取任何手续费]", "key_points: [收取1%手续费]"), encoding="utf-8")
     second = run(tmp_path / "tiny.yaml", "--data-dir", data, "--report", reports, "--json", "--no-ragas")
     two = json.loads(second.output)
     assert two["compare"]["deltas"]["accuracy"] == {"now": 0.5, "before": 0.75, "delta": -0.25, "trend": "worse"}
@@ -110,7 +110,14 @@ def test_reports_compare_with_the_previous_run(env, tmp_path):
     assert f"compared with the run of {one['finished_at']}" in md
     assert "| accuracy | 0.500 | ▼ -0.250 |" in md
     assert "- now failing: t-2" in md
-    assert "### t-2: 客户投诉多久内要响应" in md and "- missed key points: 12小时" in md
+    assert "### t-2: 提前还款要手续费吗" in md and "- missed key points: 收取1%手续费" in md
     assert len(list((reports / "runs").glob("*.json"))) == 2
     html = (reports / "tiny.html").read_text(encoding="utf-8")
     assert html.count("<circle") == 4  # accuracy and hit@5 for each of the two runs
+
+
+def test_missing_knowledge_base_is_a_clear_error(env, tmp_path):
+    res = run(env / "tiny.yaml", "--data-dir", tmp_path / "nothing")
+    assert res.exit_code == 2
+    assert "there is no knowledge base in" in res.output
+    assert not (tmp_path / "nothing").exists()  # nothing was created

@@ -34,10 +34,10 @@ SERVICE = """# 客服规范
 SET = """
 name: tiny
 items:
-  - {id: t-1, question: 随心贷利息多少, key_points: ["7.2%", "18%"], topic: 利率,
+  - {id: t-1, question: 随心贷的年化利率是多少, key_points: ["7.2%", "18%"], topic: 利率,
      expected_sources: [{title: 随心贷产品说明, section: 利率与费用}]}
-  - {id: t-2, question: 投诉多久回复, key_points: [24小时], topic: 投诉,
-     expected_sources: [{title: 客服规范, section: 投诉处理}]}
+  - {id: t-2, question: 提前还款要手续费吗, key_points: [不收取任何手续费], topic: 还款,
+     expected_sources: [{title: 随心贷产品说明, section: 利率与费用}]}
   - {id: t-3, question: 随心贷最高能借多少钱, key_points: [20万元], topic: 利率,
      expected_sources: [{title: 随心贷产品说明}]}
   - {id: t-4, question: 今天天气怎么样, answerable: false, topic: 拒答}

@@ -101,6 +101,9 @@ def eval_cmd(sets, report_dir, fail_under, no_ragas, as_json, data_dir):
 
         judge = RagasScorer(settings)
     results, failed_any = [], False
+    if not (Path(settings.data_dir) / "catalog.sqlite").exists():
+        raise ConfigError(f"there is no knowledge base in {settings.data_dir}; ingest documents first "
+                          "(citedesk ingest PATH --data-dir DIR, or citedesk demo build)")
     with KnowledgeBase.open(settings) as kb:
         if not kb.documents():
             raise ConfigError(f"the knowledge base in {settings.data_dir} is empty; ingest documents first "
