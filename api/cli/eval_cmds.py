@@ -56,7 +56,9 @@ def _summary(result: dict[str, Any]) -> list[str]:
     parts = []
     for k in HEADLINE:
         d = cmp.get("deltas", {}).get(k)
-        parts.append(f"{k} {_fmt(o.get(k))}" + (f" ({d['delta']:+.3f})" if d and d["delta"] else ""))
+        change = "" if not d or not d["delta"] else (f" ({d['delta']:+.0f})" if abs(d["delta"]) >= 10 else
+                                                     f" ({d['delta']:+.3f})")
+        parts.append(f"{k} {_fmt(o.get(k))}{change}")
     lines = [f"{result['set']}: {o['n']} questions, {sum(1 for q in result['per_question'] if q['correct'])} correct",
              "  " + " · ".join(parts)]
     for k in sorted(set(o) - set(HEADLINE) - {"n"}):
