@@ -114,8 +114,9 @@ def _delta(cmp: dict[str, Any] | None, k: str) -> str:
     d = (cmp or {}).get("deltas", {}).get(k)
     if not d:
         return ""
-    mark = {"better": "▲", "worse": "▼", "same": "="}[d["trend"]]
-    return f"{mark} {d['delta']:+.3f}" if abs(d["delta"]) < 10 else f"{mark} {d['delta']:+.0f}"
+    mark = "▲" if d["delta"] > 0 else ("▼" if d["delta"] < 0 else "=")
+    text = f"{mark} {d['delta']:+.3f}" if abs(d["delta"]) < 10 else f"{mark} {d['delta']:+.0f}"
+    return text + (f" ({d['trend']})" if k in LOWER_IS_BETTER and d["delta"] else "")
 
 
 MARKDOWN = """\
