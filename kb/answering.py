@@ -3,12 +3,14 @@
 `Answerer(kb, settings, llm=None).ask(question, kind=..., product=..., tags=...)` is what the
 CLI, the API and the eval harness call; `answer_to_dict` is the `citedesk ask --json` object.
 
-Confidence is a logistic model of "the reply cites a correct source" over three evidence
-features: the top hit's fused relevance, the e5 similarity of the question to the best answer
-sentence, and the share of the question's terms found in a source sentence. It was fitted on
-the regulations Q&A set over the 13 statutes (answerable and unanswerable questions; see
-docs/answers.md for the reliability table); the reply abstains below ABSTAIN_THRESHOLD
-(CITEDESK_ABSTAIN_THRESHOLD overrides it).
+Two logistic models over the same three evidence features (the top hit's fused relevance, the
+e5 similarity of the question to the best answer sentence, the share of the question's terms
+found in a source sentence), fitted on the regulations Q&A set over the 13 statutes plus the
+seed regulation (72 answerable, 27 unanswerable questions; `python -m evals.bench_answers
+--calibrate`, tables in docs/answers.md):
+* ANSWERABLE_WEIGHTS: P(the knowledge base answers this question); the reply abstains below
+  ABSTAIN_THRESHOLD (CITEDESK_ABSTAIN_THRESHOLD overrides it).
+* CONFIDENCE_WEIGHTS: P(the reply cites a correct source) = Answer.confidence.
 """
 
 from __future__ import annotations
@@ -32,16 +34,32 @@ from kb.verify import Checked, Piece, SentenceSimilarity, check_support, citatio
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
-# confidence = sigmoid(b + w·[top fused score, best sentence similarity, best lexical overlap])
-CONFIDENCE_WEIGHTS = (-30.0, 3.0, 30.0, 2.0)
+# sigmoid(b + w·[top fused score, best sentence similarity, best lexical overlap])
+CONFIDENCE_WEIGHTS = (-15.27, 9.48, 14.27, 0.82)
+ANSWERABLE_WEIGHTS = (-24.46, -0.66, 26.43, 12.69)
 ABSTAIN_THRESHOLD = 0.5
 ABSTAIN_SOURCES = 3
 
 
-def confidence_from(top_score: float, similarity: float, lexical: float) -> float:
-    b, w1, w2, w3 = CONFIDENCE_WEIGHTS
+def confidence_features(answer: Answer) -> tuple[float, float, float]:
+    """The evidence features of an answer (as recorded by `ask` in answer.features)."""
+    return getattr(answer, "features", (0.0, 0.0, 0.0))
+
+
+def _logistic(weights, top_score: float, similarity: float, lexical: float) -> float:
+    b, w1, w2, w3 = weights
     z = b + w1 * top_score + w2 * similarity + w3 * lexical
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
+
+
+def confidence_from(top_score: float, similarity: float, lexical: float) -> float:
+    """P(the reply cites a correct source)."""
+    return _logistic(CONFIDENCE_WEIGHTS, top_score, similarity, lexical)
+
+
+def answerable_from(top_score: float, similarity: float, lexical: float) -> float:
+    """P(the knowledge base has an answer to the question)."""
+    return _logistic(ANSWERABLE_WEIGHTS, top_score, similarity, lexical)
 
 
 class Answerer:
@@ -132,10 +150,12 @@ class Answerer:
         draft: Draft = self.extractive.compose(q, hits, procedure=procedure)
         answer_hits = [h for i, h in enumerate(hits) if i != procedure]
         top = answer_hits[0].score if answer_hits else 0.0
-        confidence = confidence_from(top, draft.best_similarity, draft.best_lexical) if answer_hits else 0.0
+        features = (top, draft.best_similarity, draft.best_lexical)
+        confidence = confidence_from(*features) if answer_hits else 0.0
+        answerable = answerable_from(*features) if answer_hits else 0.0
         mode = "extractive"
         dropped: list[str] = []
-        abstained = confidence < self.threshold
+        abstained = answerable < self.threshold
         if not abstained:
             kept = None
             if self.llm is not None:
@@ -164,6 +184,7 @@ class Answerer:
             latency_ms=round((time.perf_counter() - started) * 1000, 1),
             hits=hits,
         )
+        answer.features = features
         log.info(
             "answered %r: abstained=%s confidence=%.2f citations=%d flags=%s",
             q[:80], abstained, confidence, len(citations), ",".join(flags),

@@ -132,7 +132,10 @@ class ExtractiveComposer:
         for c, d in zip(cands, dense, strict=True):
             c.dense = float(d)
             bonus = 0.03 if wants_number and extract_numbers(c.text) else 0.0
-            c.score = c.dense + 0.15 * c.lexical + 0.05 * hits[c.hit_index].score + bonus - 0.01 * c.hit_index
+            # retrieval's fused score is calibrated across chunks; a sentence of the top hit needs
+            # a clearly better match before a weaker hit's sentence is preferred
+            rel = hits[c.hit_index].score / top if top > 0 else 0.0
+            c.score = c.dense + 0.15 * c.lexical + 0.1 * rel + bonus - 0.01 * c.hit_index
         cands.sort(key=lambda c: -c.score)
         return cands
 
@@ -148,7 +151,9 @@ class ExtractiveComposer:
         for c in cands[1:]:
             if len(chosen) >= self.max_sentences:
                 break
-            if c.score >= best.score - 0.02 and (c.lexical > 0 or c.hit_index == best.hit_index):
+            same_hit = c.hit_index == best.hit_index
+            strong = hits[c.hit_index].score >= 0.5 * hits[best.hit_index].score
+            if c.score >= best.score - 0.02 and (same_hit or (strong and c.lexical > 0)):
                 chosen.append(c)
         return sorted(chosen, key=lambda c: (c.hit_index != best.hit_index, c.hit_index, c.position))
 

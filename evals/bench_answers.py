@@ -1,0 +1,170 @@
+"""Answer benchmarks.
+
+    python -m evals.bench_answers [--data-dir DIR] [--set evals/sets/demo.yaml] [--repeat 3]
+        p50/p95 latency of `citedesk ask` (extractive mode, the Answerer the CLI calls) on a KB
+        (default: the demo KB, built first with `citedesk demo build --data-dir DIR`).
+
+    python -m evals.bench_answers --calibrate --data-dir DIR --set evals/sets/regulations.yaml
+        the evidence features of every question (abstention disabled), whether the reply cites an
+        expected source, a logistic fit of that outcome on the features (the Answerer's
+        CONFIDENCE_WEIGHTS), the reliability table and the abstention trade-off per threshold.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from evals.metrics import source_matches
+from evals.qaset import load_qaset
+from kb.answering import ABSTAIN_THRESHOLD, Answerer, answerable_from, confidence_features, confidence_from
+from kb.knowledge import KnowledgeBase
+from kb.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def percentile(values: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values), q)) if values else float("nan")
+
+
+def bench(data_dir: Path, set_path: Path, repeat: int = 3) -> dict:
+    settings = Settings(data_dir=data_dir, llm_base_url=None, llm_model=None)
+    qaset = load_qaset(set_path)
+    questions = [it.question for it in qaset.items]
+    with KnowledgeBase.open(settings) as kb:
+        answerer = Answerer(kb, settings)
+        started = time.perf_counter()
+        answerer.ask(questions[0])  # model load and index warm-up are not a query's latency
+        warmup_s = time.perf_counter() - started
+        cold, warm = [], []
+        for r in range(repeat):
+            for q in questions:
+                t = time.perf_counter()
+                answerer.ask(q)
+                (cold if r == 0 else warm).append((time.perf_counter() - t) * 1000)
+    every = cold + warm
+    return {
+        "questions": len(questions),
+        "repeat": repeat,
+        "warmup_s": round(warmup_s, 2),
+        "first_pass_p50_ms": round(percentile(cold, 50), 1),
+        "first_pass_p95_ms": round(percentile(cold, 95), 1),
+        "p50_ms": round(percentile(every, 50), 1),
+        "p95_ms": round(percentile(every, 95), 1),
+        "mean_ms": round(statistics.fmean(every), 1),
+    }
+
+
+def collect(data_dir: Path, set_path: Path) -> list[dict]:
+    """Per question: features, answerable, and whether the reply cites an expected source."""
+    settings = Settings(data_dir=data_dir, llm_base_url=None, llm_model=None, abstain_threshold=0.0)
+    rows = []
+    with KnowledgeBase.open(settings) as kb:
+        answerer = Answerer(kb, settings)
+        for item in load_qaset(set_path).items:
+            a = answerer.ask(item.question)
+            correct = item.answerable and any(
+                source_matches(c, s) for c in a.citations for s in item.expected_sources
+            )
+            rows.append({
+                "id": item.id, "answerable": item.answerable, "correct": bool(correct),
+                "features": list(confidence_features(a)),
+            })
+    return rows
+
+
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50) -> np.ndarray:
+    """Weights (bias first) of a ridge-regularised logistic regression, by Newton's method.
+    Hand-written (a dozen lines) to keep scikit-learn out of the runtime dependencies."""
+    xb = np.column_stack([np.ones(len(x)), x])
+    w = np.zeros(xb.shape[1])
+    reg = l2 * np.eye(xb.shape[1])
+    reg[0, 0] = 0.0
+    for _ in range(iters):
+        p = 1 / (1 + np.exp(-(xb @ w)))
+        grad = xb.T @ (p - y) + reg @ w
+        hess = xb.T @ (xb * (p * (1 - p))[:, None]) + reg
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if np.abs(step).max() < 1e-8:
+            break
+    return w
+
+
+def reliability(pred: np.ndarray, y: np.ndarray, bins=(0, 0.2, 0.4, 0.6, 0.8, 1.0001)) -> list[dict]:
+    out = []
+    for lo, hi in zip(bins[:-1], bins[1:], strict=True):
+        m = (pred >= lo) & (pred < hi)
+        if m.any():
+            out.append({"bin": f"{lo:.1f}-{min(hi, 1):.1f}", "n": int(m.sum()),
+                        "predicted": round(float(pred[m].mean()), 3), "observed": round(float(y[m].mean()), 3)})
+    return out
+
+
+def tradeoff(rows: list[dict], conf: np.ndarray, thresholds=(0.3, 0.4, 0.5, 0.6, 0.7)) -> list[dict]:
+    out = []
+    ans = np.array([r["answerable"] for r in rows])
+    cor = np.array([r["correct"] for r in rows])
+    for t in thresholds:
+        answered = conf >= t
+        out.append({
+            "threshold": t,
+            "answerable_cited_right": round(float((answered & cor)[ans].mean()), 3),
+            "answerable_abstained": round(float((~answered)[ans].mean()), 3),
+            "unanswerable_abstained": round(float((~answered)[~ans].mean()), 3) if (~ans).any() else None,
+        })
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data-dir", type=Path, default=ROOT / "data" / "demo")
+    p.add_argument("--set", type=Path, default=ROOT / "evals" / "sets" / "demo.yaml")
+    p.add_argument("--repeat", type=int, default=3)
+    p.add_argument("--calibrate", action="store_true")
+    p.add_argument("--rows", type=Path, help="with --calibrate: also write the per-question rows here (JSON)")
+    args = p.parse_args(argv)
+    if not (args.data_dir / "catalog.sqlite").exists():
+        raise SystemExit(f"no knowledge base in {args.data_dir}: run `citedesk demo build --data-dir {args.data_dir}`")
+    if not args.calibrate:
+        print(json.dumps(bench(args.data_dir, args.set, args.repeat), indent=2))
+        return
+    rows = collect(args.data_dir, args.set)
+    if args.rows:
+        args.rows.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    x = np.array([r["features"] for r in rows])
+    y = np.array([r["correct"] for r in rows], dtype=float)
+    ans = np.array([r["answerable"] for r in rows], dtype=float)
+
+    def predict(w):
+        return 1 / (1 + np.exp(-(w[0] + x @ w[1:])))
+
+    w_conf, w_ans = fit_logistic(x, y), fit_logistic(x, ans)
+    current_conf = np.array([confidence_from(*f) for f in x])
+    current_ans = np.array([answerable_from(*f) for f in x])
+    print(json.dumps({
+        "questions": len(rows),
+        "answerable": int(ans.sum()),
+        "cited_right_without_abstaining": round(float(y[ans > 0].mean()), 3),
+        "fitted_confidence_weights": [round(float(v), 2) for v in w_conf],
+        "fitted_answerable_weights": [round(float(v), 2) for v in w_ans],
+        "threshold": ABSTAIN_THRESHOLD,
+        "current": {
+            "confidence_reliability": reliability(current_conf, y),
+            "answerable_reliability": reliability(current_ans, ans),
+            "tradeoff": tradeoff(rows, current_ans),
+        },
+        "refitted": {
+            "confidence_reliability": reliability(predict(w_conf), y),
+            "tradeoff": tradeoff(rows, predict(w_ans)),
+        },
+    }, ensure_ascii=False, indent=1))
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+"""The Answerer end to end on a small hand-built knowledge base (real Chroma, real e5)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+
+import pytest
+from test_compose_llm import StandInLLM
+
+from kb.answering import Answerer, answer_to_dict
+from kb.errors import ConfigError, ValidationError
+from kb.knowledge import KnowledgeBase
+from kb.settings import Settings
+from kb.types import Chunk, Document, make_chunk_id
+
+ID_CARD = "11010519491231002X"  # valid checksum
+MOBILE = "13812345678"
+
+
+def _doc(doc_id, title, kind, texts, sections=None, **meta):
+    doc = Document(doc_id, title, kind, f"{doc_id}.md", "\n".join(texts), meta=meta)
+    sections = sections or [""] * len(texts)
+    chunks = [Chunk(make_chunk_id(doc_id, t, s), doc_id, t, section=s) for t, s in zip(texts, sections, strict=True)]
+    return doc, chunks
+
+
+DOCS = [
+    _doc("d_loan", "中华人民共和国民法典 合同编", "regulation", [
+        "第六百七十条 借款的利息不得预先在本金中扣除。利息预先在本金中扣除的，应当按照实际借款数额返还借款并计算利息。",
+        "第六百七十六条 借款人未按照约定的期限返还借款的，应当按照约定或者国家有关规定支付逾期利息。",
+        "第六百八十条 禁止高利放贷，借款的利率不得违反国家有关规定。借款合同对支付利息没有约定的，视为没有利息。",
+    ], ["第六百七十条", "第六百七十六条", "第六百八十条"]),
+    _doc("d_credit", "征信业管理条例", "regulation", [
+        "第十七条 信息主体可以向征信机构查询自身信息。个人信息主体有权每年两次免费获取本人的信用报告。",
+        "第十六条 征信机构对个人不良信息的保存期限，自不良行为或者事件终止之日起为5年；超过5年的，应当予以删除。",
+    ], ["第十七条", "第十六条"]),
+    _doc("d_v1", "随心贷产品说明 v1", "product", [
+        "随心贷提前还款规则：借款未满6期提前还款的，按提前归还本金的3%收取手续费。",
+    ], ["提前还款"], product="随心贷", version="v1", effective_date="2020-01-01", expiry_date="2024-12-31"),
+    _doc("d_v2", "随心贷产品说明 v2", "product", [
+        "随心贷提前还款规则：借款满3期后提前还款免手续费，未满3期的按提前归还本金的1%收取手续费。",
+        "随心贷的日利率为0.02%至0.05%，以借款合同为准。",
+    ], ["提前还款", "利率"], product="随心贷", version="v2", effective_date="2025-01-01"),
+    _doc("d_proc", "客户投诉处理流程", "procedure", [
+        "接到客户投诉后，客服人员应立即安抚客户情绪，详细记录投诉内容，并在1个工作日内转交相关责任部门处理。",
+    ], ["投诉处理"]),
+]
+
+
+@pytest.fixture(scope="module")
+def kb(tmp_path_factory):
+    settings = Settings(data_dir=tmp_path_factory.mktemp("kb"))
+    with KnowledgeBase.open(settings, writer=True) as kb:
+        for doc, chunks in DOCS:
+            kb.upsert_document(doc, chunks)
+        yield kb
+
+
+@pytest.fixture(scope="module")
+def answerer(kb):
+    return Answerer(kb, kb.settings)
+
+
+def cited_numbers(text):
+    return {int(n) for n in re.findall(r"\[(\d+)\]", text)}
+
+
+def test_answerable_question_gets_a_cited_reply(answerer):
+    a = answerer.ask("借钱的时候利息能不能先从本金里扣掉？")
+    assert not a.abstained and a.mode == "extractive"
+    assert a.text.startswith("您好，") and "借款的利息不得预先在本金中扣除[1]" in a.text
+    assert a.citations[0].section == "第六百七十条" and a.citations[0].title == "中华人民共和国民法典 合同编"
+    assert cited_numbers(a.text) == {c.n for c in a.citations}
+    assert 0.5 <= a.confidence <= 1.0 and a.latency_ms > 0
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["明天北京天气怎么样？", "今天美元兑人民币汇率是多少", "推荐几只最近能涨的股票", "你们总经理的手机号是多少"],
+)
+def test_questions_without_basis_abstain(answerer, question):
+    a = answerer.ask(question)
+    assert a.abstained
+    assert "知识库中暂时没有可作为依据的内容" in a.text and "主管" in a.text
+    assert not re.search(r"\[\d+\]", a.text)
+    assert 1 <= len(a.citations) <= 3 and a.confidence < 0.5
+
+
+def test_validation(answerer):
+    for bad in ["", "   ", "问" * 2001]:
+        with pytest.raises(ValidationError):
+            answerer.ask(bad)
+
+
+def test_personal_numbers_are_masked_everywhere(answerer, caplog):
+    caplog.set_level(logging.DEBUG)
+    a = answerer.ask(f"我身份证{ID_CARD}，手机{MOBILE}，逾期记录会在征信上保留几年？")
+    assert "pii_masked" in a.flags
+    assert ID_CARD not in a.question and MOBILE not in a.question and "[身份证号]" in a.question
+    blob = json.dumps(answer_to_dict(a), ensure_ascii=False)
+    assert ID_CARD not in blob and MOBILE not in blob
+    assert not any(ID_CARD in r.getMessage() or MOBILE in r.getMessage() for r in caplog.records)
+
+
+def test_complaint_acknowledges_and_cites_the_procedure(answerer):
+    a = answerer.ask("你们太过分了，利息竟然先从本金里扣掉，我要去12378投诉！")
+    assert "complaint" in a.flags
+    assert a.text.startswith("非常理解您的心情")
+    assert any(c.title == "客户投诉处理流程" for c in a.citations)
+
+
+def test_the_version_in_force_is_cited_with_its_version(answerer):
+    a = answerer.ask("随心贷提前还款要收手续费吗？")
+    assert not a.abstained
+    assert "1%" in a.text and "3%" not in a.text
+    assert a.citations[0].version == "v2"
+
+
+def test_a_rate_without_its_annualised_form_is_flagged(answerer):
+    a = answerer.ask("随心贷的日利率是多少？")
+    assert "0.02%" in a.text
+    assert "compliance:rate_annualised" in a.flags
+
+
+def test_answer_to_dict_is_the_cli_contract(answerer):
+    d = answer_to_dict(answerer.ask("个人每年能免费查几次信用报告？"))
+    assert list(d) == ["question", "answer", "citations", "abstained", "confidence", "flags", "dropped", "mode",
+                       "latency_ms"]
+    assert list(d["citations"][0]) == ["n", "chunk_id", "doc_id", "title", "section", "source", "quote", "version"]
+    assert "两次" in d["answer"]
+
+
+def test_malformed_compliance_rules_refuse_to_start(kb, tmp_path):
+    bad = tmp_path / "rules.yaml"
+    bad.write_text("- id: x\n  type: forbidden_phrase\n  patterns: ['(']\n  message: m\n", encoding="utf-8")
+    with pytest.raises(ConfigError, match="invalid regular expression"):
+        Answerer(kb, kb.settings.model_copy(update={"compliance_rules": bad}))
+
+
+# -- the LLM path, against a real HTTP server on 127.0.0.1 ----------------------------------
+
+
+@pytest.fixture
+def llm():
+    with StandInLLM() as server:
+        yield server
+
+
+def llm_answerer(kb, server, **kw):
+    settings = kb.settings.model_copy(
+        update={"llm_base_url": server.url, "llm_model": "stand-in", "llm_api_key": "k", **kw}
+    )
+    return Answerer(kb, settings)
+
+
+def test_llm_reply_is_verified(kb, llm):
+    llm.reply = (
+        "您好，很高兴为您服务。"  # an LLM greeting without a marker: dropped
+        "贷款机构不能提前从本金里把利息扣掉[1]。"  # supported paraphrase: kept
+        "如果利息被提前扣了，按实际拿到的金额还款并计息[1][9]。"  # [9] names no source
+        "逾期超过90天将收取百分之五十的罚息[1]。"  # invented numbers: dropped
+        "您还可以申请免除全部利息[2]。"  # unsupported by its source: dropped
+    )
+    a = llm_answerer(kb, llm).ask("借钱时利息可以先从本金里扣掉吗？")
+    assert a.mode == "llm" and not a.abstained
+    assert "贷款机构不能提前从本金里把利息扣掉[1]" in a.text
+    assert "[9]" not in a.text and "90天" not in a.text and "免除全部利息" not in a.text
+    assert "很高兴为您服务" not in a.text and a.text.startswith("您好，")
+    assert "逾期超过90天将收取百分之五十的罚息。" in a.dropped and "您还可以申请免除全部利息。" in a.dropped
+    assert cited_numbers(a.text) == {c.n for c in a.citations} == set(range(1, len(a.citations) + 1))
+
+
+def test_llm_forbidden_promise_is_removed(kb, llm):
+    llm.reply = "借款的利息不得预先在本金中扣除[1]。我们保证通过，不查征信[1]。"
+    a = llm_answerer(kb, llm).ask("利息能先扣吗？")
+    assert "保证通过" not in a.text
+    assert {"compliance:guaranteed_approval", "compliance:no_credit_check"} <= set(a.flags)
+
+
+@pytest.mark.parametrize("setup", [{"status": 503}, {"delay": 2.0}, {"reply": "好的。"}])
+def test_llm_failure_falls_back_to_the_extractive_reply(kb, llm, setup):
+    for k, v in setup.items():
+        setattr(llm, k, v)
+    a = llm_answerer(kb, llm, llm_timeout=0.5).ask("借钱时利息可以先从本金里扣掉吗？")
+    assert "llm_unavailable" in a.flags and a.mode == "extractive"
+    assert "借款的利息不得预先在本金中扣除[1]" in a.text
+
+
+
+
+def test_llm_request_holds_only_the_masked_question(kb, llm, caplog):
+    caplog.set_level(logging.DEBUG)
+    llm.reply = "借款的利息不得预先在本金中扣除[1]。"
+    a = llm_answerer(kb, llm).ask(f"我的身份证是{ID_CARD}，电话{MOBILE}，利息能先扣吗？")
+    assert "pii_masked" in a.flags and llm.requests
+    for body in llm.requests:
+        assert ID_CARD not in body and MOBILE not in body
+        assert "[身份证号]" in json.loads(body)["messages"][-1]["content"]
+    assert not any(ID_CARD in r.getMessage() for r in caplog.records)
+
+
+def test_unreachable_llm_falls_back(kb):
+    with StandInLLM() as server:
+        pass  # closed: the port now refuses connections
+    a = llm_answerer(kb, server).ask("借钱时利息可以先从本金里扣掉吗？")
+    assert "llm_unavailable" in a.flags and a.citations
