@@ -92,8 +92,6 @@ class Answerer:
             return None
         if not found or "投诉" not in normalize(found[0].chunk.text):
             return None
-        if any(h.chunk.chunk_id == found[0].chunk.chunk_id for h in hits):
-            return None
         return found[0]
 
     def _abstain_citations(self, question: str, hits: list[Hit]) -> list[Citation]:
@@ -119,6 +117,11 @@ class Answerer:
             log.warning("LLM composer failed (%s); using the extractive reply", type(exc).__name__)
             flags.append("llm_unavailable")
             return None
+        # a forbidden promise is flagged even when verification would drop its sentence anyway:
+        # the agent should know the model tried
+        draft_check = check_compliance([p.text for p in pieces], self.rules)
+        forbidden = {r.id for r in self.rules if r.type == "forbidden_phrase"}
+        flags.extend(f"compliance:{rid}" for rid in draft_check.violations if rid in forbidden)
         result = check_support(pieces, hits, self.sim)
         if not result.answer_sentences:
             flags.append("llm_unsupported")
@@ -145,8 +148,12 @@ class Answerer:
         if complaint:
             proc = self._procedure(hits)
             if proc is not None:
-                hits = [*hits, proc]
-                procedure = len(hits) - 1
+                ids = [h.chunk.chunk_id for h in hits]
+                if proc.chunk.chunk_id in ids:
+                    procedure = ids.index(proc.chunk.chunk_id)
+                else:
+                    hits = [*hits, proc]
+                    procedure = len(hits) - 1
         draft: Draft = self.extractive.compose(q, hits, procedure=procedure)
         answer_hits = [h for i, h in enumerate(hits) if i != procedure]
         top = answer_hits[0].score if answer_hits else 0.0
@@ -193,7 +200,7 @@ class Answerer:
 
     def _comply(self, kept: list[Checked], dropped: list[str], flags: list[str]):
         result = check_compliance([c.text for c in kept], self.rules, exempt={i for i, c in enumerate(kept) if c.own})
-        flags.extend(f"compliance:{rid}" for rid in result.violations)
+        flags.extend(f"compliance:{rid}" for rid in result.violations if f"compliance:{rid}" not in flags)
         dropped = dropped + [kept[i].text for i, _ in result.removed]
         kept = [kept[i] for i in result.kept]
         return kept, dropped, not any(not c.own for c in kept)

@@ -73,7 +73,9 @@ def test_answerable_question_gets_a_cited_reply(answerer):
     assert a.text.startswith("您好，") and "借款的利息不得预先在本金中扣除[1]" in a.text
     assert a.citations[0].section == "第六百七十条" and a.citations[0].title == "中华人民共和国民法典 合同编"
     assert cited_numbers(a.text) == {c.n for c in a.citations}
-    assert 0.5 <= a.confidence <= 1.0 and a.latency_ms > 0
+    assert a.latency_ms > 0
+    weather = answerer.ask("明天北京天气怎么样？")
+    assert 0.0 <= weather.confidence < a.confidence <= 1.0
 
 
 @pytest.mark.parametrize(
@@ -85,7 +87,7 @@ def test_questions_without_basis_abstain(answerer, question):
     assert a.abstained
     assert "知识库中暂时没有可作为依据的内容" in a.text and "主管" in a.text
     assert not re.search(r"\[\d+\]", a.text)
-    assert 1 <= len(a.citations) <= 3 and a.confidence < 0.5
+    assert 1 <= len(a.citations) <= 3 and a.confidence < 0.2
 
 
 def test_validation(answerer):
@@ -206,3 +208,67 @@ def test_unreachable_llm_falls_back(kb):
         pass  # closed: the port now refuses connections
     a = llm_answerer(kb, server).ask("借钱时利息可以先从本金里扣掉吗？")
     assert "llm_unavailable" in a.flags and a.citations
+
+
+# -- the calibration measurement: the 13 statutes + the seed regulation, the regulations set ----
+
+
+@pytest.fixture(scope="module")
+def regulations(tmp_path_factory, corpora_dir, seed_file, project_root):
+    from evals.qaset import load_qaset
+    from ingest.pipeline import ingest_paths
+
+    settings = Settings(data_dir=tmp_path_factory.mktemp("regulations"))
+    with KnowledgeBase.open(settings, writer=True) as kb:
+        report = ingest_paths(kb, [corpora_dir / "regulations_zh", seed_file], progress=False)
+        assert not report.errors
+        answerer = Answerer(kb, settings)
+        rows = []
+        for item in load_qaset(project_root / "evals" / "sets" / "regulations.yaml").items:
+            rows.append((item, answerer.ask(item.question)))
+        yield rows
+
+
+def _rates(rows):
+    from evals.metrics import source_matches
+
+    answerable = [(i, a) for i, a in rows if i.answerable]
+    unanswerable = [(i, a) for i, a in rows if not i.answerable]
+    cited = sum(
+        not a.abstained and any(source_matches(c, s) for c in a.citations for s in i.expected_sources)
+        for i, a in answerable
+    )
+    return (
+        cited / len(answerable),
+        sum(a.abstained for _, a in answerable) / len(answerable),
+        sum(a.abstained for _, a in unanswerable) / len(unanswerable),
+    )
+
+
+@pytest.mark.slow
+def test_abstention_on_the_regulations_set(regulations):
+    _, answerable_abstained, unanswerable_abstained = _rates(regulations)
+    assert answerable_abstained <= 0.05
+    assert unanswerable_abstained >= 0.80
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="bounded by retrieval: the right article is in the top 5 hits for about 61% of these "
+                   "lay questions; measured 37.5% cited right (docs/answers.md)", strict=False)
+def test_answerable_regulation_questions_cite_the_right_article(regulations):
+    cited_right, _, _ = _rates(regulations)
+    assert cited_right >= 0.90
+
+
+@pytest.mark.slow
+def test_confidence_is_calibrated_on_the_regulations_set(regulations):
+    from evals.metrics import source_matches
+
+    pairs = [
+        (a.confidence, any(source_matches(c, s) for c in a.citations for s in i.expected_sources) and not a.abstained)
+        for i, a in regulations
+    ]
+    low = [ok for conf, ok in pairs if conf < 0.3]
+    high = [ok for conf, ok in pairs if conf >= 0.5]
+    assert low and high
+    assert sum(low) / len(low) < 0.25 < 0.5 < sum(high) / len(high)
