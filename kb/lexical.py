@@ -53,6 +53,7 @@ class LexicalIndex:
         self._lock = threading.RLock()
         self._retriever: bm25s.BM25 | None = None
         self._ids: list[str] = []
+        self._pos: dict[str, int] = {}
         self._doc_ids = np.array([], dtype=object)
         self.snapshot_id: str | None = None
         self.rebuilds = 0
@@ -73,6 +74,7 @@ class LexicalIndex:
             return
         self._retriever, self._ids, self.snapshot_id = retriever, ids, meta.get("snapshot_id")
         self._doc_ids = np.array(doc_ids, dtype=object)
+        self._pos = {cid: i for i, cid in enumerate(ids)}
 
     def _save(self) -> None:
         tmp = self.directory.with_name(self.directory.name + ".tmp")
@@ -111,6 +113,7 @@ class LexicalIndex:
                 retriever.index(corpus, show_progress=False)
             self._retriever, self._ids, self.snapshot_id = retriever, ids, snap
             self._doc_ids = np.array([r[1] for r in rows], dtype=object)
+            self._pos = {cid: i for i, cid in enumerate(ids)}
             self.rebuilds += 1
             try:
                 self._save()
@@ -125,24 +128,27 @@ class LexicalIndex:
 
     # -- search ------------------------------------------------------------------------------
 
-    def scores(self, query: str | list[str], allowed_docs: set[str] | None = None) -> tuple[list[str], np.ndarray]:
-        """(chunk ids, BM25 score of each) for a query; chunks outside `allowed_docs` score 0."""
+    def scores(
+        self, query: str | list[str], allowed_docs: set[str] | None = None
+    ) -> tuple[list[str], np.ndarray, dict[str, int]]:
+        """(chunk ids, BM25 score of each, chunk id → position) for a query; chunks outside
+        `allowed_docs` score 0."""
         self.ensure_fresh()
         tokens = tokenize(query) if isinstance(query, str) else list(query)
         with self._lock:
-            retriever, ids, doc_ids = self._retriever, self._ids, self._doc_ids
+            retriever, ids, doc_ids, pos = self._retriever, self._ids, self._doc_ids, self._pos
         if retriever is None or not tokens:
-            return ids, np.zeros(len(ids), dtype=np.float32)
+            return ids, np.zeros(len(ids), dtype=np.float32), pos
         scores = retriever.get_scores(tokens)
         if allowed_docs is not None:
             scores = np.where(np.isin(doc_ids, list(allowed_docs)), scores, 0.0)
-        return ids, scores
+        return ids, scores, pos
 
     def search(
         self, query: str | list[str], n: int, allowed_docs: set[str] | None = None
     ) -> list[tuple[str, float]]:
         """Top n (chunk_id, BM25 score > 0)."""
-        ids, scores = self.scores(query, allowed_docs)
+        ids, scores, _ = self.scores(query, allowed_docs)
         return top_n(ids, scores, n)
 
 

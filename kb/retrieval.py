@@ -65,6 +65,10 @@ def base_title(title: str, version: str | None = None) -> str:
 def doc_status(meta: dict[str, Any], on_date: str | None = None) -> str:
     """"active", "expired" (expiry_date before the day) or "future" (effective_date after it)."""
     day = on_date or date.today().isoformat()
+    return _status_on(meta, day)
+
+
+def _status_on(meta: dict[str, Any], day: str) -> str:
     expiry, effective = meta.get("expiry_date"), meta.get("effective_date")
     if expiry and str(expiry) < day:
         return "expired"
@@ -76,6 +80,7 @@ def doc_status(meta: dict[str, Any], on_date: str | None = None) -> str:
 def allowed_documents(docs: dict[str, DocMeta], filters: SearchFilters | None) -> set[str]:
     """Documents a search may return: filters, validity on the day, newest version in force."""
     f = filters or SearchFilters()
+    day = f.on_date or date.today().isoformat()
     kinds = {f.kind} if isinstance(f.kind, str) else set(f.kind or [])
     tags = set(f.tags or [])
     allowed: dict[str, DocMeta] = {}
@@ -86,7 +91,7 @@ def allowed_documents(docs: dict[str, DocMeta], filters: SearchFilters | None) -
             continue
         if tags and not tags & set(d.meta.get("tags") or []):
             continue
-        if not f.include_inactive and doc_status(d.meta, f.on_date) != "active":
+        if not f.include_inactive and _status_on(d.meta, day) != "active":
             continue
         allowed[d.doc_id] = d
     if not f.include_inactive:
@@ -192,6 +197,9 @@ class HybridRetriever:
         self.catalog, self.store, self.lexical, self.embedder = catalog, store, lexical, embedder
         self.documents = documents
         self.weights = weights
+        # allowed documents per (documents map, day, filters); the documents map is replaced,
+        # never mutated, when the catalog changes, so its identity keys the cache
+        self._allowed_cache: dict[tuple, tuple[dict, set[str]]] = {}
 
     def candidates(
         self, query: str, n_dense: int = DENSE_N, n_lexical: int = LEXICAL_N, allowed: set[str] | None = None
@@ -199,7 +207,7 @@ class HybridRetriever:
         """Candidate chunks with their dense similarity and BM25 score (both computed for all)."""
         qvec = self.embedder.embed_queries([query])[0]
         dense_hits = self.store.query(qvec, n_dense)
-        ids, scores = self.lexical.scores(tokenize(query), allowed)
+        ids, scores, pos = self.lexical.scores(tokenize(query), allowed)
         lex_hits = top_n(ids, scores, n_lexical)
         cand = list(dict.fromkeys([c for c, _ in dense_hits] + [c for c, _ in lex_hits]))
         chunks = self.catalog.get_chunks(cand)
@@ -213,14 +221,24 @@ class HybridRetriever:
             for eid, vec in self.store.vectors(entry_ids).items():
                 cid = eid.split("#k")[0]
                 dense[cid] = max(dense.get(cid, -1.0), float(vec @ qvec))
-        pos = {cid: i for i, cid in enumerate(ids)} if cand else {}
         d = np.array([dense.get(c, 0.0) for c in cand])
         b = np.array([float(scores[pos[c]]) if c in pos else 0.0 for c in cand])
         return chunks, d, b, cand
 
+    def _allowed(self, docs: dict[str, DocMeta], filters: SearchFilters | None) -> set[str]:
+        f = filters or SearchFilters()
+        key = (id(docs), date.today().isoformat(), repr(f))
+        cached = self._allowed_cache.get(key)
+        if cached is None or cached[0] is not docs:  # same id, different (recycled) object
+            cached = (docs, allowed_documents(docs, f))
+            if len(self._allowed_cache) > 64:
+                self._allowed_cache.clear()
+            self._allowed_cache[key] = cached
+        return cached[1]
+
     def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
         docs = self.documents()
-        allowed = allowed_documents(docs, filters)
+        allowed = self._allowed(docs, filters)
         restrict = allowed if len(allowed) < len(docs) else None
         if not allowed:
             return []
