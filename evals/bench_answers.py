@@ -55,6 +55,8 @@ def bench(data_dir: Path, set_path: Path, repeat: int = 3) -> dict:
         "warmup_s": round(warmup_s, 2),
         "first_pass_p50_ms": round(percentile(cold, 50), 1),
         "first_pass_p95_ms": round(percentile(cold, 95), 1),
+        "repeat_p50_ms": round(percentile(warm, 50), 1) if warm else None,
+        "repeat_p95_ms": round(percentile(warm, 95), 1) if warm else None,
         "p50_ms": round(percentile(every, 50), 1),
         "p95_ms": round(percentile(every, 95), 1),
         "mean_ms": round(statistics.fmean(every), 1),

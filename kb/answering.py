@@ -94,13 +94,13 @@ class Answerer:
             return None
         return found[0]
 
-    def _abstain_citations(self, question: str, hits: list[Hit]) -> list[Citation]:
-        cites = []
-        for n, h in enumerate(hits[:ABSTAIN_SOURCES], 1):
-            sents = source_sentences(answer_part(h))
-            score, i = self.sim.best(question, sents[:12])
-            cites.append(citation(n, h, sents[i] if i >= 0 else ""))
-        return cites
+    @staticmethod
+    def _abstain_citations(hits: list[Hit], best: dict[int, str]) -> list[Citation]:
+        """The closest sources, each quoting its best-scored sentence (no further embedding)."""
+        return [
+            citation(n, hits[i], best.get(i) or source_sentences(answer_part(hits[i]))[0])
+            for n, i in enumerate(range(min(ABSTAIN_SOURCES, len(hits))), 1)
+        ]
 
     def _verify_llm(self, question: str, hits: list[Hit], flags: list[str]) -> tuple[list[Checked], list[str]] | None:
         try:
@@ -175,7 +175,7 @@ class Answerer:
                 kept, dropped = result.kept, result.dropped
             kept, dropped, abstained = self._comply(kept, dropped, flags)
         if abstained:
-            text, citations = self._abstain_reply(q, hits, procedure, complaint)
+            text, citations = self._abstain_reply(q, hits, procedure, complaint, draft.best_sentence)
             mode = "extractive"
         else:
             text, citations = finalize(kept, hits)
@@ -205,14 +205,14 @@ class Answerer:
         kept = [kept[i] for i in result.kept]
         return kept, dropped, not any(not c.own for c in kept)
 
-    def _abstain_reply(self, q: str, hits: list[Hit], procedure: int | None, complaint: bool):
+    def _abstain_reply(self, q: str, hits: list[Hit], procedure: int | None, complaint: bool, best: dict[int, str]):
         ph = PHRASES[language(q)]
         opener = ph["complaint"] if complaint else ph["greeting"]
         joiner = "" if language(q) == "zh" else " "
         text = joiner.join([opener.strip(), ph["abstain"], ph["closing"]])
-        ordered = hits if procedure is None else [hits[procedure], *[h for i, h in enumerate(hits) if i != procedure]]
-        return text, self._abstain_citations(q, ordered)
-
+        order = list(range(len(hits))) if procedure is None else [procedure, *(i for i in range(len(hits)) if i != procedure)]
+        ordered = [hits[i] for i in order]
+        return text, self._abstain_citations(ordered, {k: best[i] for k, i in enumerate(order) if i in best})
 
 def answer_to_dict(answer: Answer) -> dict[str, Any]:
     """The `citedesk ask --json` object (a stable contract)."""

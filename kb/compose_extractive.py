@@ -11,7 +11,7 @@ and condition comes from a source and carries its [n] marker (n = position in `h
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from kb.numbers import asks_for_number, extract_numbers
 from kb.sentences import is_chinese, split_sentences
@@ -46,7 +46,7 @@ _RESOLUTION_LABEL = re.compile(r"(?:^|\n)\s*(?:处理方式|处理結果|处理�
 _PREFIX = re.compile(r"\s*(?:[（(]?[一二三四五六七八九十\d]{1,3}[)）.、．]\s*)?(?:[^\s，。,:：；\d]{1,8}[:：]\s*)?")
 _TERMINAL = re.compile(r"[。！？!?.；;]\s*$")
 MAX_SENTENCES = 3
-MAX_CANDIDATES = 12
+MAX_CANDIDATES = 10
 
 
 def language(question: str) -> str:
@@ -68,6 +68,7 @@ class Draft:
     pieces: list[Piece]
     best_similarity: float  # question ↔ best answer sentence (a confidence feature)
     best_lexical: float
+    best_sentence: dict[int, str] = field(default_factory=dict)  # hit index -> its best-scored sentence
 
 
 def answer_part(hit: Hit) -> str:
@@ -193,6 +194,7 @@ class ExtractiveComposer:
             pieces=pieces,
             best_similarity=cands[0].dense if cands else 0.0,
             best_lexical=max((c.lexical for c in cands), default=0.0),
+            best_sentence={c.hit_index: c.text for c in reversed(cands)},
         )
 
 
