@@ -121,3 +121,15 @@ def test_missing_knowledge_base_is_a_clear_error(env, tmp_path):
     assert res.exit_code == 2
     assert "there is no knowledge base in" in res.output
     assert not (tmp_path / "nothing").exists()  # nothing was created
+
+
+def test_several_sets_in_one_run(env, tmp_path):
+    other = tmp_path / "unanswerable.jsonl"
+    other.write_text('{"name": "refusals"}\n{"id": "r-1", "question": "明天股票会涨吗", "answerable": false}\n',
+                     encoding="utf-8")
+    res = run(env / "tiny.yaml", other, "--data-dir", env / "data", "--no-ragas", "--json",
+              "--fail-under", "abstention_recall=1")
+    out = json.loads(res.stdout)
+    assert [r["set"] for r in out["results"]] == ["tiny", "refusals"]
+    assert out["passed"] is True and res.exit_code == 0
+    assert out["results"][1]["overall"]["accuracy"] == 1.0

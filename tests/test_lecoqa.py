@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
 from click.testing import CliRunner
 
 from api.cli import main
@@ -54,11 +53,3 @@ def test_missing_corpus_is_a_clear_error(tmp_path):
     assert res.exit_code == 2
     assert "LeCoQA is not at" in res.output
 
-
-@pytest.mark.slow
-def test_full_lecoqa_measurement(corpora_dir, tmp_path):
-    res = CliRunner().invoke(main, ["bench", "lecoqa", "--corpora", str(corpora_dir), "--data-dir",
-                                    str(tmp_path / "full"), "--json"])
-    data = json.loads(res.output)
-    assert data["questions"] == 1543
-    assert data["hit@5"] >= 0.74 and data["hit@1"] >= 0.50
