@@ -35,6 +35,7 @@ from kb.types import Citation, Hit
 SUPPORT_THRESHOLD = 0.92
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 _LABEL = re.compile(r"^\s*第[零〇一二两三四五六七八九十百千\d]+条(?:之[一二三四五六七八九十]+)?\s*")
+_QA_LABEL = re.compile(r"^\s*(?:问|答|回答|Q|A|Answer)\s*[:：]\s*", re.IGNORECASE)
 _TRAILING = re.compile(r"[。！？!?.…；;：:，,”’」』）)\s]*$")
 
 
@@ -125,6 +126,7 @@ def supports(sentence: str, chunk_text: str, sim: SentenceSimilarity, threshold:
         # an article label ("第六百七十条 ") is not part of what the sentence says
         score, i = sim.best(core, [_LABEL.sub("", s) or s for s in sents])
         quote = sents[i] if i >= 0 else ""
+    quote = _QA_LABEL.sub("", quote) or quote
     if missing_numbers(core, chunk_text):
         return False, score, quote
     return score >= threshold, score, quote
