@@ -29,7 +29,7 @@ PHRASES = {
         "abstain": "关于您的问题，知识库中暂时没有可作为依据的内容，建议转交主管或相关专员进一步核实处理。",
     },
     "en": {
-        "greeting": "Hello, ",
+        "greeting": "Hello.",
         "closing": "If you have any other questions, please let us know.",
         "complaint": "We fully understand how you feel, and we take your concern seriously.",
         "complaint_lead": "Under our complaint-handling procedure:",

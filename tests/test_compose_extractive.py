@@ -69,7 +69,7 @@ def test_complaint_reply_acknowledges_feelings_and_cites_the_procedure(composer)
 def test_english_question_gets_an_english_frame(composer):
     en = hit(7, "Interest shall not be deducted from the principal in advance. Late repayment incurs overdue interest.")
     text, _ = reply(composer, "Can interest be deducted from the principal in advance?", [en])
-    assert text.startswith("Hello, Interest shall not be deducted from the principal in advance [1].")
+    assert text.startswith("Hello. Interest shall not be deducted from the principal in advance [1].")
     assert text.endswith("If you have any other questions, please let us know.")
 
 
