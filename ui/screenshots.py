@@ -1,18 +1,27 @@
 """Screenshots of the UI for the docs: `python -m ui.screenshots [--out docs/images]`.
 
-Builds a throw-away site (the bundled demo documents when present, else the small test set),
-records a few answers, feedback and evaluation runs, starts the real server and photographs the
-sidebar (zh-CN and en), the trainer dashboard and the admin documents page with Chromium."""
+Builds a throw-away site from the bundled demo documents (kb/demo), starts the real server and does
+real work through its API before photographing anything: agents ask questions (POST /api/ask) and
+give their verdict on each reply (POST /api/feedback), and a trainer runs a small Q&A set three
+times (POST /api/evals) — before and after a held-back document is uploaded (POST /api/documents)
+and after two items are added to the set. Every number on the trainer dashboard comes from that
+work (and the sidebar's own question); nothing is written into the records database by hand. Then
+Chromium photographs the sidebar (zh-CN and en), the trainer dashboard and the admin documents
+page. Takes about a minute."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 import tempfile
-from datetime import timedelta
+import time
 from pathlib import Path
+from typing import Any
 
-from ui.demo_site import DOCS, PASSWORD, build_site, serve
+import httpx
+import yaml
+
+from ui.demo_site import PASSWORD, USERS, build_site, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DOCS = ROOT / "kb" / "demo"
@@ -20,39 +29,143 @@ CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 QUESTION = "随心贷提前还款要收手续费吗？"
+HELD_BACK = "procedures/credit_objection.md"  # uploaded through the API between the first and second run
+SET_NAME = "demo-smoke"
+TIMEOUT = 300.0  # seconds for one ingest job or evaluation run
+
+# Questions agents ask through POST /api/ask: (question, kind filter, what a correct reply must say,
+# the reply the agent sends instead when the suggestion misses something). An empty list means the
+# knowledge base has no answer and abstaining is right. The agent's verdict is decided from the real
+# suggested reply (see _verdict), never fixed in advance.
+ASKS: list[tuple[str, str | None, list[str], str]] = [
+    ("随心贷的年化利率是多少？", "product", ["7.2%", "18%"], "随心贷的年化利率（单利）为7.2%–18%，以借款合同为准。"),
+    ("车主贷借了3期就想全部结清，要收手续费吗？", "product", ["2%"],
+     "车主贷未满6期提前结清的，按提前归还本金的2%收取手续费。"),
+    ("乐享分期提前还款收手续费吗？", "product", ["不收取提前还款手续费"], "乐享分期可随时提前结清，不收取提前还款手续费。"),
+    ("薪享贷最多能借多少钱？", "product", ["300,000元"], "薪享贷的借款额度为10,000元至300,000元。"),
+    ("客户投诉以后多久会有人联系？", "procedure", ["24小时"], "收到投诉后24小时内首次响应，告知工单号和处理人。"),
+    ("催收电话一天最多能打几次？", "procedure", ["3次"], "电话联系客户本人每天不超过3次，短信每天不超过2条。"),
+    ("客户忘记登录密码怎么重置？", "procedure", ["忘记密码"], "在App登录页点击“忘记密码”，验证手机号和人脸后设置新密码。"),
+    ("征信上的逾期记录能花钱删掉吗？", None, ["不能"], "真实的逾期记录不能删除，所谓“征信修复”都是骗局。"),
+    ("有人冒充你们公司让我交解冻费，是真的吗？", None, ["解冻费"], "公司放款前不收取任何“解冻费”，请不要转账。"),
+    ("你们公司的食堂几点开饭？", None, [], ""),
+]
+
+
+def _item(iid: str, question: str, key_points: list[str], title: str, section: str, topic: str) -> dict[str, Any]:
+    return {"id": iid, "question": question, "key_points": key_points,
+            "expected_sources": [{"title": title, "section": section}], "topic": topic, "author": "screenshots"}
+
+
+def qaset_yaml() -> str:
+    """The small Q&A set the trainer imports (docs/evaluation.md describes the format). Two items
+    are about the held-back document, so the first run cannot get them right."""
+    items = [
+        _item("smoke-01", "随心贷年化利率多少", ["7.2%", "18%"], "随心贷产品说明", "利率与费用", "利率与费用"),
+        _item("smoke-02", "车主贷未满6期提前结清要手续费吗", ["2%"], "车主贷产品说明", "提前还款", "提前还款"),
+        _item("smoke-03", "乐享分期能提前还吗，收不收手续费", ["不收取提前还款手续费"], "乐享分期产品说明",
+              "提前还款", "提前还款"),
+        _item("smoke-04", "客户投诉一般几个工作日办结", ["7个工作日"], "客户投诉处理流程", "受理时限", "投诉"),
+        _item("smoke-05", "催收可以在几点之间联系客户", ["8:00", "21:00"], "催收行为规范", "联系时间与频率", "催收"),
+        _item("smoke-06", "客户提交征信异议后多久能有核查结果", ["10个工作日"], "征信异议处理流程", "核查与答复",
+              "征信"),
+        _item("smoke-07", "客户说借款是被人冒名借的，调查要多久", ["20个工作日"], "征信异议处理流程",
+              "被冒名借款", "征信"),
+        {"id": "smoke-08", "question": "你们公司年会在哪里办", "answerable": False, "topic": "无依据",
+         "author": "screenshots"},
+    ]
+    return yaml.safe_dump({"name": SET_NAME, "description": "截图脚本的小型评测集（演示知识库）", "items": items},
+                          allow_unicode=True, sort_keys=False)
+
+
+# Added through POST /api/qasets/{id}/items before the third run.
+MORE_ITEMS = [
+    {"question": "薪享贷的年化利率是多少", "key_points": ["5.8%", "14.8%"], "topic": "利率与费用",
+     "expected_sources": [{"title": "薪享贷产品说明", "section": "利率与费用"}]},
+    {"question": "换了新手机登录后能借多少", "key_points": ["5,000元"], "topic": "账户安全",
+     "expected_sources": [{"title": "账户安全与防诈骗指引", "section": "设备绑定"}]},
+]
 
 
 def _docs() -> dict[str, str]:
-    files = sorted(DEMO_DOCS.glob("*/*.md")) if DEMO_DOCS.is_dir() else []
-    return {f"{p.parent.name}-{p.name}": p.read_text(encoding="utf-8") for p in files} or DOCS
+    files = sorted(DEMO_DOCS.glob("*/*.md"))
+    if not files:
+        raise RuntimeError(f"the demo documents are missing from {DEMO_DOCS.relative_to(ROOT)}")
+    return {f"{p.parent.name}-{p.name}": p.read_text(encoding="utf-8") for p in files}
 
 
-def _seed_history(data_dir: Path) -> None:
-    """Past evaluation runs and answered questions, so the dashboard has something to show."""
+def _keys(data_dir: Path) -> dict[str, str]:
+    """One API key per demo user (what `citedesk keys create` does); {role: raw key}."""
     from kb.records import Records
-    from kb.records.models import EvalRun, Interaction
     from kb.settings import Settings
 
     records = Records(Settings(data_dir=data_dir).records_url)
-    now = records.now()
-    runs = {"demo": [0.62, 0.68, 0.71, 0.74, 0.79, 0.83], "regression": [0.90, 0.88, 0.93, 0.95, 0.94, 0.96]}
-    for set_name, scores in runs.items():
-        for i, score in enumerate(scores):
-            topics = {"提前还款": {"accuracy": min(1.0, score + 0.05)}, "逾期": {"accuracy": max(0.0, score - 0.08)},
-                      "投诉": {"accuracy": score}}
-            run_id = records.save_eval_run({"overall": {"accuracy": score, "hit@5": min(1.0, score + 0.1)},
-                                            "per_topic": topics}, set_name)
-            with records.Session.begin() as s:
-                s.get(EvalRun, run_id).created_at = now - timedelta(days=5 * (len(scores) - 1 - i))
-    verdicts = ["accepted"] * 7 + ["edited"] * 2 + ["rejected"]
-    kinds = ["product", "procedure", "regulation", None, "product"]
-    for i, verdict in enumerate(verdicts):
-        iid = records.save_interaction({"question": f"示例问题 {i + 1}", "answer": "示例答复[1]。", "abstained": i == 9},
-                                       kind=kinds[i % len(kinds)])
-        with records.Session.begin() as s:
-            s.get(Interaction, iid).created_at = now - timedelta(days=i % 6)
-        records.add_feedback(iid, verdict, edited_reply="修改后的答复" if verdict == "edited" else None)
-    records.close()
+    try:
+        return {role: records.create_key(f"screenshots-{role}", role,
+                                         user_id=records.get_user_by_name(name).id)[1]
+                for role, name in USERS.items()}
+    finally:
+        records.close()
+
+
+def _verdict(answer: dict[str, Any], must_say: list[str]) -> str:
+    """The agent's verdict on a real reply: an abstention is right only when there is no answer;
+    a reply that misses something it must say gets edited."""
+    if not must_say:
+        return "accepted" if answer["abstained"] else "rejected"
+    if answer["abstained"]:
+        return "rejected"
+    return "accepted" if all(s in answer["answer"] for s in must_say) else "edited"
+
+
+def _wait(client: httpx.Client, url: str) -> dict[str, Any]:
+    """Poll an ingest job or an evaluation run until it is done."""
+    deadline = time.monotonic() + TIMEOUT
+    while True:
+        body = client.get(url).raise_for_status().json()
+        if body["status"] == "done":
+            return body
+        if body["status"] == "failed" or time.monotonic() > deadline:
+            raise RuntimeError(f"{url}: {body['status']} {body.get('error') or ''}".strip())
+        time.sleep(0.5)
+
+
+def _client(base: str, key: str) -> httpx.Client:
+    return httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=120)
+
+
+def seed_through_api(base: str, keys: dict[str, str], held_back: Path, work: Path) -> list[dict[str, Any]]:
+    """Real questions, feedback and evaluation runs through the running server's API; returns the
+    finished runs."""
+    with _client(base, keys["agent"]) as agent:
+        for question, kind, must_say, corrected in ASKS:
+            answer = agent.post("/api/ask", json={"question": question, "kind": kind}).raise_for_status().json()
+            verdict = _verdict(answer, must_say)
+            body: dict[str, Any] = {"interaction_id": answer["interaction_id"], "verdict": verdict}
+            if verdict == "edited":
+                body["edited_reply"] = corrected
+            agent.post("/api/feedback", json=body).raise_for_status()
+    runs = []
+    with _client(base, keys["trainer"]) as trainer, _client(base, keys["admin"]) as admin:
+        qaset = trainer.post("/api/qasets", json={"name": SET_NAME, "description": "截图脚本的小型评测集"})
+        qid = qaset.raise_for_status().json()["id"]
+        path = work / f"{SET_NAME}.yaml"
+        path.write_text(qaset_yaml(), encoding="utf-8")
+        trainer.post(f"/api/qasets/{qid}/import", files={"file": (path.name, path.read_bytes(), "application/yaml")}
+                     ).raise_for_status()
+
+        def run() -> None:
+            started = trainer.post("/api/evals", json={"qaset_id": qid}).raise_for_status().json()
+            runs.append(_wait(trainer, f"/api/evals/{started['id']}"))
+
+        run()  # 1: without the held-back document
+        job = admin.post("/api/documents", files={"file": (held_back.name, held_back.read_bytes(), "text/markdown")})
+        _wait(admin, f"/api/documents/jobs/{job.raise_for_status().json()['id']}")
+        run()  # 2: the document is in the knowledge base
+        for item in MORE_ITEMS:
+            trainer.post(f"/api/qasets/{qid}/items", json=item).raise_for_status()
+        run()  # 3: two more items
+    return runs
 
 
 def take(out: Path) -> list[Path]:
@@ -62,9 +175,15 @@ def take(out: Path) -> list[Path]:
     shots: list[Path] = []
     with tempfile.TemporaryDirectory(prefix="citedesk-shots-") as tmp:
         data_dir = Path(tmp) / "data"
-        build_site(data_dir, _docs())
-        _seed_history(data_dir)
+        docs = _docs()
+        held_back = Path(tmp) / Path(HELD_BACK).name
+        held_back.write_text(docs.pop(HELD_BACK.replace("/", "-")), encoding="utf-8")
+        build_site(data_dir, docs)
+        keys = _keys(data_dir)
         with serve(data_dir) as base, sync_playwright() as pw:
+            for r in seed_through_api(base, keys, held_back, Path(tmp)):
+                print(f"eval run {r['id']} ({r['set_name']}): accuracy {r['overall'].get('accuracy')}",
+                      file=sys.stderr)
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
             for lang, name in (("zh-CN", "sidebar-zh.png"), ("en", "sidebar-en.png")):
                 ctx = browser.new_context(base_url=base, viewport={"width": 400, "height": 1000},
