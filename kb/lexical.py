@@ -5,6 +5,9 @@ The index text of a chunk is its title, section, text and FAQ key questions, nor
 chunk's tokens, so the index is rebuilt from the catalog alone. It is persisted under
 data_dir/lexical/ tagged with the catalog snapshot id it was built from; when the catalog has
 moved on, the index is rebuilt before it answers, so it never disagrees with the catalog.
+
+Query expansion: `expansion_tokens` maps lay words in a question to legal terms through the lexicon
+kb/query_terms.yaml; kb.retrieval adds their BM25 score at a lower weight (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -13,14 +16,16 @@ import json
 import logging
 import shutil
 import threading
+from functools import lru_cache
 from pathlib import Path
 
 import bm25s
 import numpy as np
+import yaml
 
 from kb.catalog import Catalog
 from kb.errors import StoreError
-from kb.textnorm import tokenize
+from kb.textnorm import normalize, tokenize
 from kb.types import Chunk
 
 log = logging.getLogger(__name__)
@@ -40,6 +45,55 @@ def index_text(chunk: Chunk, title: str | None = None) -> str:
 
 def chunk_tokens(chunk: Chunk, title: str | None = None) -> list[str]:
     return tokenize(index_text(chunk, title))
+
+
+# -- query expansion: lay → legal vocabulary --------------------------------------------------
+
+QUERY_TERMS_PATH = Path(__file__).with_name("query_terms.yaml")
+
+
+def load_query_terms(path: Path = QUERY_TERMS_PATH) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    """The lay → legal lexicon as [(normalised lay phrases, legal terms)]; raises ValueError on a
+    malformed entry (every entry needs non-empty string lists `lay` and `legal`)."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    out = []
+    for i, entry in enumerate(data.get("entries") or []):
+        lay, legal = (entry or {}).get("lay"), (entry or {}).get("legal")
+        ok = all(
+            isinstance(v, list) and v and all(isinstance(t, str) and t.strip() for t in v) for v in (lay, legal)
+        )
+        if not ok:
+            raise ValueError(f"{path}: entry {i} needs non-empty string lists 'lay' and 'legal': {entry!r}")
+        out.append((tuple(normalize(t.strip()) for t in lay), tuple(t.strip() for t in legal)))
+    return out
+
+
+@lru_cache(maxsize=1)
+def _query_terms() -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
+    try:
+        return load_query_terms()
+    except (OSError, ValueError, yaml.YAMLError) as exc:  # retrieval still works, unexpanded
+        log.warning("query expansion lexicon unusable (%s); searching without it", exc)
+        return []
+
+
+def expansion_terms(query: str) -> list[str]:
+    """Legal terms of every lexicon entry one of whose lay phrases occurs in the query."""
+    q = normalize(query)
+    terms: list[str] = []
+    for lay, legal in _query_terms():
+        if any(p in q for p in lay):
+            terms.extend(legal)
+    return list(dict.fromkeys(terms))
+
+
+def expansion_tokens(query: str, query_tokens: list[str] | None = None) -> list[str]:
+    """Search tokens (two characters or more) of the expansion terms that the query's own tokens
+    do not already contain."""
+    have = set(tokenize(query) if query_tokens is None else query_tokens)
+    terms = expansion_terms(query)
+    toks = tokenize(" ".join(terms)) if terms else []
+    return [t for t in dict.fromkeys(toks) if len(t) > 1 and t not in have]
 
 
 class LexicalIndex:

@@ -21,7 +21,7 @@ import numpy as np
 
 from kb.catalog import Catalog
 from kb.embedders import Embedder
-from kb.lexical import LexicalIndex, top_n
+from kb.lexical import LexicalIndex, expansion_tokens, top_n
 from kb.textnorm import normalize, tokenize
 from kb.types import Chunk, Hit, SearchFilters
 from kb.vectorstore import ChunkStore
@@ -34,6 +34,9 @@ from kb.vectorstore import ChunkStore
 FUSION_WEIGHTS = (-8.373, 1.4892, 0.1289, 1.2213, 1.0894, 0.3991, 0.2943, 0.7093)
 DENSE_N = 60
 LEXICAL_N = 60
+# Lay → legal query expansion (kb/query_terms.yaml): the BM25 score of the expansion tokens, scaled by
+# this weight, is added to the BM25 score of the question's own tokens. 0 turns expansion off.
+EXPANSION_WEIGHT = 0.5
 
 
 @dataclass
@@ -207,7 +210,11 @@ class HybridRetriever:
         """Candidate chunks with their dense similarity and BM25 score (both computed for all)."""
         qvec = self.embedder.embed_queries([query])[0]
         dense_hits = self.store.query(qvec, n_dense)
-        ids, scores, pos = self.lexical.scores(tokenize(query), allowed)
+        tokens = tokenize(query)
+        ids, scores, pos = self.lexical.scores(tokens, allowed)
+        extra = expansion_tokens(query, tokens) if EXPANSION_WEIGHT > 0 else []
+        if extra:
+            scores = scores + EXPANSION_WEIGHT * self.lexical.scores(extra, allowed)[1]
         lex_hits = top_n(ids, scores, n_lexical)
         cand = list(dict.fromkeys([c for c, _ in dense_hits] + [c for c, _ in lex_hits]))
         chunks = self.catalog.get_chunks(cand)

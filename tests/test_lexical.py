@@ -2,8 +2,20 @@
 
 from __future__ import annotations
 
+import pytest
+import yaml
+
 from kb.catalog import Catalog
-from kb.lexical import LexicalIndex, chunk_tokens, index_text
+from kb.lexical import (
+    QUERY_TERMS_PATH,
+    LexicalIndex,
+    chunk_tokens,
+    expansion_terms,
+    expansion_tokens,
+    index_text,
+    load_query_terms,
+)
+from kb.textnorm import normalize, tokenize
 from kb.types import Chunk, Document
 
 TEXTS = {
@@ -75,4 +87,52 @@ def test_allowed_documents_restrict_the_scores(tmp_path):
     lex = LexicalIndex(catalog, tmp_path / "lexical")
     assert {c for c, _ in lex.search("逾期利息", 5)} == {"a1", "b1"}
     assert [c for c, _ in lex.search("逾期利息", 5, allowed_docs={"b"})] == ["b1"]
+    catalog.close()
+
+
+# -- lay → legal query expansion (kb/query_terms.yaml) -----------------------------------------
+
+STATUTE = {
+    "a670": "借款的利息不得预先在本金中扣除。利息预先在本金中扣除的，应当按照实际借款数额返还借款并计算利息。",
+    "a681": "保证合同是为保障债权的实现，保证人和债权人约定，当债务人不履行到期债务时，保证人履行债务的合同。",
+    "a29": "经营者收集、使用消费者个人信息，应当遵循合法、正当、必要的原则，明示收集、使用信息的目的。",
+}
+
+
+def test_the_lexicon_loads_and_every_entry_is_well_formed():
+    raw = yaml.safe_load(QUERY_TERMS_PATH.read_text(encoding="utf-8"))["entries"]
+    entries = load_query_terms()
+    assert len(entries) == len(raw) >= 80
+    for lay, legal in entries:
+        assert lay and legal
+        assert all(isinstance(p, str) and len(p) >= 2 and p == normalize(p) for p in lay)
+        assert all(isinstance(t, str) and t.strip() == t and t for t in legal)
+
+
+def test_a_malformed_lexicon_is_rejected(tmp_path):
+    bad = tmp_path / "terms.yaml"
+    bad.write_text("entries:\n- {lay: [借钱], legal: []}\n", encoding="utf-8")
+    with pytest.raises(ValueError):
+        load_query_terms(bad)
+
+
+def test_expansion_maps_lay_words_to_legal_terms_in_either_script():
+    assert "保证人" in expansion_terms("帮朋友当担保人要负什么责任")
+    assert "预先" in expansion_tokens("砍頭息合法嗎")  # Traditional question
+    assert expansion_tokens("完全无关的词语组合") == []
+    toks = expansion_tokens("借钱要还利息吗")
+    assert "借款" in toks and all(len(t) > 1 for t in toks)
+    assert not set(toks) & set(tokenize("借钱要还利息吗"))  # only what the question lacks
+
+
+def test_a_lay_question_finds_its_article_only_with_the_expansion(tmp_path):
+    catalog = Catalog(tmp_path / "c.sqlite")
+    fill(catalog, STATUTE, title="民法典")
+    lex = LexicalIndex(catalog, tmp_path / "lexical")
+    q = "砍头息合法吗"
+    assert all(cid != "a670" for cid, _ in lex.search(q, 3))  # no word in common with the article
+    assert lex.search(tokenize(q) + expansion_tokens(q), 3)[0][0] == "a670"
+    q = "帮同事做担保有风险吗"
+    assert all(cid != "a681" for cid, _ in lex.search(q, 3))
+    assert lex.search(tokenize(q) + expansion_tokens(q), 3)[0][0] == "a681"
     catalog.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from kb import retrieval
 from kb.knowledge import KnowledgeBase
 from kb.retrieval import DocMeta, allowed_documents, base_title, dedupe, doc_status, fuse
 from kb.settings import Settings
@@ -96,6 +97,20 @@ def test_a_paraphrase_without_shared_words_is_found_by_dense(kb):
     hits = kb.search("别人偷偷刷了我的卡咋办", k=3)
     assert hits[0].chunk.text.startswith("持卡人发现银行卡被他人盗用")
     assert hits[0].signals["bm25"] == 0.0
+
+
+def test_lay_words_reach_the_legal_wording_through_the_expansion(kb, monkeypatch):
+    q = "信用卡被盗刷了怎么办"  # the chunk says 银行卡 / 持卡人 / 盗用, never 信用卡 or 盗刷
+
+    def bm25_of_card_chunk():
+        chunks, d, b, cand = kb.retriever.candidates(q, 40, 40)
+        return next(b[i] for i, c in enumerate(cand) if chunks[c].text.startswith("持卡人发现银行卡被他人盗用"))
+
+    monkeypatch.setattr(retrieval, "EXPANSION_WEIGHT", 0.0)
+    assert bm25_of_card_chunk() == 0.0
+    monkeypatch.setattr(retrieval, "EXPANSION_WEIGHT", 0.5)
+    assert bm25_of_card_chunk() > 0.0
+    assert kb.search(q, k=1)[0].chunk.text.startswith("持卡人发现银行卡被他人盗用")
 
 
 def test_kind_product_and_tag_filters(kb):
