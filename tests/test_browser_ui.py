@@ -110,7 +110,7 @@ def test_agent_asks_opens_a_source_copies_edits_and_accepts(site, open_page):
     chips.first.focus()
     page.keyboard.press("Enter")
     card = page.locator("#sources .card.active")
-    card.locator(".passage:not([hidden])").wait_for()
+    card.locator(".passage[data-loaded]:not([hidden])").wait_for()  # the chunk text has arrived
     assert "提前还款" in card.locator(".passage").inner_text()
     quote = card.locator(".quote mark").inner_text()
     assert quote and card.locator(".passage mark").inner_text() == quote
