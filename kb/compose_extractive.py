@@ -45,8 +45,11 @@ _ANSWER_LABEL = re.compile(r"(?:^|\n)\s*(?:答|回答|答复|A|Answer)\s*[:：]\
 _RESOLUTION_LABEL = re.compile(r"(?:^|\n)\s*(?:处理方式|处理結果|处理结果|處理方式|處理結果|解决方案|解決方案|resolution)\s*[:：]\s*", re.IGNORECASE)
 _PREFIX = re.compile(r"\s*(?:[（(]?[一二三四五六七八九十\d]{1,3}[)）.、．]\s*)?(?:[^\s，。,:：；\d]{1,8}[:：]\s*)?")
 _TERMINAL = re.compile(r"[。！？!?.；;]\s*$")
-MAX_SENTENCES = 3
-MAX_CANDIDATES = 10
+MAX_SENTENCES = 4
+MAX_CANDIDATES = 16
+SECOND_SOURCE_MARGIN = 0.03  # another source's best sentence joins when within this of the best
+MAX_LIST_ITEMS = 4  # sentences kept after one that introduces a list (ends with a colon)
+_INTRODUCES = re.compile(r"[:：]\s*$")
 
 
 def language(question: str) -> str:
@@ -147,16 +150,49 @@ class ExtractiveComposer:
         if hits[best.hit_index].chunk.meta.get("record") == "faq":
             # an FAQ answers with its answer, in order
             same = [c for c in cands if c.hit_index == best.hit_index]
-            return sorted(same, key=lambda c: c.position)[: self.max_sentences]
-        chosen = [best]
+            chosen = sorted(same, key=lambda c: c.position)[: self.max_sentences]
+        else:
+            chosen = [best]
+            for c in cands[1:]:
+                if len(chosen) >= self.max_sentences:
+                    break
+                same_hit = c.hit_index == best.hit_index
+                strong = hits[c.hit_index].score >= 0.5 * hits[best.hit_index].score
+                if c.score >= best.score - 0.02 and (same_hit or (strong and c.lexical > 0)):
+                    chosen.append(c)
+        # when another strong source matches almost as well, its best sentence joins: the top
+        # hits often split one answer (an FAQ and the product section it summarises)
+        used = {c.hit_index for c in chosen}
         for c in cands[1:]:
-            if len(chosen) >= self.max_sentences:
-                break
-            same_hit = c.hit_index == best.hit_index
-            strong = hits[c.hit_index].score >= 0.5 * hits[best.hit_index].score
-            if c.score >= best.score - 0.02 and (same_hit or (strong and c.lexical > 0)):
+            if c.hit_index in used or c.text in {x.text for x in chosen}:
+                continue
+            if (
+                c.score >= best.score - SECOND_SOURCE_MARGIN
+                and c.lexical > 0
+                and hits[c.hit_index].score >= 0.5 * hits[best.hit_index].score
+            ):
                 chosen.append(c)
+                used.add(c.hit_index)
+                break
         return sorted(chosen, key=lambda c: (c.hit_index != best.hit_index, c.hit_index, c.position))
+
+    def _continue_lists(self, chosen: list[Candidate], hits: list[Hit]) -> list[Candidate]:
+        """A chosen sentence that introduces a list ("可以通过下列途径解决:") says nothing by
+        itself: the list items that follow it in the same source are kept with it."""
+        out: list[Candidate] = []
+        seen: set[tuple[int, int]] = set()
+        for c in chosen:
+            if (c.hit_index, c.position) in seen:
+                continue
+            out.append(c)
+            seen.add((c.hit_index, c.position))
+            if _INTRODUCES.search(c.text):
+                following = _sentences(answer_part(hits[c.hit_index]))[c.position + 1 : c.position + 1 + MAX_LIST_ITEMS]
+                for k, s in enumerate(following, c.position + 1):
+                    if (c.hit_index, k) not in seen:
+                        out.append(Candidate(c.hit_index, k, s))
+                        seen.add((c.hit_index, k))
+        return out
 
     def compose(self, question: str, hits: list[Hit], *, procedure: int | None = None) -> Draft:
         """A draft reply. `procedure` is the index in `hits` of the complaint procedure, when
@@ -169,7 +205,7 @@ class ExtractiveComposer:
         cands = self.candidates(question, answer_hits)
         for c in cands:
             c.hit_index = index[c.hit_index]
-        chosen = self.select(cands, hits)
+        chosen = self._continue_lists(self.select(cands, hits), hits)
 
         def show(text: str) -> str:
             return to_simplified(text) if simplified else text
