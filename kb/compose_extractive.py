@@ -47,7 +47,9 @@ _PREFIX = re.compile(r"\s*(?:[（(]?[一二三四五六七八九十\d]{1,3}[)）
 _TERMINAL = re.compile(r"[。！？!?.；;]\s*$")
 MAX_SENTENCES = 4
 MAX_CANDIDATES = 16
-SECOND_SOURCE_MARGIN = 0.03  # another source's best sentence joins when within this of the best
+SAME_SOURCE_MARGIN = 0.05  # another sentence of the best source joins when within this of the best
+SECOND_SOURCE_MARGIN = 0.04  # another source's best sentence joins when within this of the best
+MAX_EXTRA_SOURCES = 2
 MAX_LIST_ITEMS = 4  # sentences kept after one that introduces a list (ends with a colon)
 _INTRODUCES = re.compile(r"[:：]\s*$")
 
@@ -158,12 +160,16 @@ class ExtractiveComposer:
                     break
                 same_hit = c.hit_index == best.hit_index
                 strong = hits[c.hit_index].score >= 0.5 * hits[best.hit_index].score
-                if c.score >= best.score - 0.02 and (same_hit or (strong and c.lexical > 0)):
+                margin = SAME_SOURCE_MARGIN if same_hit else 0.02
+                if c.score >= best.score - margin and (same_hit or (strong and c.lexical > 0)):
                     chosen.append(c)
         # when another strong source matches almost as well, its best sentence joins: the top
         # hits often split one answer (an FAQ and the product section it summarises)
         used = {c.hit_index for c in chosen}
+        extra = 0
         for c in cands[1:]:
+            if extra >= MAX_EXTRA_SOURCES:
+                break
             if c.hit_index in used or c.text in {x.text for x in chosen}:
                 continue
             if (
@@ -173,7 +179,7 @@ class ExtractiveComposer:
             ):
                 chosen.append(c)
                 used.add(c.hit_index)
-                break
+                extra += 1
         return sorted(chosen, key=lambda c: (c.hit_index != best.hit_index, c.hit_index, c.position))
 
     def _continue_lists(self, chosen: list[Candidate], hits: list[Hit]) -> list[Candidate]:
