@@ -14,7 +14,7 @@ from kb.errors import CiteDeskError
 from kb.records import ROLES
 from kb.types import KINDS
 from ui.i18n import translate
-from ui.routes.common import check_csrf, error_page, guard, lang_of, render
+from ui.routes.common import guard, guard_form, lang_of, render
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 
@@ -62,11 +62,9 @@ def users(request: Request, records: RecordsDep) -> Response:
 @router.post("/users", response_class=HTMLResponse)
 def create_user(request: Request, records: RecordsDep, username: str = Form(""), role: str = Form("agent"),
                 password: str = Form(""), csrf: str = Form("")) -> Response:
-    user = _admin(request, records)
+    user = guard_form(request, records, "admin", csrf)
     if isinstance(user, Response):
         return user
-    if not check_csrf(request, csrf):
-        return error_page(request, 403, user, "error.403.title", "login.csrf_failed")
     try:
         if len(password) < 8:
             from kb.errors import ValidationError
@@ -82,11 +80,9 @@ def create_user(request: Request, records: RecordsDep, username: str = Form(""),
 @router.post("/keys", response_class=HTMLResponse)
 def create_key(request: Request, records: RecordsDep, name: str = Form(""), role: str = Form("agent"),
                csrf: str = Form("")) -> Response:
-    user = _admin(request, records)
+    user = guard_form(request, records, "admin", csrf)
     if isinstance(user, Response):
         return user
-    if not check_csrf(request, csrf):
-        return error_page(request, 403, user, "error.403.title", "login.csrf_failed")
     try:
         key, raw = records.create_key(name, role)
     except CiteDeskError as exc:
@@ -99,11 +95,9 @@ def create_key(request: Request, records: RecordsDep, name: str = Form(""), role
 
 @router.post("/keys/{key_id}/revoke")
 def revoke_key(key_id: int, request: Request, records: RecordsDep, csrf: str = Form("")) -> Response:
-    user = _admin(request, records)
+    user = guard_form(request, records, "admin", csrf)
     if isinstance(user, Response):
         return user
-    if not check_csrf(request, csrf):
-        return error_page(request, 403, user, "error.403.title", "login.csrf_failed")
     try:
         key = records.revoke_key(key_id)
     except CiteDeskError as exc:

@@ -106,6 +106,14 @@ def guard(request: Request, records: Records, minimum: str) -> User | Response:
     return user
 
 
+def guard_form(request: Request, records: Records, minimum: str, csrf: str | None) -> User | Response:
+    """`guard` for a form post: the user must also have sent the session's CSRF token."""
+    user = guard(request, records, minimum)
+    if not isinstance(user, Response) and not check_csrf(request, csrf):
+        return error_page(request, 403, user, "error.403.title", "login.csrf_failed")
+    return user
+
+
 def safe_next(value: str | None) -> str:
     """Only same-site paths are followed after sign-in."""
     if value and value.startswith("/") and not value.startswith("//") and "\\" not in value:

@@ -15,7 +15,7 @@ from api.deps import RecordsDep, SettingsDep
 from kb.errors import CiteDeskError, NotFoundError, ValidationError
 from ui.chart import Series, legend, line_chart
 from ui.i18n import translate
-from ui.routes.common import check_csrf, error_page, guard, lang_of, render
+from ui.routes.common import error_page, guard, guard_form, lang_of, render
 
 router = APIRouter(prefix="/trainer", include_in_schema=False)
 GRADES = ("correct", "partial", "wrong")
@@ -46,11 +46,9 @@ def qasets(request: Request, records: RecordsDep, error: str | None = None) -> R
 @router.post("/qasets")
 def create_qaset(request: Request, records: RecordsDep, name: str = Form(""), description: str = Form(""),
                  csrf: str = Form("")) -> Response:
-    user = _denied(request, records)
+    user = guard_form(request, records, "trainer", csrf)
     if isinstance(user, Response):
         return user
-    if not check_csrf(request, csrf):
-        return error_page(request, 403, user, "error.403.title", "login.csrf_failed")
     try:
         row = records.create_qaset(name, description, author=user.username)
     except ValidationError as exc:
@@ -64,11 +62,9 @@ async def import_qaset(request: Request, records: RecordsDep, file: Annotated[Up
                        name: str = Form(""), csrf: str = Form("")) -> Response:
     from evals.qaset import parse_qaset
 
-    user = _denied(request, records)
+    user = guard_form(request, records, "trainer", csrf)
     if isinstance(user, Response):
         return user
-    if not check_csrf(request, csrf):
-        return error_page(request, 403, user, "error.403.title", "login.csrf_failed")
     filename = file.filename or "qaset.csv"
     ext = filename.rsplit(".", 1)[-1].lower()
     data = await file.read()
@@ -110,11 +106,9 @@ def save_item(qaset_id: int, request: Request, records: RecordsDep, item_id: int
               question: str = Form(""), reference_answer: str = Form(""), key_points: str = Form(""),
               expected_sources: str = Form(""), topic: str = Form(""), answerable: str | None = Form(None),
               action: str = Form("save"), csrf: str = Form("")) -> Response:
-    user = _denied(request, records)
+    user = guard_form(request, records, "trainer", csrf)
     if isinstance(user, Response):
         return user
-    if not check_csrf(request, csrf):
-        return error_page(request, 403, user, "error.403.title", "login.csrf_failed")
     fields = {"question": question, "reference_answer": reference_answer.strip(),
               "key_points": _lines(key_points), "expected_sources": [{"title": s} for s in _lines(expected_sources)],
               "topic": topic.strip() or None, "answerable": answerable is not None}
@@ -160,11 +154,9 @@ def review(request: Request, records: RecordsDep, promoted: str | None = None, e
 def promote(interaction_id: int, request: Request, records: RecordsDep, grade: str = Form("correct"),
             corrected: str = Form(""), key_points: str = Form(""), qaset_id: str = Form(""),
             new_set: str = Form(""), csrf: str = Form("")) -> Response:
-    user = _denied(request, records)
+    user = guard_form(request, records, "trainer", csrf)
     if isinstance(user, Response):
         return user
-    if not check_csrf(request, csrf):
-        return error_page(request, 403, user, "error.403.title", "login.csrf_failed")
     try:
         if grade not in GRADES:
             raise ValidationError(translate("err.bad_grade", lang_of(request)))
