@@ -76,14 +76,6 @@ def session_cookie(secret: str, data: dict[str, Any]) -> str:
     return TimestampSigner(secret).sign(raw).decode("utf-8")
 
 
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def running_server(data_dir: Path, **env: str):
     """Context manager: `citedesk serve` in a subprocess on a free loopback port; yields its URL."""
     import os
@@ -93,6 +85,8 @@ def running_server(data_dir: Path, **env: str):
     from contextlib import contextmanager
 
     import httpx
+
+    from ui.demo_site import free_port
 
     @contextmanager
     def cm():

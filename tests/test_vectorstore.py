@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import sys
 import time
@@ -14,21 +13,16 @@ import pytest
 
 from kb.errors import ConfigError, StoreError
 from kb.vectorstore import ChromaStore, ChunkStore, VectorEntry, collection_name, make_client
+from ui.demo_site import free_port
 
 CHROMA = Path(sys.executable).parent / "chroma"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory):
     if not CHROMA.exists():
         pytest.skip("the chroma command is not installed in this environment")
-    port = _free_port()
+    port = free_port()
     path = tmp_path_factory.mktemp("chroma-server")
     proc = subprocess.Popen(
         [str(CHROMA), "run", "--path", str(path), "--port", str(port), "--host", "127.0.0.1"],
@@ -138,4 +132,4 @@ def test_bad_server_urls_are_clear_errors(tmp_path):
     with pytest.raises(ConfigError):
         make_client(tmp_path, "ftp://nowhere")
     with pytest.raises(StoreError, match="cannot reach"):
-        make_client(tmp_path, f"http://127.0.0.1:{_free_port()}")
+        make_client(tmp_path, f"http://127.0.0.1:{free_port()}")
