@@ -126,10 +126,17 @@ def test_search_keeps_answering_and_never_shows_half_a_document(api):
             doc = documents(api).get("upload:installments.md")
             observed_counts.append(doc["chunk_count"] if doc else 0)
 
+    def observations_reach(n: int) -> None:
+        deadline = time.monotonic() + 30
+        while len(observed_counts) < n and time.monotonic() < deadline:
+            time.sleep(0.01)
+
     t = threading.Thread(target=reader)
     t.start()
     try:
+        observations_reach(1)  # the reader sees the index before the upload …
         job = wait_job(api, upload(api, "installments.md", f"# 分期\n\n{sections}\n".encode()))
+        observations_reach(len(observed_counts) + 1)  # … throughout it, and after it
     finally:
         stop.set()
         t.join()
