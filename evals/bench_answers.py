@@ -4,10 +4,12 @@
         p50/p95 latency of `citedesk ask` (extractive mode, the Answerer the CLI calls) on a KB
         (default: the demo KB, built first with `citedesk demo build --data-dir DIR`).
 
-    python -m evals.bench_answers --calibrate --data-dir DIR --set evals/sets/regulations.yaml
+    python -m evals.bench_answers --calibrate --data-dir DIR --set evals/sets/regulations.yaml --set evals/sets/demo.yaml
         the evidence features of every question (abstention disabled), whether the reply cites an
-        expected source, a logistic fit of that outcome on the features (the Answerer's
-        CONFIDENCE_WEIGHTS), the reliability table and the abstention trade-off per threshold.
+        expected source, logistic fits of that outcome and of "answerable" on the features (the
+        Answerer's CONFIDENCE_WEIGHTS and ANSWERABLE_WEIGHTS), the reliability tables, the
+        abstention trade-off per threshold, and per set the abstention rates of 5-fold
+        cross-validated fits (each question judged by weights fitted without it).
 """
 
 from __future__ import annotations
@@ -63,22 +65,37 @@ def bench(data_dir: Path, set_path: Path, repeat: int = 3) -> dict:
     }
 
 
-def collect(data_dir: Path, set_path: Path) -> list[dict]:
-    """Per question: features, answerable, and whether the reply cites an expected source."""
+def collect(data_dir: Path, set_paths: list[Path]) -> list[dict]:
+    """Per question: features, answerable, and whether the reply cites an expected source.
+    Questions that the account-request guard answers (abstains on) by rule are left out."""
     settings = Settings(data_dir=data_dir, llm_base_url=None, llm_model=None, abstain_threshold=0.0)
     rows = []
     with KnowledgeBase.open(settings) as kb:
         answerer = Answerer(kb, settings)
-        for item in load_qaset(set_path).items:
-            a = answerer.ask(item.question)
-            correct = item.answerable and any(
-                source_matches(c, s) for c in a.citations for s in item.expected_sources
-            )
-            rows.append({
-                "id": item.id, "answerable": item.answerable, "correct": bool(correct),
-                "features": list(confidence_features(a)),
-            })
+        for set_path in set_paths:
+            qaset = load_qaset(set_path)
+            for item in qaset.items:
+                a = answerer.ask(item.question)
+                if "account_lookup" in a.flags:
+                    continue
+                correct = item.answerable and any(
+                    source_matches(c, s) for c in a.citations for s in item.expected_sources
+                )
+                rows.append({
+                    "set": qaset.name, "id": item.id, "answerable": item.answerable, "correct": bool(correct),
+                    "features": list(confidence_features(a)),
+                })
     return rows
+
+
+def cross_validated(x: np.ndarray, target: np.ndarray, folds: int = 5) -> np.ndarray:
+    """Out-of-fold predictions: each row scored by a fit on the other folds (fixed interleaved folds)."""
+    pred = np.zeros(len(x))
+    fold = np.arange(len(x)) % folds
+    for f in range(folds):
+        w = fit_logistic(x[fold != f], target[fold != f])
+        pred[fold == f] = 1 / (1 + np.exp(-(w[0] + x[fold == f] @ w[1:])))
+    return pred
 
 
 def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50) -> np.ndarray:
@@ -127,17 +144,18 @@ def tradeoff(rows: list[dict], conf: np.ndarray, thresholds=(0.3, 0.4, 0.5, 0.6,
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", type=Path, default=ROOT / "data" / "demo")
-    p.add_argument("--set", type=Path, default=ROOT / "evals" / "sets" / "demo.yaml")
+    p.add_argument("--set", type=Path, action="append", help="Q&A set (repeatable; default: the demo set)")
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--calibrate", action="store_true")
     p.add_argument("--rows", type=Path, help="with --calibrate: also write the per-question rows here (JSON)")
     args = p.parse_args(argv)
+    sets = args.set or [ROOT / "evals" / "sets" / "demo.yaml"]
     if not (args.data_dir / "catalog.sqlite").exists():
         raise SystemExit(f"no knowledge base in {args.data_dir}: run `citedesk demo build --data-dir {args.data_dir}`")
     if not args.calibrate:
-        print(json.dumps(bench(args.data_dir, args.set, args.repeat), indent=2))
+        print(json.dumps(bench(args.data_dir, sets[0], args.repeat), indent=2))
         return
-    rows = collect(args.data_dir, args.set)
+    rows = collect(args.data_dir, sets)
     if args.rows:
         args.rows.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
     x = np.array([r["features"] for r in rows])
@@ -150,6 +168,7 @@ def main(argv: list[str] | None = None) -> None:
     w_conf, w_ans = fit_logistic(x, y), fit_logistic(x, ans)
     current_conf = np.array([confidence_from(*f) for f in x])
     current_ans = np.array([answerable_from(*f) for f in x])
+    cv_ans = cross_validated(x, ans)
     print(json.dumps({
         "questions": len(rows),
         "answerable": int(ans.sum()),
@@ -165,6 +184,10 @@ def main(argv: list[str] | None = None) -> None:
         "refitted": {
             "confidence_reliability": reliability(predict(w_conf), y),
             "tradeoff": tradeoff(rows, predict(w_ans)),
+        },
+        "cross_validated": {
+            name: tradeoff([r for r in rows if r["set"] == name], cv_ans[[r["set"] == name for r in rows]], (ABSTAIN_THRESHOLD,))
+            for name in dict.fromkeys(r["set"] for r in rows)
         },
     }, ensure_ascii=False, indent=1))
 

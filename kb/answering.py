@@ -3,14 +3,17 @@
 `Answerer(kb, settings, llm=None).ask(question, kind=..., product=..., tags=...)` is what the
 CLI, the API and the eval harness call; `answer_to_dict` is the `citedesk ask --json` object.
 
-Two logistic models over the same three evidence features (the top hit's fused relevance, the
+Two logistic models over the same four evidence features (the top hit's fused relevance, the
 e5 similarity of the question to the best answer sentence, the share of the question's terms
-found in a source sentence), fitted on the regulations Q&A set over the 13 statutes plus the
-seed regulation (72 answerable, 27 unanswerable questions; `python -m evals.bench_answers
---calibrate`, tables in docs/answers.md):
+found in a source sentence, and whether the question names a person, place or organisation that
+no document mentions), fitted on the regulations Q&A set over the 13 statutes with the demo
+knowledge base, and on the demo Q&A set (`python -m evals.bench_answers --calibrate`, tables and
+cross-validated figures in docs/answers.md):
 * ANSWERABLE_WEIGHTS: P(the knowledge base answers this question); the reply abstains below
   ABSTAIN_THRESHOLD (CITEDESK_ABSTAIN_THRESHOLD overrides it).
 * CONFIDENCE_WEIGHTS: P(the reply cites a correct source) = Answer.confidence.
+A question that asks for one customer's account data (kb.guards.detect_account_request) is not
+answered from documents at all: the reply says to check it in the business system.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any
 from kb.compose_extractive import COMPLAINT_QUERY, PHRASES, Draft, ExtractiveComposer, answer_part, language
 from kb.compose_llm import LLMComposer, LLMNoAnswer
 from kb.errors import LLMError, ValidationError
-from kb.guards import check_compliance, detect_complaint, load_rules
+from kb.guards import check_compliance, detect_account_request, detect_complaint, load_rules
 from kb.pii import mask_pii
 from kb.settings import Settings
 from kb.textnorm import normalize
@@ -34,32 +37,31 @@ from kb.verify import Checked, Piece, SentenceSimilarity, check_support, citatio
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
-# sigmoid(b + w·[top fused score, best sentence similarity, best lexical overlap])
-CONFIDENCE_WEIGHTS = (-15.27, 9.48, 14.27, 0.82)
-ANSWERABLE_WEIGHTS = (-24.46, -0.66, 26.43, 12.69)
+# sigmoid(b + w·[top fused score, best sentence similarity, best lexical overlap, unknown name])
+CONFIDENCE_WEIGHTS = (-15.81, 3.31, 16.01, 1.62, -5.08)
+ANSWERABLE_WEIGHTS = (-25.5, 3.34, 28.73, 4.66, -4.1)
 ABSTAIN_THRESHOLD = 0.5
 ABSTAIN_SOURCES = 3
 
 
-def confidence_features(answer: Answer) -> tuple[float, float, float]:
+def confidence_features(answer: Answer) -> tuple[float, ...]:
     """The evidence features of an answer (as recorded by `ask` in answer.features)."""
-    return getattr(answer, "features", (0.0, 0.0, 0.0))
+    return getattr(answer, "features", (0.0, 0.0, 0.0, 0.0))
 
 
-def _logistic(weights, top_score: float, similarity: float, lexical: float) -> float:
-    b, w1, w2, w3 = weights
-    z = b + w1 * top_score + w2 * similarity + w3 * lexical
+def _logistic(weights, features) -> float:
+    z = weights[0] + sum(w * x for w, x in zip(weights[1:], features, strict=True))
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
-def confidence_from(top_score: float, similarity: float, lexical: float) -> float:
+def confidence_from(top_score: float, similarity: float, lexical: float, unknown_name: float = 0.0) -> float:
     """P(the reply cites a correct source)."""
-    return _logistic(CONFIDENCE_WEIGHTS, top_score, similarity, lexical)
+    return _logistic(CONFIDENCE_WEIGHTS, (top_score, similarity, lexical, unknown_name))
 
 
-def answerable_from(top_score: float, similarity: float, lexical: float) -> float:
+def answerable_from(top_score: float, similarity: float, lexical: float, unknown_name: float = 0.0) -> float:
     """P(the knowledge base has an answer to the question)."""
-    return _logistic(ANSWERABLE_WEIGHTS, top_score, similarity, lexical)
+    return _logistic(ANSWERABLE_WEIGHTS, (top_score, similarity, lexical, unknown_name))
 
 
 class Answerer:
@@ -143,6 +145,9 @@ class Answerer:
         complaint = bool(detect_complaint(q))
         if complaint:
             flags.append("complaint")
+        account = detect_account_request(q) is not None
+        if account:
+            flags.append("account_lookup")
         hits = self.kb.search(q, k=self.settings.top_k, filters=SearchFilters(kind=kind, product=product, tags=tags))
         procedure = None
         if complaint:
@@ -157,12 +162,13 @@ class Answerer:
         draft: Draft = self.extractive.compose(q, hits, procedure=procedure)
         answer_hits = [h for i, h in enumerate(hits) if i != procedure]
         top = answer_hits[0].score if answer_hits else 0.0
-        features = (top, draft.best_similarity, draft.best_lexical)
+        unknown = 1.0 if self.kb.unknown_names(q) else 0.0
+        features = (top, draft.best_similarity, draft.best_lexical, unknown)
         confidence = confidence_from(*features) if answer_hits else 0.0
         answerable = answerable_from(*features) if answer_hits else 0.0
         mode = "extractive"
         dropped: list[str] = []
-        abstained = answerable < self.threshold
+        abstained = account or answerable < self.threshold
         if not abstained:
             kept = None
             if self.llm is not None:
@@ -175,7 +181,7 @@ class Answerer:
                 kept, dropped = result.kept, result.dropped
             kept, dropped, abstained = self._comply(kept, dropped, flags)
         if abstained:
-            text, citations = self._abstain_reply(q, hits, procedure, complaint, draft.best_sentence)
+            text, citations = self._abstain_reply(q, hits, procedure, complaint, draft.best_sentence, account)
             mode = "extractive"
         else:
             text, citations = finalize(kept, hits)
@@ -205,11 +211,13 @@ class Answerer:
         kept = [kept[i] for i in result.kept]
         return kept, dropped, not any(not c.own for c in kept)
 
-    def _abstain_reply(self, q: str, hits: list[Hit], procedure: int | None, complaint: bool, best: dict[int, str]):
+    def _abstain_reply(
+        self, q: str, hits: list[Hit], procedure: int | None, complaint: bool, best: dict[int, str], account: bool = False
+    ):
         ph = PHRASES[language(q)]
         opener = ph["complaint"] if complaint else ph["greeting"]
         joiner = "" if language(q) == "zh" else " "
-        text = joiner.join([opener.strip(), ph["abstain"], ph["closing"]])
+        text = joiner.join([opener.strip(), ph["account" if account else "abstain"], ph["closing"]])
         order = list(range(len(hits))) if procedure is None else [procedure, *(i for i in range(len(hits)) if i != procedure)]
         ordered = [hits[i] for i in order]
         return text, self._abstain_citations(ordered, {k: best[i] for k, i in enumerate(order) if i in best})

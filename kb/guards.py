@@ -40,11 +40,28 @@ _NEGATION = re.compile(
 )
 RULE_TYPES = ("forbidden_phrase", "required_disclosure")
 
+# Requests to look up one customer's own account (balance, instalments left, application status)
+# or a named person's contact details: the knowledge base holds documents, not account data, so
+# the honest reply is "check it in the business system", never a guess from similar documents.
+ACCOUNT_PATTERNS = (
+    r"(?:帮我|帮忙|麻烦你?|给我|请|^)查(一下|一查|查|下)(我|本人|客户|他|她)",
+    r"我(的)?[^，。？?！!]{0,8}?(还|一共|总共)?(欠|剩)(了)?(多少|几期|几个月|多久)",
+    r"我(的)?(账户|账单|借款|贷款|额度|申请|订单)(余额|还剩|进度|状态|审批到哪|到哪一步|批下来没)",
+    r"\b(check|look up|see) my (account|balance|loan|application)\b|\bhow much do i (still )?owe\b",
+)
+_ACCOUNT_RE = re.compile("|".join(f"(?:{p})" for p in ACCOUNT_PATTERNS), re.IGNORECASE)
+
 
 def detect_complaint(text: str) -> list[str]:
     """The kinds of complaint signal in the text (empty when none)."""
     norm = normalize(text)
     return [kind for kind, rx in _COMPLAINT_RE.items() if rx.search(norm)]
+
+
+def detect_account_request(text: str) -> str | None:
+    """The phrase that asks for one customer's account data (None when the question does not)."""
+    m = _ACCOUNT_RE.search(normalize(text))
+    return m.group(0) if m else None
 
 
 @dataclass(frozen=True)

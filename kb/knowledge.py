@@ -26,6 +26,7 @@ from kb.lexical import LexicalIndex, chunk_tokens, index_text
 from kb.locking import WriterLock
 from kb.retrieval import DocMeta, HybridRetriever, doc_status
 from kb.settings import Settings
+from kb.textnorm import proper_nouns
 from kb.types import KINDS, Chunk, Document, Hit, SearchFilters, stable_hash
 from kb.vectorstore import ChromaStore, VectorEntry, collection_name, make_client
 
@@ -260,6 +261,11 @@ class KnowledgeBase:
 
     def get_chunk(self, chunk_id: str) -> Chunk | None:
         return self.catalog.get_chunks([chunk_id]).get(chunk_id)
+
+    def unknown_names(self, text: str) -> list[str]:
+        """Names of people, places and organisations in `text` that no indexed chunk mentions:
+        a question about them is one the knowledge base cannot answer."""
+        return [name for name in proper_nouns(text) if not self.lexical.knows(name)]
 
     def search(self, query: str, k: int | None = None, filters: SearchFilters | None = None) -> list[Hit]:
         if not isinstance(query, str) or not query.strip():

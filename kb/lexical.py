@@ -182,6 +182,15 @@ class LexicalIndex:
 
     # -- search ------------------------------------------------------------------------------
 
+    def knows(self, text: str) -> bool:
+        """Whether every search token of `text` occurs somewhere in the indexed chunks."""
+        self.ensure_fresh()
+        with self._lock:
+            retriever = self._retriever
+        vocab = getattr(retriever, "vocab_dict", None) or {}
+        tokens = tokenize(text)
+        return bool(tokens) and all(t in vocab for t in tokens)
+
     def scores(
         self, query: str | list[str], allowed_docs: set[str] | None = None
     ) -> tuple[list[str], np.ndarray, dict[str, int]]:

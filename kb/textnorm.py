@@ -12,6 +12,7 @@ import unicodedata
 from functools import lru_cache
 
 import jieba
+import jieba.posseg
 import opencc
 
 jieba.setLogLevel(logging.WARNING)
@@ -47,3 +48,15 @@ def tokenize(text: str, *, drop_stopwords: bool = True) -> list[str]:
             continue
         tokens.append(tok)
     return tokens
+
+
+# jieba part-of-speech tags of proper nouns: person, place and organisation names (English words
+# are left out: in a Chinese knowledge base every English word would look unknown).
+PROPER_NOUN_TAGS = frozenset({"nr", "nrfg", "nrt", "ns", "nt"})
+
+
+def proper_nouns(text: str) -> list[str]:
+    """Names of people, places and organisations in the text (normalised, two characters or more)."""
+    return list(
+        dict.fromkeys(w.word for w in jieba.posseg.cut(normalize(text)) if w.flag in PROPER_NOUN_TAGS and len(w.word) >= 2)
+    )

@@ -156,6 +156,9 @@ def test_complaint_compliance_and_abstain_banners(open_page):
     page.wait_for_selector("#abstain-banner")
     assert "知识库中没有依据 — 请升级处理" in page.inner_text("#abstain-banner")
     assert page.locator("#complaint-banner").count() == 0
+    ask(page, "帮我查一下我随心贷还欠多少钱")
+    page.wait_for_selector("#abstain-banner")
+    assert "请核实客户身份后在业务系统中查询" in page.inner_text("#abstain-banner")
     ask(page, "随心贷的日利率是多少？")
     assert "0.05%" in page.inner_text("#reply")
     compliance = page.locator(".banner.compliance")

@@ -1,7 +1,7 @@
 import pytest
 
 from kb.errors import ConfigError
-from kb.guards import check_compliance, detect_complaint, load_rules
+from kb.guards import check_compliance, detect_account_request, detect_complaint, load_rules
 
 
 @pytest.fixture(scope="module")
@@ -31,6 +31,24 @@ def test_complaints_are_detected(text, kind):
 @pytest.mark.parametrize("text", ["利息怎么计算？", "提前还款需要手续费吗", "How do I change my repayment date?"])
 def test_ordinary_questions_are_not_complaints(text):
     assert detect_complaint(text) == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["帮我查一下我随心贷还欠多少钱", "麻烦查下客户张三的手机号", "我的车主贷还剩几期没还", "我還欠多少錢",
+     "我的贷款审批到哪一步了", "How much do I still owe?", "Can you check my account balance?"],
+)
+def test_requests_for_one_customers_account_are_recognised(text):
+    assert detect_account_request(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["别人没经过我同意能查我的征信吗", "银行放贷前会查我哪些情况", "提前还款怎么还", "我的车开了9年还能办车主贷吗",
+     "逾期多久会上征信", "How do I check my credit report?"],
+)
+def test_questions_about_rules_are_not_account_requests(text):
+    assert detect_account_request(text) is None
 
 
 def test_forbidden_promises_are_removed_and_flagged(rules):

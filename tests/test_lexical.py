@@ -32,6 +32,16 @@ def fill(catalog: Catalog, texts: dict[str, str], doc_id: str = "d1", title: str
         catalog.replace_document(conn, doc, chunks, [" ".join(chunk_tokens(c)) for c in chunks], "fp" + str(texts))
 
 
+def test_knows_tells_whether_every_token_occurs_in_the_index(tmp_path):
+    catalog = Catalog(tmp_path / "c.sqlite")
+    fill(catalog, TEXTS)
+    lex = LexicalIndex(catalog, tmp_path / "lexical")
+    assert lex.knows("逾期利息") and lex.knows("信息安全") and lex.knows("資訊安全") is False
+    assert lex.knows("個人") and lex.knows("保護")  # Traditional query, text indexed in either script
+    assert not lex.knows("招商银行") and not lex.knows("逾期 招商银行") and not lex.knows("")
+    catalog.close()
+
+
 def test_index_text_has_title_section_text_and_keys():
     c = Chunk("c", "d", "正文", section="第三条", meta={"title": "还款规则", "keys": ["怎么提前还款？"]})
     assert index_text(c) == "还款规则 第三条\n正文\n怎么提前还款？"

@@ -71,6 +71,8 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "js.latency": ("耗时 {ms} 毫秒", "{ms} ms"),
     "js.confidence": ("置信度 {p}%", "confidence {p}%"),
     "js.abstained": ("知识库中没有依据 — 请升级处理", "No basis in the knowledge base — please escalate"),
+    "js.account_lookup": ("这是具体账户的问题：请核实客户身份后在业务系统中查询。",
+                          "This is about one customer's account: verify their identity and look it up in the business system."),
     "js.nearest": ("最接近的来源：", "Nearest sources:"),
     "js.complaint": ("客户可能在投诉：请按投诉处理流程办理。", "The customer may be complaining: follow the complaint procedure."),
     "js.complaint_link": ("打开投诉处理流程", "Open the complaint procedure"),

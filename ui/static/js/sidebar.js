@@ -120,7 +120,7 @@
       banner("complaint", t("js.complaint"), proc).id = "complaint-banner";
     }
     if (data.abstained) {
-      var b = banner("abstain", t("js.abstained"));
+      var b = banner("abstain", t(flags.indexOf("account_lookup") >= 0 ? "js.account_lookup" : "js.abstained"));
       b.id = "abstain-banner";
     }
     flags.forEach(function (f) {
