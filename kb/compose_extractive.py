@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass, field
 
 from kb.numbers import asks_for_number, extract_numbers
+from kb.pii import CARD_MASK, EMAIL_MASK, ID_MASK, MOBILE_MASK
 from kb.sentences import is_chinese, split_sentences
 from kb.textnorm import to_simplified, tokenize
 from kb.types import Hit
@@ -27,6 +28,7 @@ PHRASES = {
         "complaint_lead": "按照我们的投诉处理流程：",
         "case_lead": "类似的历史案例处理方式为：",
         "abstain": "关于您的问题，知识库中暂时没有可作为依据的内容，建议转交主管或相关专员进一步核实处理。",
+        "account": "您询问的是具体账户的信息，知识库中没有个人账户数据，请在核实客户身份后到业务系统中查询。",
     },
     "en": {
         "greeting": "Hello.",
@@ -36,6 +38,8 @@ PHRASES = {
         "case_lead": "A similar past case was resolved as follows:",
         "abstain": "The knowledge base has no basis for answering this question; "
         "please escalate it to a supervisor or specialist.",
+        "account": "This asks about one customer's account, which the knowledge base does not hold; "
+        "please verify the customer's identity and look it up in the business system.",
     },
 }
 COMPLAINT_QUERY = "客户投诉处理流程 安抚客户情绪 记录投诉内容 转交责任部门"
@@ -43,12 +47,22 @@ COMPLAINT_QUERY = "客户投诉处理流程 安抚客户情绪 记录投诉内�
 _LABEL = re.compile(r"^\s*第[零〇一二两三四五六七八九十百千\d]+条(?:之[一二三四五六七八九十]+)?\s+")
 _ANSWER_LABEL = re.compile(r"(?:^|\n)\s*(?:答|回答|答复|A|Answer)\s*[:：]\s*", re.IGNORECASE)
 _RESOLUTION_LABEL = re.compile(r"(?:^|\n)\s*(?:处理方式|处理結果|处理结果|處理方式|處理結果|解决方案|解決方案|resolution)\s*[:：]\s*", re.IGNORECASE)
-_PREFIX = re.compile(r"\s*(?:[（(]?[一二三四五六七八九十\d]{1,3}[)）.、．]\s*)?(?:[^\s，。,:：；\d]{1,8}[:：]\s*)?")
+_PREFIX = re.compile(r"\s*[（(]?[一二三四五六七八九十\d]{1,3}[)）.、．]\s*")
 _TERMINAL = re.compile(r"[。！？!?.；;]\s*$")
+_MASKS = re.compile("|".join(re.escape(m) for m in (ID_MASK, CARD_MASK, MOBILE_MASK, EMAIL_MASK)))
 MAX_SENTENCES = 4
 MAX_CANDIDATES = 16
-SAME_SOURCE_MARGIN = 0.05  # another sentence of the best source joins when within this of the best
-SECOND_SOURCE_MARGIN = 0.04  # another source's best sentence joins when within this of the best
+# A sentence's score: e5 similarity to the question + LEXICAL_WEIGHT × share of the question's
+# terms it contains + RELEVANCE_WEIGHT × its hit's fused score relative to the top hit
+# + NUMBER_BONUS when the question asks for a number and it has one − RANK_PENALTY × hit rank.
+# Sentences come from the first ANSWER_HITS hits (and further hits scoring ≥ 0.8 × the top).
+ANSWER_HITS = 5
+LEXICAL_WEIGHT = 0.15
+RELEVANCE_WEIGHT = 0.1
+NUMBER_BONUS = 0.03
+RANK_PENALTY = 0.0
+SAME_SOURCE_MARGIN = 0.08  # another sentence of the best source joins when within this of the best
+SECOND_SOURCE_MARGIN = 0.08  # another source's best sentence joins when within this of the best
 MAX_EXTRA_SOURCES = 2
 MAX_LIST_ITEMS = 4  # sentences kept after one that introduces a list (ends with a colon)
 _INTRODUCES = re.compile(r"[:：]\s*$")
@@ -100,12 +114,14 @@ def _sentences(text: str) -> list[str]:
         if s.startswith("#") or s.startswith("<!--"):
             continue
         s = _LABEL.sub("", s).strip()
-        # list numbering and a short label ("3.客户投诉处理:") are layout, not content
+        # list numbering ("3." "（二）") is layout, not content; a step's label ("先安抚情绪:") is kept
         m = _PREFIX.match(s)
         if m and m.end() and len(s) - m.end() >= 12:
             s = s[m.end() :]
         if len(s) < 6 or not _TERMINAL.search(s) and len(s) < 15:
             continue  # headings, labels, fragments
+        if _MASKS.search(s) and len(_MASKS.sub("", s)) < 8:
+            continue  # "投诉邮箱[邮箱]。": a label whose value was masked at ingest tells the customer nothing
         out.append(s)
     return out
 
@@ -115,10 +131,11 @@ class ExtractiveComposer:
         self.sim = sim
         self.max_sentences = max_sentences
 
-    def candidates(self, question: str, hits: list[Hit], answer_hits: int = 3) -> list[Candidate]:
+    def candidates(self, question: str, hits: list[Hit], answer_hits: int | None = None) -> list[Candidate]:
         """Scored candidate sentences from the top hits (best first)."""
         if not hits:
             return []
+        answer_hits = ANSWER_HITS if answer_hits is None else answer_hits
         top = hits[0].score
         use = [i for i, h in enumerate(hits[: answer_hits + 2]) if i < answer_hits or h.score >= 0.8 * top]
         q_tokens = set(tokenize(question))
@@ -137,11 +154,11 @@ class ExtractiveComposer:
         dense = emb[1:] @ emb[0]
         for c, d in zip(cands, dense, strict=True):
             c.dense = float(d)
-            bonus = 0.03 if wants_number and extract_numbers(c.text) else 0.0
+            bonus = NUMBER_BONUS if wants_number and extract_numbers(c.text) else 0.0
             # retrieval's fused score is calibrated across chunks; a sentence of the top hit needs
             # a clearly better match before a weaker hit's sentence is preferred
             rel = hits[c.hit_index].score / top if top > 0 else 0.0
-            c.score = c.dense + 0.15 * c.lexical + 0.1 * rel + bonus - 0.01 * c.hit_index
+            c.score = c.dense + LEXICAL_WEIGHT * c.lexical + RELEVANCE_WEIGHT * rel + bonus - RANK_PENALTY * c.hit_index
         cands.sort(key=lambda c: -c.score)
         return cands
 
@@ -219,10 +236,11 @@ class ExtractiveComposer:
         pieces: list[Piece] = []
         if procedure is not None:
             pieces.append(Piece(ph["complaint"], own=True))
-            proc = self.candidates(COMPLAINT_QUERY, [hits[procedure]], answer_hits=1)
-            if proc:
+            # a procedure is followed in order: what the agent does now is its first step
+            steps = _sentences(answer_part(hits[procedure]))
+            if steps:
                 pieces.append(Piece(ph["complaint_lead"], own=True))
-                pieces.append(Piece(f"{show(proc[0].text)}[{procedure + 1}]"))
+                pieces.append(Piece(_marked(show(steps[0]), procedure + 1)))
         else:
             pieces.append(Piece(ph["greeting"], own=True))
         case_lead_done = False

@@ -83,3 +83,19 @@ def test_language_and_answer_part():
 def test_no_hits_gives_only_the_frame(composer):
     draft = composer.compose("今天天气怎么样", [])
     assert all(p.own for p in draft.pieces) and draft.best_similarity == 0.0
+
+
+def test_complaint_reply_quotes_the_first_step_of_the_procedure(composer):
+    steps = hit(8, "## 坐席处理步骤\n1. 先安抚情绪：对客户的感受表示理解，不打断、不争辩。\n2. 核实身份：核验客户身份后才能讨论账户信息。\n"
+                   "3. 转交部门：按业务类型转交责任部门处理，利息费用转财务核算组。", 0.5)
+    text, _ = reply(composer, "客户很生气要投诉，转交哪个部门？", [CASE, steps], procedure=1)
+    lead = text.split("按照我们的投诉处理流程：", 1)[1]
+    # the step the agent takes now, with its label, whatever the question's wording matches best
+    assert lead.startswith("先安抚情绪：对客户的感受表示理解，不打断、不争辩[1]。")
+    assert "1." not in text
+
+
+def test_a_sentence_left_empty_by_masking_is_not_quoted(composer):
+    channels = hit(9, "客户可通过客服热线400-000-5566投诉，公司在24小时内首次响应。投诉邮箱[邮箱]。", 0.7)
+    text, _ = reply(composer, "投诉邮箱和热线是多少", [channels])
+    assert "400-000-5566" in text and "[邮箱]" not in text
