@@ -50,4 +50,4 @@ GATE_DIR ?= data/gate
 gate: install
 	$(BIN)/citedesk demo build --data-dir $(GATE_DIR)
 	$(BIN)/citedesk eval evals/sets/demo.yaml --data-dir $(GATE_DIR) --report $(GATE_DIR)/report \
-		--fail-under hit@5=0.95,accuracy=0.75
+		--fail-under hit@5=0.95,accuracy=0.85
