@@ -68,7 +68,8 @@ class Answerer:
     def __init__(self, kb, settings: Settings, llm=None) -> None:
         self.kb = kb
         self.settings = settings
-        self.sim = SentenceSimilarity(kb.embedder)
+        name = kb.embedder.name
+        self.sim = SentenceSimilarity(kb.embedder, stored=lambda texts: kb.sentence_vectors(texts, name))
         self.extractive = ExtractiveComposer(self.sim)
         self.rules = load_rules(settings.compliance_rules)
         if llm is None and settings.llm_base_url and settings.llm_model:

@@ -1,7 +1,9 @@
 """The catalog: one SQLite file, the source of truth for documents and chunks.
 
 It also holds the ingest state per source (content hash, pipeline version), a snapshot id that
-changes with every committed write, and which vector collection is active (with its embedder).
+changes with every committed write, which vector collection is active (with its embedder), and
+the embeddings of the chunks' answer sentences, computed at ingest so that composing a reply
+embeds only the question (keyed by embedder and sentence text, shared by every chunk quoting it).
 WAL mode lets readers proceed while the one writer commits; every write is one transaction.
 """
 
@@ -16,8 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kb.errors import StoreError
-from kb.types import Chunk, Document
+from kb.types import Chunk, Document, stable_hash
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -47,6 +51,12 @@ CREATE TABLE IF NOT EXISTS chunks (
 );
 CREATE INDEX IF NOT EXISTS chunks_doc ON chunks(doc_id, ord);
 CREATE TABLE IF NOT EXISTS state (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS sentence_vectors (
+    embedder TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    vector BLOB NOT NULL,
+    PRIMARY KEY (embedder, text_hash)
+);
 """
 
 _CHUNK_COLS = "chunk_id, doc_id, ord, text, section, span_start, span_end, meta"
@@ -100,15 +110,17 @@ class Catalog:
     # -- low level ---------------------------------------------------------------------------
 
     @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """One write transaction; the snapshot id changes when it commits."""
+    def transaction(self, snapshot: bool = True) -> Iterator[sqlite3.Connection]:
+        """One write transaction; the snapshot id changes when it commits (unless `snapshot` is
+        False: for writes that change no document or chunk, such as sentence vectors)."""
         with self._lock:
             self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield self._conn
-                self._conn.execute(
-                    "INSERT OR REPLACE INTO state(key, value) VALUES ('snapshot_id', ?)", (uuid.uuid4().hex[:16],)
-                )
+                if snapshot:
+                    self._conn.execute(
+                        "INSERT OR REPLACE INTO state(key, value) VALUES ('snapshot_id', ?)", (uuid.uuid4().hex[:16],)
+                    )
                 self._conn.execute("COMMIT")
             except BaseException:
                 self._conn.execute("ROLLBACK")
@@ -131,6 +143,30 @@ class Catalog:
     @property
     def snapshot_id(self) -> str:
         return self.get_state("snapshot_id") or "empty"
+
+    # -- sentence vectors ------------------------------------------------------------------
+
+    def sentence_vectors(self, embedder: str, texts: list[str]) -> dict[str, np.ndarray]:
+        """The stored vector of each text that has one (for this embedder)."""
+        by_hash = {stable_hash(t, length=32): t for t in texts}
+        out: dict[str, np.ndarray] = {}
+        keys = list(by_hash)
+        for i in range(0, len(keys), 500):
+            part = keys[i : i + 500]
+            rows = self._query(
+                f"SELECT text_hash, vector FROM sentence_vectors WHERE embedder = ? AND text_hash IN ({','.join('?' * len(part))})",
+                [embedder, *part],
+            )
+            for r in rows:
+                out[by_hash[r["text_hash"]]] = np.frombuffer(r["vector"], dtype=np.float32)
+        return out
+
+    @staticmethod
+    def add_sentence_vectors(conn: sqlite3.Connection, embedder: str, vectors: dict[str, np.ndarray]) -> None:
+        conn.executemany(
+            "INSERT OR REPLACE INTO sentence_vectors(embedder, text_hash, vector) VALUES (?, ?, ?)",
+            [(embedder, stable_hash(t, length=32), np.asarray(v, dtype=np.float32).tobytes()) for t, v in vectors.items()],
+        )
 
     # -- writes ----------------------------------------------------------------------------
 

@@ -17,7 +17,7 @@ from kb.numbers import asks_for_number, extract_numbers
 from kb.pii import CARD_MASK, EMAIL_MASK, ID_MASK, MOBILE_MASK
 from kb.sentences import is_chinese, split_sentences
 from kb.textnorm import to_simplified, tokenize
-from kb.types import Hit
+from kb.types import Chunk, Hit
 from kb.verify import Piece, SentenceSimilarity
 
 PHRASES = {
@@ -90,15 +90,16 @@ class Draft:
     best_sentence: dict[int, str] = field(default_factory=dict)  # hit index -> its best-scored sentence
 
 
-def answer_part(hit: Hit) -> str:
+def answer_part(hit: Hit | Chunk) -> str:
     """The part of a chunk that answers: an FAQ's answer, a case's resolution, else all of it."""
-    text = hit.chunk.text
-    record = hit.chunk.meta.get("record")
+    chunk = hit.chunk if isinstance(hit, Hit) else hit
+    text = chunk.text
+    record = chunk.meta.get("record")
     if record == "faq":
         m = _ANSWER_LABEL.search(text)
         if m:
             return text[m.end() :]
-        keys = {k.strip() for k in hit.chunk.meta.get("keys") or []}
+        keys = {k.strip() for k in chunk.meta.get("keys") or []}
         return "\n".join(line for line in text.splitlines() if line.strip() not in keys)
     if record == "case":
         m = _RESOLUTION_LABEL.search(text)
@@ -106,6 +107,11 @@ def answer_part(hit: Hit) -> str:
             nxt = re.search(r"\n\s*\S{1,8}[:：]", text[m.end() :])
             return text[m.end() : m.end() + nxt.start()] if nxt else text[m.end() :]
     return text
+
+
+def answer_sentences(chunk: Chunk) -> list[str]:
+    """The sentences a reply may quote from a chunk (what `candidates` embeds)."""
+    return _sentences(answer_part(chunk))
 
 
 def _sentences(text: str) -> list[str]:

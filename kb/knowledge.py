@@ -19,7 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from kb.catalog import Catalog
+from kb.compose_extractive import answer_sentences
 from kb.embedders import Embedder, make_embedder
 from kb.errors import ConfigError, NotFoundError, StoreError, ValidationError
 from kb.lexical import LexicalIndex, chunk_tokens, index_text
@@ -165,6 +168,20 @@ class KnowledgeBase:
         vectors = embedder.embed_passages(texts) if texts else []
         return [VectorEntry(eid, cid, v) for (eid, cid), v in zip(owners, vectors, strict=True)]
 
+    def _new_sentence_vectors(self, embedder: Embedder, chunks: list[Chunk]) -> dict[str, np.ndarray]:
+        """Vectors of the chunks' answer sentences not stored yet, embedded as the composer embeds
+        them (kb.verify.SentenceSimilarity: query prefix), so a reply embeds only its question."""
+        texts = list(dict.fromkeys(s for c in chunks for s in answer_sentences(c)))
+        if not texts:
+            return {}
+        known = self.catalog.sentence_vectors(embedder.name, texts)
+        todo = [t for t in texts if t not in known]
+        return dict(zip(todo, embedder.embed_queries(todo), strict=True)) if todo else {}
+
+    def sentence_vectors(self, texts: list[str], embedder_name: str | None = None) -> dict[str, np.ndarray]:
+        """Stored vectors of answer sentences (by default for the current embedder)."""
+        return self.catalog.sentence_vectors(embedder_name or self.embedder.name, texts)
+
     def upsert_document(self, doc: Document, chunks: list[Chunk]) -> UpsertResult:
         self._require_writer()
         prepared = self._prepare(doc, chunks)
@@ -183,10 +200,12 @@ class KnowledgeBase:
                 or (c.chunk_id in old and old[c.chunk_id].meta.get("keys") != c.meta.get("keys"))
             ]
             self.store.add(self._entries(self.embedder, need))  # vectors first: invisible until the catalog commits
+            sentences = self._new_sentence_vectors(self.embedder, prepared)
             tokens = [" ".join(chunk_tokens(c)) for c in prepared]
             try:
                 with self.catalog.transaction() as conn:
                     self.catalog.replace_document(conn, doc, prepared, tokens, fingerprint)
+                    self.catalog.add_sentence_vectors(conn, self.embedder.name, sentences)
             except sqlite3.IntegrityError as exc:
                 raise ValidationError(f"document {doc.doc_id}: a chunk id is already used by another document") from exc
             removed = [cid for cid in old if cid not in set(new_ids)]
@@ -303,6 +322,9 @@ class KnowledgeBase:
             try:
                 for chunks in self.catalog.iter_chunks(batch):
                     new.add(self._entries(embedder, chunks))
+                    sentences = self._new_sentence_vectors(embedder, chunks)
+                    with self.catalog.transaction(snapshot=False) as conn:
+                        self.catalog.add_sentence_vectors(conn, embedder.name, sentences)
                     done += len(chunks)
             except BaseException:
                 new.drop()

@@ -73,9 +73,12 @@ class SentenceSimilarity:
     e5 recipe for symmetric tasks), cached by text: a chunk's sentences are embedded once
     per process however many questions retrieve it."""
 
-    def __init__(self, embedder, cache_size: int = 20_000) -> None:
+    def __init__(self, embedder, cache_size: int = 20_000, stored=None) -> None:
+        """`stored(texts)` → {text: vector} looks up vectors computed ahead (at ingest) with the
+        same embedder and prefix; what it lacks is embedded here."""
         self.embedder = embedder
         self.cache_size = cache_size
+        self.stored = stored
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -83,10 +86,12 @@ class SentenceSimilarity:
         with self._lock:
             missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
         if missing:
-            rows = self.embedder.embed_queries(missing)
+            found = self.stored(missing) if self.stored is not None else {}
+            todo = [t for t in missing if t not in found]
+            rows = dict(zip(todo, self.embedder.embed_queries(todo), strict=True)) if todo else {}
             with self._lock:
-                for t, r in zip(missing, rows, strict=True):
-                    self._cache[t] = r
+                for t in missing:
+                    self._cache[t] = found[t] if t in found else rows[t]
                 while len(self._cache) > self.cache_size:
                     self._cache.popitem(last=False)
         with self._lock:

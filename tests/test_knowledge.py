@@ -22,9 +22,11 @@ class CountingEmbedder:
         self.name = name or inner.name
         self.dim = inner.dim
         self.passages = 0
+        self.queries: list[list[str]] = []
         self.fail_after = fail_after
 
     def embed_queries(self, texts):
+        self.queries.append(list(texts))
         return self.inner.embed_queries(texts)
 
     def embed_passages(self, texts):
@@ -187,6 +189,7 @@ def test_reindex_switches_collection_only_when_complete(kb, monkeypatch):
 
     broken.fail_after = None
     result = kb.reindex("e5", batch=1)
+    assert set(kb.sentence_vectors(REPAY + CARD)) == set(REPAY + CARD)  # stored for the new embedder too
     assert result["chunks"] == 3 and result["collection"] != old
     assert kb.catalog.get_state("collection") == result["collection"]
     assert kb.catalog.get_state("embedder") == "renamed-e5"
@@ -227,3 +230,27 @@ def test_search_vectors_are_normalised_similarities(kb):
     vec = kb.store.vectors([chunks[0].chunk_id])[chunks[0].chunk_id]
     assert np.isclose(np.linalg.norm(vec), 1.0, atol=1e-3)
     assert 0.5 < hit.signals["dense"] <= 1.0
+
+
+def test_answer_sentences_are_embedded_at_ingest_so_a_reply_embeds_only_its_question(kb, counting):
+    from kb.answering import Answerer
+
+    doc, chunks = make_doc("repay.md", "还款规则", REPAY)
+    kb.upsert_document(doc, chunks)
+    stored = kb.sentence_vectors(REPAY)
+    assert set(stored) == set(REPAY)
+    for text, fresh in zip(REPAY, counting.inner.embed_queries(REPAY), strict=True):
+        assert float(stored[text] @ fresh) > 0.9999  # the same vector the composer would compute
+    assert kb.sentence_vectors(REPAY, "another-model") == {}
+
+    counting.queries.clear()
+    question = "提前还款怎么计息？"
+    answer = Answerer(kb, kb.settings).ask(question)
+    assert "提前还款按实际借款天数计息" in answer.text
+    assert counting.queries and all(texts == [question] for texts in counting.queries)
+
+    # a changed document stores only its new sentences; the unchanged one is not embedded again
+    counting.queries.clear()
+    doc2, chunks2 = make_doc("repay.md", "还款规则", REPAY_V2)
+    kb.upsert_document(doc2, chunks2)
+    assert counting.queries == [[REPAY_V2[0]]]
