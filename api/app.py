@@ -30,7 +30,6 @@ def _settings_of(app: FastAPI) -> Settings:
 @asynccontextmanager
 async def lifespan(app: FastAPI):
     from kb.answering import Answerer
-
     from kb.knowledge import KnowledgeBase
 
     settings = _settings_of(app)
@@ -91,6 +90,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         same_site="lax",
         session_cookie="citedesk_session",
     )
+    frame_policy = " ".join(["frame-ancestors 'self'", effective.frame_ancestors]).strip()
+
+    @app.middleware("http")
+    async def frame_ancestors(request, call_next):
+        # clickjacking protection: only CiteDesk itself and the configured CRM origins may frame a page
+        response = await call_next(request)
+        response.headers.setdefault("Content-Security-Policy", frame_policy)
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return response
+
     install_error_handlers(app)
     for router in ROUTERS:
         app.include_router(router)

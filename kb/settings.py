@@ -5,6 +5,7 @@ Every field here is documented in docs/configuration.md (a test keeps the two in
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -13,6 +14,8 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kb.errors import ConfigError
+
+_ORIGIN = re.compile(r"^https?://(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$")
 
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev-secret-key"}
 
@@ -55,6 +58,10 @@ class Settings(BaseSettings):
     max_upload_mb: int = Field(20, ge=1)
     rate_limit_per_minute: int = Field(120, ge=1)
     corpora_dir: Path = Field(Path("../shared/corpora"), description="public corpora used by demo and benchmarks")
+    frame_ancestors: str = Field(
+        "", description="origins (space-separated) of pages allowed to embed CiteDesk in a frame, e.g. the CRM "
+        "that loads /widget.js; CiteDesk's own pages always may, every other page is refused"
+    )
 
     @field_validator("embedder")
     @classmethod
@@ -62,6 +69,14 @@ class Settings(BaseSettings):
         if v != "e5" and not (v.startswith("st:") and len(v) > 3):
             raise ValueError('embedder must be "e5" or "st:<model path or name>"')
         return v
+
+    @field_validator("frame_ancestors")
+    @classmethod
+    def _check_frame_ancestors(cls, v: str) -> str:
+        for origin in v.split():
+            if not _ORIGIN.match(origin):
+                raise ValueError(f"{origin!r} is not an origin such as https://crm.example.com or https://*.example.com")
+        return " ".join(v.split())
 
     def check_safe(self) -> None:
         """Refuse unsafe defaults outside development mode."""

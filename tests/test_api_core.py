@@ -111,3 +111,18 @@ def test_openapi_documents_the_shapes(api):
     assert ask["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith("AskRequest")
     assert "AskResponse" in schema["components"]["schemas"]
     assert api.client.get("/docs").status_code == 200
+
+
+def test_pages_may_be_framed_only_by_citedesk_and_the_configured_origins(tmp_path):
+    from pydantic import ValidationError
+
+    crm = settings_for(tmp_path / "crm", frame_ancestors="https://crm.example.com  http://10.0.0.5:8080")
+    with start(crm) as api:
+        for path in ("/login", "/sidebar", "/widget.js", "/healthz", "/api/ask"):
+            headers = api.client.get(path, follow_redirects=False).headers
+            assert headers["content-security-policy"] == "frame-ancestors 'self' https://crm.example.com http://10.0.0.5:8080"
+            assert headers["x-content-type-options"] == "nosniff"
+    with start(settings_for(tmp_path / "plain")) as api:
+        assert api.client.get("/login").headers["content-security-policy"] == "frame-ancestors 'self'"
+    with pytest.raises(ValidationError, match="not an origin"):
+        settings_for(tmp_path / "bad", frame_ancestors="crm.example.com")

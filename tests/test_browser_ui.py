@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import threading
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -12,13 +13,17 @@ import pytest
 
 from kb.records import Records
 from kb.settings import Settings
-from ui.demo_site import PASSWORD, build_site, serve
+from ui.demo_site import PASSWORD, build_site, free_port, serve
 
 pytestmark = pytest.mark.browser
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
 ANSWER_TIMEOUT = 90_000  # ms; the first answer loads the embedder
+
+
+# A CRM page on another origin that may embed CiteDesk (CITEDESK_FRAME_ANCESTORS), and one that may not.
+CRM_PORT, OTHER_PORT = free_port(), free_port()
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +33,34 @@ def site(tmp_path_factory):
     pytest.importorskip("playwright.sync_api")
     data_dir = tmp_path_factory.mktemp("browser") / "data"
     build_site(data_dir)
-    with serve(data_dir) as base:
+    with serve(data_dir, env={"CITEDESK_FRAME_ANCESTORS": f"http://127.0.0.1:{CRM_PORT}"}) as base:
         yield base, Settings(data_dir=data_dir)
+
+
+@contextmanager
+def crm_page(port: int, citedesk: str):
+    """A host page of another origin that loads the widget with one <script> tag."""
+    page = (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>CRM</title>'
+            f'<link rel="icon" href="data:,"></head>'
+            f'<body><h1>客户工单 #1024</h1><script src="{citedesk}/widget.js"></script></body></html>').encode()
+
+    class Host(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 - the http.server API
+            self.send_response(200 if self.path == "/" else 404)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.end_headers()
+            self.wfile.write(page if self.path == "/" else b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Host)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{port}/"
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture(scope="module")
@@ -192,6 +223,34 @@ def test_widget_opens_the_sidebar_on_a_host_page(open_page):
     frame.locator("#question").wait_for()
     box = frame_el.bounding_box()
     assert box["x"] + box["width"] >= 1099 and box["width"] <= 400  # docked at the right edge
+
+
+def test_widget_on_the_crm_origin_opens_the_signed_in_sidebar(site, open_page):
+    base, _ = site
+    page = open_page("agent").page  # signed in to CiteDesk in this browser profile
+    with crm_page(CRM_PORT, base) as crm:
+        page.goto(crm)
+        page.locator("#citedesk-toggle").click()
+        frame = page.frame_locator("#citedesk-panel iframe")
+        frame.locator("#question").fill("可以提前还款吗？")
+        frame.locator("#question").press("Control+Enter")
+        frame.locator("#reply").wait_for(timeout=ANSWER_TIMEOUT)
+        assert "[1]" in frame.locator("#reply").inner_text() or frame.locator("#reply .chip").count() > 0
+
+
+def test_a_page_of_another_origin_cannot_frame_citedesk(site, open_page):
+    base, _ = site
+    w = open_page("agent")
+    w.allowed += ["Refused to frame", "frame-ancestors"]
+    page = w.page
+    with crm_page(OTHER_PORT, base) as other:
+        page.goto(other)
+        page.locator("#citedesk-toggle").click()
+        page.locator("#citedesk-panel iframe").wait_for()
+        page.wait_for_timeout(1500)
+        sidebar = [f for f in page.frames if f.url.startswith(base)]
+        assert not sidebar or not sidebar[0].query_selector("#question")  # the browser refused to render it
+        assert any("frame-ancestors" in e for e in w.errors)
 
 
 def test_trainer_promotes_an_interaction_and_runs_an_eval(site, open_page):
