@@ -20,7 +20,7 @@ demo: install
 	$(BIN)/citedesk demo build
 	$(BIN)/citedesk demo show
 	$(BIN)/citedesk demo accounts
-	@echo "Open http://127.0.0.1:8000/sidebar (sign in with a demo account above); API docs at /docs"
+	@echo "Open http://127.0.0.1:$(PORT)/sidebar (sign in with a demo account above); API docs at /docs"
 	$(BIN)/citedesk serve --host 127.0.0.1 --port $(PORT)
 
 test: install
