@@ -101,7 +101,7 @@ class Answerer:
     def _abstain_citations(hits: list[Hit], best: dict[int, str]) -> list[Citation]:
         """The closest sources, each quoting its best-scored sentence (no further embedding)."""
         return [
-            citation(n, hits[i], best.get(i) or source_sentences(answer_part(hits[i]))[0])
+            citation(n, hits[i], best.get(i) or source_sentences(answer_part(hits[i].chunk))[0])
             for n, i in enumerate(range(min(ABSTAIN_SOURCES, len(hits))), 1)
         ]
 

@@ -90,9 +90,8 @@ class Draft:
     best_sentence: dict[int, str] = field(default_factory=dict)  # hit index -> its best-scored sentence
 
 
-def answer_part(hit: Hit | Chunk) -> str:
+def answer_part(chunk: Chunk) -> str:
     """The part of a chunk that answers: an FAQ's answer, a case's resolution, else all of it."""
-    chunk = hit.chunk if isinstance(hit, Hit) else hit
     text = chunk.text
     record = chunk.meta.get("record")
     if record == "faq":
@@ -110,7 +109,8 @@ def answer_part(hit: Hit | Chunk) -> str:
 
 
 def answer_sentences(chunk: Chunk) -> list[str]:
-    """The sentences a reply may quote from a chunk (what `candidates` embeds)."""
+    """The sentences a reply may quote from a chunk: what `candidates` scores and embeds, and
+    what the knowledge base embeds ahead at ingest."""
     return _sentences(answer_part(chunk))
 
 
@@ -148,7 +148,7 @@ class ExtractiveComposer:
         wants_number = asks_for_number(question)
         cands: list[Candidate] = []
         for i in use:
-            for pos, s in enumerate(_sentences(answer_part(hits[i]))):
+            for pos, s in enumerate(answer_sentences(hits[i].chunk)):
                 overlap = len(q_tokens & set(tokenize(s))) / len(q_tokens) if q_tokens else 0.0
                 cands.append(Candidate(i, pos, s, lexical=overlap))
         if not cands:
@@ -216,7 +216,7 @@ class ExtractiveComposer:
             out.append(c)
             seen.add((c.hit_index, c.position))
             if _INTRODUCES.search(c.text):
-                following = _sentences(answer_part(hits[c.hit_index]))[c.position + 1 : c.position + 1 + MAX_LIST_ITEMS]
+                following = answer_sentences(hits[c.hit_index].chunk)[c.position + 1 : c.position + 1 + MAX_LIST_ITEMS]
                 for k, s in enumerate(following, c.position + 1):
                     if (c.hit_index, k) not in seen:
                         out.append(Candidate(c.hit_index, k, s))
@@ -243,7 +243,7 @@ class ExtractiveComposer:
         if procedure is not None:
             pieces.append(Piece(ph["complaint"], own=True))
             # a procedure is followed in order: what the agent does now is its first step
-            steps = _sentences(answer_part(hits[procedure]))
+            steps = answer_sentences(hits[procedure].chunk)
             if steps:
                 pieces.append(Piece(ph["complaint_lead"], own=True))
                 pieces.append(Piece(_marked(show(steps[0]), procedure + 1)))

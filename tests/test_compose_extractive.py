@@ -75,9 +75,9 @@ def test_english_question_gets_an_english_frame(composer):
 
 def test_language_and_answer_part():
     assert language("利息怎么算") == "zh" and language("How is interest charged?") == "en"
-    assert answer_part(FAQ).startswith("借款满3期后")
-    assert answer_part(CASE).strip() == "核实催收记录后向客户致歉，并更换催收人员。"
-    assert answer_part(LOAN) == LOAN.chunk.text
+    assert answer_part(FAQ.chunk).startswith("借款满3期后")
+    assert answer_part(CASE.chunk).strip() == "核实催收记录后向客户致歉，并更换催收人员。"
+    assert answer_part(LOAN.chunk) == LOAN.chunk.text
 
 
 def test_no_hits_gives_only_the_frame(composer):
