@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import threading
+from collections.abc import Callable
 from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
@@ -110,3 +111,26 @@ def make_embedder(spec: str) -> Embedder:
     if spec.startswith("st:") and len(spec) > 3:
         return SentenceTransformerEmbedder(spec[3:])
     raise ConfigError(f'unknown embedder {spec!r}: use "e5" or "st:<model path or hub name>"')
+
+
+@lru_cache(maxsize=1)
+def _lay_query_encoder():
+    from kb.query_encoder import QueryEncoder
+
+    return QueryEncoder()
+
+
+def search_query_encoder(embedder: Embedder, choice: str = "lay") -> Callable[[list[str]], np.ndarray]:
+    """How a question is embedded to search the vector store. "lay" (the default) with the bundled
+    e5: the mean of e5's query vector and the one from its query side with the adapter tuned on lay
+    legal questions (kb/query_encoder.py); the stored document vectors are unchanged. The mean keeps
+    nearly all of the adapter's gain on statute questions without its loss on product questions
+    (docs/benchmarks.md). Otherwise, and for any other embedder: its own query side."""
+    if choice == "lay" and embedder.name == "e5-small":
+        return _embed_lay_questions
+    return embedder.embed_queries
+
+
+def _embed_lay_questions(texts: list[str]) -> np.ndarray:
+    # the tuned encoder is built on the first search, so ingest-only runs never load torch
+    return _normalised(_lay_query_encoder().embed(texts) + make_embedder("e5").embed_queries(texts))

@@ -23,7 +23,7 @@ import numpy as np
 
 from kb.catalog import Catalog
 from kb.compose_extractive import answer_sentences
-from kb.embedders import Embedder, make_embedder
+from kb.embedders import Embedder, make_embedder, search_query_encoder
 from kb.errors import ConfigError, NotFoundError, StoreError, ValidationError
 from kb.lexical import LexicalIndex, chunk_tokens, index_text
 from kb.locking import WriterLock
@@ -82,7 +82,11 @@ class KnowledgeBase:
             )
         self.store = ChromaStore(client, name)
         self.lexical = LexicalIndex(catalog, self.data_dir / "lexical")
-        self.retriever = HybridRetriever(catalog, self.store, self.lexical, embedder, self._documents_meta)
+        self.retriever = self._retriever(embedder, self.store)
+
+    def _retriever(self, embedder: Embedder, store: ChromaStore) -> HybridRetriever:
+        encoder = search_query_encoder(embedder, self.settings.query_encoder)
+        return HybridRetriever(self.catalog, store, self.lexical, embedder, self._documents_meta, query_encoder=encoder)
 
     @classmethod
     def open(cls, settings: Settings, writer: bool = False, embedder: Embedder | None = None) -> KnowledgeBase:
@@ -333,7 +337,7 @@ class KnowledgeBase:
             self.catalog.set_state({"collection": new.name, "embedder": embedder.name, "embedder_spec": spec})
             self.embedder, self.store = embedder, new
             self.settings = self.settings.model_copy(update={"embedder": spec})
-            self.retriever = HybridRetriever(self.catalog, new, self.lexical, embedder, self._documents_meta)
+            self.retriever = self._retriever(embedder, new)
             try:
                 old.drop()
             except StoreError as exc:

