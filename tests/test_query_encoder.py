@@ -74,6 +74,19 @@ def test_the_adapter_brings_a_lay_question_closer_to_its_article(base_encoder, l
     assert lay_gap > base_gap
 
 
+def test_served_vectors_are_those_of_the_trained_network(lay_encoder):
+    """The numpy encoder with the adapter merged gives what training's torch network (transformers'
+    BertModel + peft) gives, so held-out numbers measured in training hold when serving."""
+    from peft import PeftModel
+
+    from evals.train_query_encoder import TorchQueries
+
+    trained = TorchQueries()
+    trained.network = PeftModel.from_pretrained(trained.network, str(ADAPTER_DIR)).merge_and_unload().eval()
+    cos = (trained.embed(TEXTS) * lay_encoder.embed(TEXTS)).sum(axis=1)
+    assert cos.min() > 0.9999
+
+
 def test_a_damaged_adapter_is_a_clear_error(tmp_path):
     broken = tmp_path / "adapter"
     shutil.copytree(ADAPTER_DIR, broken)
