@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import threading
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -45,6 +46,7 @@ async def lifespan(app: FastAPI):
         app.state.answerer = Answerer(kb, settings)
         app.state.jobs = JobManager()
         app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
+        threading.Thread(target=_warm_up, args=(kb,), name="warm-up", daemon=True).start()
         yield
     finally:
         jobs = getattr(app.state, "jobs", None)
@@ -54,6 +56,15 @@ async def lifespan(app: FastAPI):
         if close:
             close()
         records.close()
+
+
+def _warm_up(kb) -> None:
+    """One search in the background at start-up: loads the lexical index and starts the question
+    encoder's worker process, so the first agents' questions do not wait for them."""
+    try:
+        kb.search("预热")
+    except Exception as exc:  # a closed or empty knowledge base: the first real search will say why
+        log.debug("warm-up search failed: %s", exc)
 
 
 def _include_ui(app: FastAPI) -> None:

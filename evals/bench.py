@@ -153,11 +153,15 @@ def serve_probe(data_dir: Path, rounds: int) -> dict[str, float]:
             kb.search(QUERIES[i % len(QUERIES)], k=5)
             times.append((time.perf_counter() - t0) * 1000)
         chunks = kb.stats()["chunks"]
+    import psutil
+
     return {
         "chunks": chunks,
         "p50_ms": float(np.percentile(times, 50)),
         "p95_ms": float(np.percentile(times, 95)),
         "peak_rss_mb": _peak_rss_mb(),
+        # the question encoder's worker process (kb.embedders.EncoderProcess), when there is one
+        "worker_rss_mb": sum(c.memory_info().rss for c in psutil.Process().children(recursive=True)) / 2**20,
     }
 
 
@@ -211,9 +215,10 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(r)
             print(f"{size}: {json.dumps(r)}", flush=True)
     print()
-    print(f"{'chunks':>8} {'build s':>8} {'p50 ms':>8} {'p95 ms':>8} {'peak RSS MB':>12}")
+    print(f"{'chunks':>8} {'build s':>8} {'p50 ms':>8} {'p95 ms':>8} {'peak RSS MB':>12} {'+ worker MB':>12}")
     for r in rows:
-        print(f"{r['chunks']:>8} {r['build_s']:>8.0f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['peak_rss_mb']:>12.0f}")
+        print(f"{r['chunks']:>8} {r['build_s']:>8.0f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} {r['peak_rss_mb']:>12.0f}"
+              f" {r['worker_rss_mb']:>12.0f}")
 
 
 if __name__ == "__main__":

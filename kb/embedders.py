@@ -119,23 +119,75 @@ def make_embedder(spec: str) -> Embedder:
 LAY_STRENGTH = 0.5
 
 
-@lru_cache(maxsize=1)
-def _lay_query_encoder():
-    from kb.query_encoder import QueryEncoder
+class EncoderProcess:
+    """The lay-question encoder (kb/query_encoder.py) in a worker process of its own.
 
-    return QueryEncoder(strength=LAY_STRENGTH)
+    Run in the web server's threads, its numpy forward pass releases and re-takes the GIL hundreds
+    of times a question and waited behind every other busy thread each time: under the load test
+    (10 clients and an upload) the server fell from 42 to 2–15 requests/s. In its own process, with
+    one BLAS thread, a question costs the same ~20 ms whatever the server is doing. The worker
+    starts ("spawn", not fork: the server has threads) and builds the encoder on the first call;
+    an error there, such as a damaged adapter, is raised to the caller as it was raised."""
+
+    def __init__(self, strength: float):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        self._strength = strength
+        self._lock = threading.Lock()
+
+    def pids(self) -> list[int]:
+        """Process ids of the running worker (none before the first call)."""
+        return list(getattr(self._pool, "_processes", None) or {})
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        from concurrent.futures.process import BrokenProcessPool
+
+        try:
+            return self._pool.submit(_worker_embed, list(texts), self._strength).result()
+        except BrokenProcessPool:  # the worker died (killed, out of memory): start a new one once
+            with self._lock:
+                self.__init__(self._strength)
+            return self._pool.submit(_worker_embed, list(texts), self._strength).result()
+
+
+_worker_encoder = None
+
+
+def _worker_embed(texts: list[str], strength: float) -> np.ndarray:
+    global _worker_encoder
+    if _worker_encoder is None:
+        from threadpoolctl import threadpool_limits
+
+        from kb.query_encoder import QueryEncoder
+
+        threadpool_limits(1)  # small matrices; extra BLAS threads only spin against the server's
+        _worker_encoder = QueryEncoder(strength=strength)
+    return _worker_encoder.embed(texts)
+
+
+# How much of the lay-question adapter goes into the weights: halfway between e5 and the tuned
+# network (weight-space interpolation), which on LeCoQA's held-out questions ranks like the mean of
+# the two query vectors at the cost of one forward pass (docs/benchmarks.md).
+LAY_STRENGTH = 0.5
+
+
+@lru_cache(maxsize=1)
+def _lay_query_encoder() -> EncoderProcess:
+    return EncoderProcess(LAY_STRENGTH)
 
 
 def search_query_encoder(embedder: Embedder, choice: str = "lay") -> Callable[[list[str]], np.ndarray]:
     """How a question is embedded to search the vector store. "lay" (the default) with the bundled
     e5: e5's query side with half of the adapter tuned on lay legal questions merged in
-    (kb/query_encoder.py); the stored document vectors are unchanged. Otherwise, and for any other
-    embedder: its own query side."""
+    (kb/query_encoder.py, run by EncoderProcess); the stored document vectors are unchanged.
+    Otherwise, and for any other embedder: its own query side."""
     if choice == "lay" and embedder.name == "e5-small":
         return _embed_lay_questions
     return embedder.embed_queries
 
 
 def _embed_lay_questions(texts: list[str]) -> np.ndarray:
-    # the encoder is built on the first search (about 0.3 s), so ingest-only runs never pay for it
+    # the worker starts on the first search (about a second), so ingest-only runs never pay for it
     return _lay_query_encoder().embed(texts)

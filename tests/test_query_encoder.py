@@ -87,6 +87,22 @@ def test_served_vectors_are_those_of_the_trained_network(lay_encoder):
     assert cos.min() > 0.9999
 
 
+def test_search_embeds_questions_in_a_worker_process_that_comes_back_if_killed():
+    import psutil
+
+    from kb.embedders import LAY_STRENGTH, EncoderProcess
+
+    local = QueryEncoder(strength=LAY_STRENGTH).embed(TEXTS[:3])
+    worker = EncoderProcess(LAY_STRENGTH)
+    assert (worker.embed(TEXTS[:3]) * local).sum(axis=1).min() > 0.99999
+    children = [psutil.Process(pid) for pid in worker.pids()]
+    assert len(children) == 1
+    for child in children:
+        child.kill()
+    psutil.wait_procs(children, timeout=10)
+    assert (worker.embed(TEXTS[:3]) * local).sum(axis=1).min() > 0.99999
+
+
 def test_a_damaged_adapter_is_a_clear_error(tmp_path):
     broken = tmp_path / "adapter"
     shutil.copytree(ADAPTER_DIR, broken)
