@@ -7,6 +7,7 @@ product is the cosine similarity.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import threading
@@ -136,6 +137,9 @@ class EncoderProcess:
         self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         self._strength = strength
         self._lock = threading.Lock()
+        # stop the worker while the interpreter is still whole (otherwise the pool's clean-up runs
+        # during shutdown and prints an ignored exception)
+        atexit.register(self._pool.shutdown, wait=True, cancel_futures=True)
 
     def pids(self) -> list[int]:
         """Process ids of the running worker (none before the first call)."""
