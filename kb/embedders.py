@@ -11,6 +11,7 @@ import atexit
 import os
 import re
 import threading
+import time
 from collections.abc import Callable
 from functools import lru_cache
 from typing import Protocol, runtime_checkable
@@ -149,17 +150,17 @@ class EncoderProcess:
         from concurrent.futures.process import BrokenProcessPool
 
         try:
-            return self._pool.submit(_worker_embed, list(texts), self._strength).result()
+            return self._pool.submit(_worker_embed, list(texts), self._strength, os.getpid()).result()
         except BrokenProcessPool:  # the worker died (killed, out of memory): start a new one once
             with self._lock:
                 self.__init__(self._strength)
-            return self._pool.submit(_worker_embed, list(texts), self._strength).result()
+            return self._pool.submit(_worker_embed, list(texts), self._strength, os.getpid()).result()
 
 
 _worker_encoder = None
 
 
-def _worker_embed(texts: list[str], strength: float) -> np.ndarray:
+def _worker_embed(texts: list[str], strength: float, parent: int) -> np.ndarray:
     global _worker_encoder
     if _worker_encoder is None:
         from threadpoolctl import threadpool_limits
@@ -168,7 +169,16 @@ def _worker_embed(texts: list[str], strength: float) -> np.ndarray:
 
         threadpool_limits(1)  # small matrices; extra BLAS threads only spin against the server's
         _worker_encoder = QueryEncoder(strength=strength)
+        threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
     return _worker_encoder.embed(texts)
+
+
+def _exit_with_parent(parent: int) -> None:
+    """A server that is killed (SIGKILL, a crash) runs no clean-up, and the pool's worker would live
+    on as an orphan holding ~250 MB; it checks every second whether its parent is still there."""
+    while os.getppid() == parent:
+        time.sleep(1.0)
+    os._exit(0)
 
 
 # How much of the lay-question adapter goes into the weights: halfway between e5 and the tuned

@@ -103,6 +103,26 @@ def test_search_embeds_questions_in_a_worker_process_that_comes_back_if_killed()
     assert (worker.embed(TEXTS[:3]) * local).sum(axis=1).min() > 0.99999
 
 
+def test_the_worker_does_not_outlive_a_killed_server(project_root):
+    import subprocess
+    import sys
+
+    import psutil
+
+    script = ("from kb.embedders import EncoderProcess\n"
+              "w = EncoderProcess(0.5); w.embed(['预热']); print(w.pids()[0], flush=True)\n"
+              "import time; time.sleep(60)\n")
+    server = subprocess.Popen([sys.executable, "-c", script], cwd=project_root, stdout=subprocess.PIPE, text=True)
+    try:
+        worker = psutil.Process(int(server.stdout.readline()))
+        assert worker.is_running()
+    finally:
+        server.kill()  # no clean-up runs
+        server.wait()
+    gone, alive = psutil.wait_procs([worker], timeout=10)
+    assert gone and not alive
+
+
 def test_a_damaged_adapter_is_a_clear_error(tmp_path):
     broken = tmp_path / "adapter"
     shutil.copytree(ADAPTER_DIR, broken)
