@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from kb.knowledge import KnowledgeBase
 from kb.lexical import chunk_tokens
@@ -153,8 +154,6 @@ def serve_probe(data_dir: Path, rounds: int) -> dict[str, float]:
             kb.search(QUERIES[i % len(QUERIES)], k=5)
             times.append((time.perf_counter() - t0) * 1000)
         chunks = kb.stats()["chunks"]
-    import psutil
-
     return {
         "chunks": chunks,
         "p50_ms": float(np.percentile(times, 50)),

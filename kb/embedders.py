@@ -132,15 +132,19 @@ class EncoderProcess:
     an error there, such as a damaged adapter, is raised to the caller as it was raised."""
 
     def __init__(self, strength: float):
+        self._strength = strength
+        self._lock = threading.Lock()
+        self._pool = self._start()
+        # stop the worker while the interpreter is still whole (otherwise the pool's clean-up runs
+        # during shutdown and prints an ignored exception)
+        atexit.register(lambda: self._pool.shutdown(wait=True, cancel_futures=True))
+
+    @staticmethod
+    def _start():
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor
 
-        self._pool = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-        self._strength = strength
-        self._lock = threading.Lock()
-        # stop the worker while the interpreter is still whole (otherwise the pool's clean-up runs
-        # during shutdown and prints an ignored exception)
-        atexit.register(self._pool.shutdown, wait=True, cancel_futures=True)
+        return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
 
     def pids(self) -> list[int]:
         """Process ids of the running worker (none before the first call)."""
@@ -149,12 +153,16 @@ class EncoderProcess:
     def embed(self, texts: list[str]) -> np.ndarray:
         from concurrent.futures.process import BrokenProcessPool
 
-        try:
-            return self._pool.submit(_worker_embed, list(texts), self._strength, os.getpid()).result()
-        except BrokenProcessPool:  # the worker died (killed, out of memory): start a new one once
-            with self._lock:
-                self.__init__(self._strength)
-            return self._pool.submit(_worker_embed, list(texts), self._strength, os.getpid()).result()
+        for attempt in (1, 2):
+            pool = self._pool
+            try:
+                return pool.submit(_worker_embed, list(texts), self._strength, os.getpid()).result()
+            except BrokenProcessPool:  # the worker died (killed, out of memory): start a new one once
+                if attempt == 2:
+                    raise
+                with self._lock:
+                    if self._pool is pool:
+                        self._pool = self._start()
 
 
 _worker_encoder = None
@@ -179,12 +187,6 @@ def _exit_with_parent(parent: int) -> None:
     while os.getppid() == parent:
         time.sleep(1.0)
     os._exit(0)
-
-
-# How much of the lay-question adapter goes into the weights: halfway between e5 and the tuned
-# network (weight-space interpolation), which on LeCoQA's held-out questions ranks like the mean of
-# the two query vectors at the cost of one forward pass (docs/benchmarks.md).
-LAY_STRENGTH = 0.5
 
 
 @lru_cache(maxsize=1)

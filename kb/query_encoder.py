@@ -28,7 +28,6 @@ import math
 import mmap
 import re
 import struct
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -227,9 +226,6 @@ class QueryEncoder:
             self.layers.append(layer)
         if deltas:
             raise ConfigError(f"the query adapter does not fit the model: {sorted(deltas)[:3]} …")
-        # one pass at a time: concurrent passes (the web server's worker threads) only fight over the
-        # GIL and the BLAS threads, and each pass is ~20 ms
-        self._lock = threading.Lock()
 
     def _forward(self, ids: list[int]) -> np.ndarray:
         from scipy.special import erf
@@ -253,6 +249,5 @@ class QueryEncoder:
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        ids = [self.tokenizer.ids("query: " + t) for t in texts]
-        with self._lock:
-            return np.vstack([self._forward(i) for i in ids]).astype(np.float32)
+        # the server calls this in a worker process of its own (kb.embedders.EncoderProcess)
+        return np.vstack([self._forward(self.tokenizer.ids("query: " + t)) for t in texts]).astype(np.float32)
