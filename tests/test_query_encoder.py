@@ -123,6 +123,40 @@ def test_the_worker_does_not_outlive_a_killed_server(project_root):
     assert gone and not alive
 
 
+def test_the_worker_answers_each_request_and_reports_a_broken_encoder(monkeypatch):
+    import io
+
+    from kb import query_encoder as qe
+
+    def framed(*messages):
+        buf = io.BytesIO()
+        for m in messages:
+            qe.send_message(buf, m)
+        buf.seek(0)
+        return buf
+
+    replies = io.BytesIO()
+    qe.serve(0.5, framed(TEXTS[:2], TEXTS[2:3]), replies)  # returns at the end of its input
+    replies.seek(0)
+    expected = QueryEncoder(strength=0.5)
+    for texts in (TEXTS[:2], TEXTS[2:3]):
+        status, vectors = qe.recv_message(replies)
+        assert status == "ok" and (vectors * expected.embed(texts)).sum(axis=1).min() > 0.99999
+    with pytest.raises(EOFError):
+        qe.recv_message(replies)
+
+    def broken(**kwargs):
+        raise ConfigError("the query adapter in x cannot be loaded: damaged")
+
+    monkeypatch.setattr(qe, "QueryEncoder", broken)
+    replies = io.BytesIO()
+    qe.serve(0.5, framed(["借钱"], ["还钱"]), replies)
+    replies.seek(0)
+    for _ in range(2):  # every request gets the error, the worker does not die on it
+        status, error = qe.recv_message(replies)
+        assert status == "error" and isinstance(error, ConfigError) and "damaged" in str(error)
+
+
 def test_a_damaged_adapter_is_a_clear_error(tmp_path):
     broken = tmp_path / "adapter"
     shutil.copytree(ADAPTER_DIR, broken)
