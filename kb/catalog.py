@@ -265,16 +265,23 @@ class Catalog:
                 out[r["chunk_id"]] = _row_to_chunk(r)
         return out
 
-    def lexical_rows(self) -> tuple[str, list[tuple[str, str, str]]]:
-        """(snapshot id, [(chunk_id, doc_id, space-joined tokens)]) read consistently in one transaction."""
+    @contextmanager
+    def lexical_rows(self, batch: int = 4096) -> Iterator[tuple[str, Iterator[tuple[str, str, str]]]]:
+        """(snapshot id, rows (chunk_id, doc_id, space-joined tokens)) read consistently in one
+        transaction, a batch at a time: the rows of a large catalog are never all in memory."""
         with self._lock:
             self._conn.execute("BEGIN")
             try:
-                snap = self.snapshot_id
-                rows = self._conn.execute("SELECT chunk_id, doc_id, tokens FROM chunks ORDER BY rowid").fetchall()
+                cursor = self._conn.execute("SELECT chunk_id, doc_id, tokens FROM chunks ORDER BY rowid")
+
+                def rows() -> Iterator[tuple[str, str, str]]:
+                    while chunk := cursor.fetchmany(batch):
+                        for r in chunk:
+                            yield r[0], r[1], r[2]
+
+                yield self.snapshot_id, rows()
             finally:
                 self._conn.execute("COMMIT")
-        return snap, [(r[0], r[1], r[2]) for r in rows]
 
     def iter_chunks(self, batch: int = 256) -> Iterator[list[Chunk]]:
         last = ""

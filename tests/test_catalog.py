@@ -94,5 +94,6 @@ def test_state_and_iteration(catalog):
         write(catalog, doc, chunks)
     batches = list(catalog.iter_chunks(batch=5))
     assert [len(b) for b in batches] == [5, 5, 2]
-    snap, rows = catalog.lexical_rows()
+    with catalog.lexical_rows(batch=5) as (snap, rows):
+        rows = list(rows)
     assert snap == catalog.snapshot_id and len(rows) == 12 and rows[0][2] == "tok"
