@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from kb.lexical import term_alternatives
 from kb.numbers import asks_for_number, extract_numbers
 from kb.pii import CARD_MASK, EMAIL_MASK, ID_MASK, MOBILE_MASK
 from kb.sentences import is_chinese, split_sentences
@@ -144,12 +145,19 @@ class ExtractiveComposer:
         answer_hits = ANSWER_HITS if answer_hits is None else answer_hits
         top = hits[0].score
         use = [i for i, h in enumerate(hits[: answer_hits + 2]) if i < answer_hits or h.score >= 0.8 * top]
-        q_tokens = set(tokenize(question))
+        # the share of the question's terms a sentence contains; an English question shares no
+        # words with Chinese sources, so its words count as found through their Chinese terms
+        # in the lexicon (kb/query_terms.yaml)
+        if language(question) == "en":
+            terms = list(term_alternatives(question).values())
+        else:
+            terms = [{t} for t in set(tokenize(question))]
         wants_number = asks_for_number(question)
         cands: list[Candidate] = []
         for i in use:
             for pos, s in enumerate(answer_sentences(hits[i].chunk)):
-                overlap = len(q_tokens & set(tokenize(s))) / len(q_tokens) if q_tokens else 0.0
+                s_tokens = set(tokenize(s))
+                overlap = sum(1 for alts in terms if alts & s_tokens) / len(terms) if terms else 0.0
                 cands.append(Candidate(i, pos, s, lexical=overlap))
         if not cands:
             return []

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import threading
 from functools import lru_cache
@@ -77,14 +78,45 @@ def _query_terms() -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
         return []
 
 
+_ASCII = re.compile(r"^[\x00-\x7f]+$")
+
+
+def _occurs(phrase: str, normalised_query: str) -> bool:
+    """A Chinese phrase occurs anywhere; a phrase in plain ASCII (an English word) only as whole
+    words, so that "fee" is not found in "coffee"."""
+    if _ASCII.match(phrase):
+        return re.search(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", normalised_query) is not None
+    return phrase in normalised_query
+
+
+def _matched_entries(query: str) -> list[tuple[list[str], tuple[str, ...]]]:
+    """(lay phrases found in the query, legal terms) of every lexicon entry that fires."""
+    q = normalize(query)
+    out = []
+    for lay, legal in _query_terms():
+        found = [p for p in lay if _occurs(p, q)]
+        if found:
+            out.append((found, legal))
+    return out
+
+
 def expansion_terms(query: str) -> list[str]:
     """Legal terms of every lexicon entry one of whose lay phrases occurs in the query."""
-    q = normalize(query)
-    terms: list[str] = []
-    for lay, legal in _query_terms():
-        if any(p in q for p in lay):
-            terms.extend(legal)
-    return list(dict.fromkeys(terms))
+    return list(dict.fromkeys(t for _, legal in _matched_entries(query) for t in legal))
+
+
+def term_alternatives(query: str) -> dict[str, set[str]]:
+    """Each search token of the query with the tokens that may stand for it in a source: itself,
+    and the tokens of the terms of every lexicon entry whose found phrase contains it. How much of
+    an English question a Chinese sentence covers is measured with these (kb.compose_extractive)."""
+    out = {t: {t} for t in tokenize(query)}
+    for found, legal in _matched_entries(query):
+        legal_tokens = {t for t in tokenize(" ".join(legal)) if len(t) > 1}
+        for phrase in found:
+            for t in tokenize(phrase):
+                if t in out:
+                    out[t] |= legal_tokens
+    return out
 
 
 def expansion_tokens(query: str, query_tokens: list[str] | None = None) -> list[str]:

@@ -23,7 +23,8 @@ _PUNCT_OR_SPACE = re.compile(r"^[\W_]+$", re.UNICODE)
 STOPWORDS = frozenset(
     "的 了 吗 呢 吧 啊 呀 是 在 和 与 及 或 我 你 他 她 它 我们 你们 他们 请问 请 问 一下 怎么 怎样 如何 什么 "
     "哪些 哪个 为什么 可以 能 能否 会 要 有 没有 就 都 也 还 又 这 那 这个 那个 个 么 吗 嘛 哦 "
-    "the a an of to is are was were be and or in on for with how what why can do does i my me you".split()
+    "the a an of to is are was were be and or in on for with how what why can do does i my me you "
+    "it its if this that there will would should could any when where which who your our we they without".split()
 )
 
 

@@ -287,3 +287,13 @@ def test_confidence_is_calibrated_on_the_regulations_set(regulations):
     high = [ok for conf, ok in pairs if conf >= 0.5]
     assert low and high
     assert sum(low) / len(low) < 0.25 < 0.5 < sum(high) / len(high)
+
+
+def test_an_english_question_is_answered_from_chinese_sources(answerer):
+    a = answerer.ask("Can I repay 随心贷 early? Is there a fee?")
+    assert not a.abstained
+    assert a.text.startswith("Hello.") and "please let us know" in a.text  # connecting words in English
+    assert a.citations[0].title == "随心贷产品说明 v2" and "免手续费" in a.citations[0].quote
+    for question in ["What's the weather like in Beijing tomorrow?", "What is the dollar exchange rate today?"]:
+        off_topic = answerer.ask(question)
+        assert off_topic.abstained and "no basis" in off_topic.text

@@ -14,6 +14,7 @@ from kb.lexical import (
     expansion_tokens,
     index_text,
     load_query_terms,
+    term_alternatives,
 )
 from kb.textnorm import normalize, tokenize
 from kb.types import Chunk, Document
@@ -133,6 +134,16 @@ def test_expansion_maps_lay_words_to_legal_terms_in_either_script():
     toks = expansion_tokens("借钱要还利息吗")
     assert "借款" in toks and all(len(t) > 1 for t in toks)
     assert not set(toks) & set(tokenize("借钱要还利息吗"))  # only what the question lacks
+
+
+def test_english_words_map_to_the_chinese_terms_of_the_documents():
+    assert "投诉" in expansion_terms("How do I file a complaint?")
+    assert "提前还款" in expansion_terms("Can I REPAY EARLY?")  # case does not matter
+    # an English word matches as a whole word only
+    assert "手续费" in expansion_terms("is there a fee") and not expansion_terms("I'd like a coffee")
+    alternatives = term_alternatives("What is the late fee?")
+    assert {"逾期", "手续费"} <= alternatives["fee"] and alternatives["late"] >= {"late", "逾期"}
+    assert term_alternatives("a loan for my holiday")["holiday"] == {"holiday"}  # no entry: only itself
 
 
 def test_a_lay_question_finds_its_article_only_with_the_expansion(tmp_path):
