@@ -9,7 +9,9 @@ Title: the front matter's, else the statute info header's, else the first headin
 page/document title of HTML, Word and PDF), else the file name without its extension.
 
 Personal numbers (ID cards, bank cards, mobiles, e-mails) are masked with ``kb.pii.mask`` in
-every block and every record field before anything is chunked or stored.
+every block and every record field before anything is chunked or stored, except the
+organisation's own published contacts a Markdown document lists in its front matter
+(``public_contacts``: the complaint mailbox of a procedure, say).
 """
 
 from __future__ import annotations
@@ -139,7 +141,8 @@ def build_document(
             add(text, section, (start, start + len(text)), extra)
         doc_text = "\n\n".join(texts)
     else:
-        blocks = [Block(mask(b.text), b.level, b.page) for b in loaded.blocks]
+        keep = frozenset(loaded.meta.get("public_contacts") or ())
+        blocks = [Block(mask(b.text, keep), b.level, b.page) for b in loaded.blocks]
         doc_text, pieces = chunk_blocks(blocks, title)
         for p in pieces:
             add(p.text, section_string(p.section), (p.start, p.end), {"page": p.page})

@@ -40,7 +40,19 @@ def _digits(s: str) -> str:
     return re.sub(r"[ -]", "", s)
 
 
-def mask_pii(text: str) -> MaskResult:
+def public_contact_key(value: str) -> str:
+    """How a published contact is compared: an e-mail address or "@domain" in lower case, a
+    phone number as its digits (without a +86 prefix)."""
+    value = value.strip().lower()
+    if "@" in value:
+        return value
+    digits = re.sub(r"\D", "", value)
+    return digits[2:] if len(digits) == 13 and digits.startswith("86") else digits
+
+
+def mask_pii(text: str, keep: frozenset[str] = frozenset()) -> MaskResult:
+    """Mask personal numbers in `text`. `keep` holds the organisation's own published contacts
+    (keys from `public_contact_key`: addresses, "@domain"s, phone numbers), which stay as they are."""
     found: dict[str, int] = {}
 
     def count(kind: str) -> None:
@@ -60,10 +72,15 @@ def mask_pii(text: str) -> MaskResult:
         return m.group(0)
 
     def mobile_sub(m: re.Match) -> str:
+        if _digits(m.group(1)) in keep:
+            return m.group(0)
         count("mobile")
         return MOBILE_MASK
 
     def email_sub(m: re.Match) -> str:
+        address = m.group(0).lower()
+        if address in keep or address[address.index("@") :] in keep:
+            return m.group(0)
         count("email")
         return EMAIL_MASK
 
@@ -74,5 +91,5 @@ def mask_pii(text: str) -> MaskResult:
     return MaskResult(text=text, found=found)
 
 
-def mask(text: str) -> str:
-    return mask_pii(text).text
+def mask(text: str, keep: frozenset[str] = frozenset()) -> str:
+    return mask_pii(text, keep).text

@@ -84,6 +84,31 @@ def test_document_text_is_masked_too(tmp_path):
     assert "[身份证号]" in chunks[0].text and "[邮箱]" in chunks[0].text
 
 
+def test_published_contacts_in_front_matter_stay_readable(tmp_path):
+    path = tmp_path / "complaints.md"
+    path.write_text(
+        "---\ntitle: 投诉处理\npublic_contacts: [complaint@lender.example, 13900001234]\n---\n"
+        "# 投诉渠道\n\n投诉邮箱complaint@lender.example，投诉专线13900001234。"
+        "客户王某留下的邮箱wang@example.com和手机13812345678不得外传。",
+        encoding="utf-8",
+    )
+    doc, chunks = _build(load_file(path))
+    for text in (doc.text, chunks[0].text):
+        assert "complaint@lender.example" in text and "13900001234" in text
+        assert "wang@example.com" not in text and "13812345678" not in text
+    for bad in ["{a: 1}", "[not-a-contact]"]:
+        path.write_text(f"---\npublic_contacts: {bad}\n---\n# 投诉\n\n正文。", encoding="utf-8")
+        with pytest.raises(IngestError, match="public_contacts"):
+            load_file(path)
+
+
+def test_the_demo_complaint_procedure_gives_its_mailbox():
+    path = Path(__file__).resolve().parent.parent / "kb" / "demo" / "procedures" / "complaint_handling.md"
+    _, chunks = _build(load_file(path))
+    channels = next(c for c in chunks if c.section.endswith("投诉渠道"))
+    assert "投诉邮箱complaint@chengyuan-cf.example" in channels.text
+
+
 def test_identical_paragraphs_do_not_produce_duplicate_chunk_ids():
     blocks = [Block("A", level=2), Block("同样的一句话。"), Block("B", level=2), Block("同样的一句话。")]
     _, chunks = _build(Loaded(format="md", blocks=blocks))

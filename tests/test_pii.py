@@ -1,7 +1,7 @@
 from stdnum import luhn
 from stdnum.cn import ric
 
-from kb.pii import CARD_MASK, EMAIL_MASK, ID_MASK, MOBILE_MASK, mask, mask_pii
+from kb.pii import CARD_MASK, EMAIL_MASK, ID_MASK, MOBILE_MASK, mask, mask_pii, public_contact_key
 
 VALID_ID = "11010519491231002X"
 
@@ -46,6 +46,18 @@ def test_mobile_and_email_are_masked():
     result = mask_pii("电话+86 138-1234-5678，邮箱zhang.san@example.com")
     assert result.text == f"电话{MOBILE_MASK}，邮箱{EMAIL_MASK}"
     assert result.found == {"mobile": 1, "email": 1}
+
+
+def test_the_organisations_published_contacts_can_be_kept():
+    keep = frozenset(public_contact_key(v) for v in ["Complaint@Lender.example", "@service.lender.example", "+86 139-0000-1234"])
+    text = ("投诉邮箱Complaint@lender.example，客服help@service.lender.example，热线13900001234；"
+            "客户邮箱zhang.san@example.com，手机13812345678")
+    result = mask_pii(text, keep)
+    assert "Complaint@lender.example" in result.text and "help@service.lender.example" in result.text
+    assert "13900001234" in result.text
+    assert "zhang.san" not in result.text and "13812345678" not in result.text
+    assert result.found == {"email": 1, "mobile": 1}
+    assert mask_pii("x@service.lender.example.evil.com", keep).text == EMAIL_MASK  # a domain is kept exactly, not as a prefix
 
 
 def test_amounts_and_dates_are_left_alone():

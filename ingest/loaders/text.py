@@ -23,10 +23,13 @@ from bs4 import BeautifulSoup, NavigableString
 from ingest.clean import clean_inline, split_info_header
 from ingest.loaders.base import Block, Loaded, blocks_from_markdown, decode, first_heading, read_bytes
 from kb.errors import IngestError
+from kb.pii import public_contact_key
 from kb.types import KINDS
 
 _FRONT_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
-FRONT_MATTER_KEYS = ("title", "kind", "product", "version", "effective_date", "expiry_date", "tags")
+FRONT_MATTER_KEYS = (
+    "title", "kind", "product", "version", "effective_date", "expiry_date", "tags", "public_contacts",
+)  # fmt: skip
 
 
 def _date(value: Any, key: str, name: str) -> str | None:
@@ -89,7 +92,24 @@ def parse_front_matter(text: str, name: str) -> tuple[dict[str, Any], str]:
         raise IngestError(f"{name}: front matter expiry_date is before effective_date")
     if "tags" in raw:
         fm["tags"] = _tags(raw["tags"], name)
+    if "public_contacts" in raw:
+        fm["public_contacts"] = _public_contacts(raw["public_contacts"], name)
     return fm, text[m.end() :]
+
+
+def _public_contacts(value: Any, name: str) -> list[str]:
+    """The organisation's own published e-mail addresses ("@domain" for all of a domain) and phone
+    numbers that appear in the document: ingest masks personal numbers, but not these."""
+    items = [value] if isinstance(value, str) else value
+    if not isinstance(items, list) or not all(isinstance(v, str | int) for v in items):
+        raise IngestError(f"{name}: front matter public_contacts must be a list of e-mail addresses or phone numbers")
+    out = []
+    for v in items:
+        key = public_contact_key(str(v))
+        if not (("@" in key and len(key) > 3) or len(key) >= 5):
+            raise IngestError(f"{name}: front matter public_contacts: {v!r} is not an e-mail address, @domain or phone number")
+        out.append(key)
+    return out
 
 
 def _is_title_line(line: str) -> bool:
