@@ -202,8 +202,15 @@ class EncoderProcess:
             proc.wait()
 
     def close(self) -> None:
-        with self._lock:
+        # a question still on the pipe gets a few seconds; then the worker is stopped regardless
+        locked = self._lock.acquire(timeout=5)
+        try:
+            if not locked and self._proc is not None:
+                self._proc.kill()
             self._stop()
+        finally:
+            if locked:
+                self._lock.release()
 
 
 @lru_cache(maxsize=1)
