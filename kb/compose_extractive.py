@@ -147,7 +147,9 @@ class ExtractiveComposer:
         use = [i for i, h in enumerate(hits[: answer_hits + 2]) if i < answer_hits or h.score >= 0.8 * top]
         # the share of the question's terms a sentence contains; an English question shares no
         # words with Chinese sources, so its words count as found through their Chinese terms
-        # in the lexicon (kb/query_terms.yaml)
+        # in the lexicon (kb/query_terms.yaml). Chinese questions keep the literal overlap the
+        # abstention model was fitted on: counting lay → legal terms for them too left the
+        # statute numbers unchanged but made "你们总经理的手机号是多少" look answerable.
         if language(question) == "en":
             terms = list(term_alternatives(question).values())
         else:

@@ -260,6 +260,9 @@ class QueryEncoder:
 # -- the worker process (kb.embedders.EncoderProcess starts `python -m kb.query_encoder STRENGTH`) --
 # Messages on its stdin/stdout are length-prefixed pickles: a list of texts in, ("ok", vectors) or
 # ("error", exception) out. The pipe is private to the server that started the worker.
+# multiprocessing.connection.Connection frames messages the same way, but it is built on a raw file
+# descriptor it then owns (and closes), while here both ends are Popen's and sys.stdin's streams;
+# the framing is the two functions below.
 
 
 def send_message(stream: BinaryIO, obj) -> None:
