@@ -3,7 +3,9 @@
 It also holds the ingest state per source (content hash, pipeline version), a snapshot id that
 changes with every committed write, which vector collection is active (with its embedder), and
 the embeddings of the chunks' answer sentences, computed at ingest so that composing a reply
-embeds only the question (keyed by embedder and sentence text, shared by every chunk quoting it).
+embeds only the question (keyed by embedder and sentence text, shared by every chunk quoting it;
+`sentence_refs` records which chunk quotes which sentence, so a sentence's vector is deleted in
+the same transaction as the last chunk quoting it).
 WAL mode lets readers proceed while the one writer commits; every write is one transaction.
 """
 
@@ -57,7 +59,17 @@ CREATE TABLE IF NOT EXISTS sentence_vectors (
     vector BLOB NOT NULL,
     PRIMARY KEY (embedder, text_hash)
 );
+CREATE TABLE IF NOT EXISTS sentence_refs (
+    chunk_id TEXT NOT NULL,
+    text_hash TEXT NOT NULL,
+    PRIMARY KEY (chunk_id, text_hash)
+);
+CREATE INDEX IF NOT EXISTS sentence_refs_hash ON sentence_refs(text_hash);
 """
+
+# state key: set once every chunk's sentences are recorded in sentence_refs (catalogs written
+# before the table existed get them from KnowledgeBase on the next write)
+SENTENCE_REFS_STATE = "sentence_refs"
 
 _CHUNK_COLS = "chunk_id, doc_id, ord, text, section, span_start, span_end, meta"
 
@@ -168,13 +180,57 @@ class Catalog:
             [(embedder, stable_hash(t, length=32), np.asarray(v, dtype=np.float32).tobytes()) for t, v in vectors.items()],
         )
 
+    @staticmethod
+    def add_sentence_refs(conn: sqlite3.Connection, refs: dict[str, list[str]]) -> None:
+        """Record that each chunk quotes these sentences (chunk id → sentence texts)."""
+        conn.executemany(
+            "INSERT OR IGNORE INTO sentence_refs(chunk_id, text_hash) VALUES (?, ?)",
+            [(cid, stable_hash(t, length=32)) for cid, texts in refs.items() for t in texts],
+        )
+
+    @staticmethod
+    def _release_sentences(conn: sqlite3.Connection, doc_id: str) -> list[str]:
+        """Forget which sentences the document's chunks quote; the hashes they quoted."""
+        sub = "SELECT chunk_id FROM chunks WHERE doc_id = ?"
+        hashes = [r[0] for r in conn.execute(f"SELECT DISTINCT text_hash FROM sentence_refs WHERE chunk_id IN ({sub})", (doc_id,))]
+        conn.execute(f"DELETE FROM sentence_refs WHERE chunk_id IN ({sub})", (doc_id,))
+        return hashes
+
+    @staticmethod
+    def prune_sentence_vectors(conn: sqlite3.Connection, hashes: list[str] | None = None) -> int:
+        """Delete the vectors of sentences no chunk quotes any more (of `hashes`, or all)."""
+        orphan = "NOT EXISTS (SELECT 1 FROM sentence_refs r WHERE r.text_hash = sentence_vectors.text_hash)"
+        if hashes is None:
+            return conn.execute(f"DELETE FROM sentence_vectors WHERE {orphan}").rowcount
+        n = 0
+        for i in range(0, len(hashes), 500):
+            part = hashes[i : i + 500]
+            n += conn.execute(
+                f"DELETE FROM sentence_vectors WHERE text_hash IN ({','.join('?' * len(part))}) AND {orphan}", part
+            ).rowcount
+        return n
+
+    @staticmethod
+    def keep_sentence_vectors_of(conn: sqlite3.Connection, embedder: str) -> int:
+        """After a reindex: drop the sentence vectors of every other embedder."""
+        return conn.execute("DELETE FROM sentence_vectors WHERE embedder != ?", (embedder,)).rowcount
+
     # -- writes ----------------------------------------------------------------------------
 
     def replace_document(
-        self, conn: sqlite3.Connection, doc: Document, chunks: list[Chunk], tokens: list[str], fingerprint: str
+        self,
+        conn: sqlite3.Connection,
+        doc: Document,
+        chunks: list[Chunk],
+        tokens: list[str],
+        fingerprint: str,
+        sentences: list[list[str]] | None = None,
     ) -> None:
-        """Inside a transaction: the document row and exactly these chunks."""
+        """Inside a transaction: the document row and exactly these chunks (with the answer
+        sentences each quotes, `sentences[i]` for `chunks[i]`); vectors of sentences that only
+        the old version quoted are deleted."""
         meta = dict(doc.meta)
+        released = self._release_sentences(conn, doc.doc_id)
         conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc.doc_id,))
         conn.execute(
             "INSERT OR REPLACE INTO documents(doc_id, title, kind, source, source_key, text, meta, content_hash,"
@@ -210,11 +266,16 @@ class Catalog:
                 for i, (c, tok) in enumerate(zip(chunks, tokens, strict=True))
             ],
         )
+        if sentences is not None:
+            self.add_sentence_refs(conn, {c.chunk_id: s for c, s in zip(chunks, sentences, strict=True)})
+        self.prune_sentence_vectors(conn, released)
 
     def delete_document(self, conn: sqlite3.Connection, doc_id: str) -> list[str]:
         ids = [r[0] for r in conn.execute("SELECT chunk_id FROM chunks WHERE doc_id = ?", (doc_id,))]
+        released = self._release_sentences(conn, doc_id)
         conn.execute("DELETE FROM chunks WHERE doc_id = ?", (doc_id,))
         conn.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+        self.prune_sentence_vectors(conn, released)
         return ids
 
     # -- reads -----------------------------------------------------------------------------

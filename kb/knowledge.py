@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from kb.catalog import Catalog
+from kb.catalog import SENTENCE_REFS_STATE, Catalog
 from kb.compose_extractive import answer_sentences
 from kb.embedders import Embedder, make_embedder, search_query_encoder
 from kb.errors import ConfigError, NotFoundError, StoreError, ValidationError
@@ -101,7 +101,10 @@ class KnowledgeBase:
         try:
             embedder = embedder or make_embedder(settings.embedder)
             catalog = Catalog(data_dir / "catalog.sqlite")
-            return cls(settings, catalog, embedder, make_client(data_dir, settings.chroma_url), lock)
+            kb = cls(settings, catalog, embedder, make_client(data_dir, settings.chroma_url), lock)
+            if writer:
+                kb._record_sentence_refs()
+            return kb
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -125,6 +128,20 @@ class KnowledgeBase:
     @property
     def snapshot_id(self) -> str:
         return self.catalog.snapshot_id
+
+    def _record_sentence_refs(self) -> None:
+        """Once per catalog written before `sentence_refs` existed: record which chunk quotes which
+        answer sentence, and delete the vectors of sentences no chunk quotes (removed documents')."""
+        if self.catalog.get_state(SENTENCE_REFS_STATE) == "1":
+            return
+        with self._write_lock:
+            refs = {c.chunk_id: answer_sentences(c) for batch in self.catalog.iter_chunks() for c in batch}
+            with self.catalog.transaction(snapshot=False) as conn:
+                self.catalog.add_sentence_refs(conn, refs)
+                pruned = self.catalog.prune_sentence_vectors(conn)
+                conn.execute("INSERT OR REPLACE INTO state(key, value) VALUES (?, '1')", (SENTENCE_REFS_STATE,))
+            if pruned:
+                log.info("deleted %d vectors of sentences no document quotes any more", pruned)
 
     def _require_writer(self) -> None:
         if not self.writer:
@@ -172,10 +189,13 @@ class KnowledgeBase:
         vectors = embedder.embed_passages(texts) if texts else []
         return [VectorEntry(eid, cid, v) for (eid, cid), v in zip(owners, vectors, strict=True)]
 
-    def _new_sentence_vectors(self, embedder: Embedder, chunks: list[Chunk]) -> dict[str, np.ndarray]:
+    def _new_sentence_vectors(
+        self, embedder: Embedder, chunks: list[Chunk], per_chunk: list[list[str]] | None = None
+    ) -> dict[str, np.ndarray]:
         """Vectors of the chunks' answer sentences not stored yet, embedded as the composer embeds
         them (kb.verify.SentenceSimilarity: query prefix), so a reply embeds only its question."""
-        texts = list(dict.fromkeys(s for c in chunks for s in answer_sentences(c)))
+        per_chunk = per_chunk if per_chunk is not None else [answer_sentences(c) for c in chunks]
+        texts = list(dict.fromkeys(s for sentences in per_chunk for s in sentences))
         if not texts:
             return {}
         known = self.catalog.sentence_vectors(embedder.name, texts)
@@ -204,11 +224,12 @@ class KnowledgeBase:
                 or (c.chunk_id in old and old[c.chunk_id].meta.get("keys") != c.meta.get("keys"))
             ]
             self.store.add(self._entries(self.embedder, need))  # vectors first: invisible until the catalog commits
-            sentences = self._new_sentence_vectors(self.embedder, prepared)
+            quoted = [answer_sentences(c) for c in prepared]
+            sentences = self._new_sentence_vectors(self.embedder, prepared, quoted)
             tokens = [" ".join(chunk_tokens(c)) for c in prepared]
             try:
                 with self.catalog.transaction() as conn:
-                    self.catalog.replace_document(conn, doc, prepared, tokens, fingerprint)
+                    self.catalog.replace_document(conn, doc, prepared, tokens, fingerprint, quoted)
                     self.catalog.add_sentence_vectors(conn, self.embedder.name, sentences)
             except sqlite3.IntegrityError as exc:
                 raise ValidationError(f"document {doc.doc_id}: a chunk id is already used by another document") from exc
@@ -335,6 +356,8 @@ class KnowledgeBase:
                 raise
             old = self.store
             self.catalog.set_state({"collection": new.name, "embedder": embedder.name, "embedder_spec": spec})
+            with self.catalog.transaction(snapshot=False) as conn:  # the old embedder's are of no use now
+                self.catalog.keep_sentence_vectors_of(conn, embedder.name)
             self.embedder, self.store = embedder, new
             self.settings = self.settings.model_copy(update={"embedder": spec})
             self.retriever = self._retriever(embedder, new)

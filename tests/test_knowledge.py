@@ -178,7 +178,8 @@ def test_reindex_switches_collection_only_when_complete(kb, monkeypatch):
     docs = [make_doc("repay.md", "还款规则", REPAY), make_doc("card.md", "盗刷处理", CARD)]
     for doc, chunks in docs:
         kb.upsert_document(doc, chunks)
-    old = kb.store.name
+    old, old_embedder = kb.store.name, kb.embedder.name
+    assert set(kb.sentence_vectors(REPAY + CARD, old_embedder)) == set(REPAY + CARD)
     broken = CountingEmbedder(make_embedder("e5"), fail_after=1, name="renamed-e5")
     monkeypatch.setattr("kb.knowledge.make_embedder", lambda spec: broken)
     with pytest.raises(RuntimeError):
@@ -190,6 +191,7 @@ def test_reindex_switches_collection_only_when_complete(kb, monkeypatch):
     broken.fail_after = None
     result = kb.reindex("e5", batch=1)
     assert set(kb.sentence_vectors(REPAY + CARD)) == set(REPAY + CARD)  # stored for the new embedder too
+    assert kb.sentence_vectors(REPAY + CARD, old_embedder) == {}  # the old embedder's are deleted
     assert result["chunks"] == 3 and result["collection"] != old
     assert kb.catalog.get_state("collection") == result["collection"]
     assert kb.catalog.get_state("embedder") == "renamed-e5"
@@ -254,3 +256,42 @@ def test_answer_sentences_are_embedded_at_ingest_so_a_reply_embeds_only_its_ques
     doc2, chunks2 = make_doc("repay.md", "还款规则", REPAY_V2)
     kb.upsert_document(doc2, chunks2)
     assert counting.queries == [[REPAY_V2[0]]]
+
+
+def _stored_sentence_count(kb) -> int:
+    return kb.catalog._query("SELECT COUNT(*) FROM sentence_vectors")[0][0]
+
+
+def test_removing_or_changing_a_document_deletes_the_vectors_of_sentences_nothing_quotes_any_more(kb):
+    repay, repay_chunks = make_doc("repay.md", "还款规则", REPAY)
+    shared, shared_chunks = make_doc("overdue.md", "逾期说明", [REPAY[1], CARD[0]])  # quotes REPAY[1] too
+    kb.upsert_document(repay, repay_chunks)
+    kb.upsert_document(shared, shared_chunks)
+    assert set(kb.sentence_vectors(REPAY + CARD)) == set(REPAY + CARD)
+
+    kb.remove_document(repay.doc_id)
+    assert set(kb.sentence_vectors(REPAY + CARD)) == {REPAY[1], CARD[0]}  # still quoted by the other document
+
+    v2, v2_chunks = make_doc("overdue.md", "逾期说明", [CARD[0]])  # the new version no longer quotes REPAY[1]
+    kb.upsert_document(v2, v2_chunks)
+    assert set(kb.sentence_vectors(REPAY + CARD)) == {CARD[0]}
+    assert _stored_sentence_count(kb) == 1
+
+
+def test_a_catalog_from_before_sentence_references_is_cleaned_on_the_next_write_open(tmp_path, counting):
+    settings = Settings(data_dir=tmp_path / "data")
+    with KnowledgeBase.open(settings, writer=True, embedder=counting) as kb:
+        for doc, chunks in (make_doc("repay.md", "还款规则", REPAY), make_doc("card.md", "盗刷处理", CARD)):
+            kb.upsert_document(doc, chunks)
+        # what an older version left behind: no references, and the vectors of a removed document
+        with kb.catalog.transaction(snapshot=False) as conn:
+            conn.execute("DELETE FROM sentence_refs")
+            conn.execute("DELETE FROM state WHERE key = 'sentence_refs'")
+            conn.execute("DELETE FROM chunks WHERE doc_id = ?", (make_doc_id("card.md"),))
+            conn.execute("DELETE FROM documents WHERE doc_id = ?", (make_doc_id("card.md"),))
+    with KnowledgeBase.open(settings, embedder=counting) as reader:  # readers change nothing
+        assert set(reader.sentence_vectors(REPAY + CARD)) == set(REPAY + CARD)
+    with KnowledgeBase.open(settings, writer=True, embedder=counting) as kb:
+        assert set(kb.sentence_vectors(REPAY + CARD)) == set(REPAY)
+        kb.remove_document(make_doc_id("repay.md"))  # and the references it recorded are used
+        assert _stored_sentence_count(kb) == 0
