@@ -9,6 +9,9 @@
   ``kb.source_state`` remembers, the file is skipped without being parsed (with an explicit
   ``kind`` the file is parsed again, since the kind asked for may differ, but an unchanged result
   is still not embedded again).
+* Question keys (``ingest.question_keys``: customers' phrasings of a section, from
+  ``CITEDESK_QUESTION_KEYS``) are added to the chunks of the file they name; the keys' digest is
+  part of the remembered content hash, so changed keys re-ingest an unchanged file.
 * A changed file replaces its old chunks atomically (``upsert_document``).
 * ``prune=True`` removes documents whose source file no longer exists — only among documents
   whose source path lies under one of the folders (or is one of the files) given, so pruning one
@@ -31,6 +34,7 @@ from typing import Any
 
 from ingest.document import build_document
 from ingest.loaders import SUPPORTED_EXTENSIONS, load_file
+from ingest.question_keys import QuestionKeys, load_question_keys
 from kb.errors import CiteDeskError, IngestError
 from kb.types import make_doc_id
 
@@ -112,8 +116,22 @@ def _apply(kb, report: IngestReport, doc, chunks) -> None:
     report.chunks_removed += result.chunks_removed
 
 
-def ingest_file(kb, path: Path, kind: str | None, report: IngestReport) -> None:
+def _keyed_hash(data: bytes, keys: QuestionKeys, name: str) -> str:
+    digest = keys.digest(name)
+    plain = hashlib.sha256(data).hexdigest()
+    return plain if digest is None else f"{plain}+k{digest}"
+
+
+def _keys_of(kb, keys: QuestionKeys | None) -> QuestionKeys:
+    if keys is not None:
+        return keys
+    settings = getattr(kb, "settings", None)
+    return load_question_keys(getattr(settings, "question_keys", None))
+
+
+def ingest_file(kb, path: Path, kind: str | None, report: IngestReport, keys: QuestionKeys | None = None) -> None:
     """Ingest one file into ``report``; raises CiteDeskError when the file cannot be ingested."""
+    keys = _keys_of(kb, keys)
     resolved = path.resolve()
     source_key = str(resolved)
     doc_id = make_doc_id(source_key)
@@ -121,7 +139,7 @@ def ingest_file(kb, path: Path, kind: str | None, report: IngestReport) -> None:
         data = resolved.read_bytes()
     except OSError as exc:
         raise IngestError(f"{path.name}: cannot read the file ({exc.strerror or exc})") from exc
-    content_hash = hashlib.sha256(data).hexdigest()
+    content_hash = _keyed_hash(data, keys, path.name)
     state = kb.source_state(source_key)
     if (
         state
@@ -141,6 +159,7 @@ def ingest_file(kb, path: Path, kind: str | None, report: IngestReport) -> None:
         kind=kind,
         content_hash=content_hash,
     )
+    keys.apply(path.name, chunks)
     _apply(kb, report, doc, chunks)
 
 
@@ -182,11 +201,12 @@ def ingest_paths(
 ) -> IngestReport:
     """Ingest files and folders into ``kb`` (opened with writer=True); see the module doc."""
     paths = [Path(p) for p in paths]
+    keys = _keys_of(kb, None)  # a bad keys file fails here, before anything is written
     report = IngestReport()
     files, report.errors = discover(paths)
     for path in _progress(files, progress):
         try:
-            ingest_file(kb, path, kind, report)
+            ingest_file(kb, path, kind, report, keys)
         except CiteDeskError as exc:
             report.errors.append({"source": str(path), "error": str(exc)})
     if prune:
@@ -204,8 +224,9 @@ def ingest_bytes(
         supported = ", ".join(sorted(SUPPORTED_EXTENSIONS))
         raise IngestError(f"{filename or '(no name)'}: unsupported file type; supported: {supported}")
     source_key = source_key or f"upload:{name}"
+    keys = _keys_of(kb, None)
     report = IngestReport()
-    content_hash = hashlib.sha256(data).hexdigest()
+    content_hash = _keyed_hash(data, keys, name)
     state = kb.source_state(source_key)
     if state and state.get("content_hash") == content_hash and str(state.get("pipeline_version")) == PIPELINE_VERSION:
         report.documents_unchanged += 1
@@ -223,5 +244,6 @@ def ingest_bytes(
             kind=kind,
             content_hash=content_hash,
         )
+    keys.apply(name, chunks)
     _apply(kb, report, doc, chunks)
     return report

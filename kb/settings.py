@@ -45,6 +45,11 @@ class Settings(BaseSettings):
         None, ge=0.0, le=1.0, description="override the calibrated evidence threshold for abstaining"
     )
     compliance_rules: Path | None = Field(None, description="YAML file of compliance rules; built-in rules when unset")
+    question_keys: str | None = Field(
+        None,
+        description="question-keys files or folders (customers' phrasings of document sections, indexed as search "
+        "keys), separated by the OS path separator; the bundled kb/question_keys when unset, none when empty",
+    )
 
     # optional LLM composer (any OpenAI-compatible chat endpoint)
     llm_base_url: str | None = None
