@@ -122,7 +122,8 @@ _cache: dict[tuple, QuestionKeys] = {}
 def load_question_keys(spec: str | None = None) -> QuestionKeys:
     """The keys of every file named by `spec` (see the module doc; None = the bundled folder).
     Parsed once per set of file versions (an upload does not re-read unchanged files)."""
-    spec = str(BUNDLED) if spec is None else spec
+    if spec is None:
+        spec = str(BUNDLED) if BUNDLED.is_dir() else ""
     files = _files(spec)
     signature = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
     if signature in _cache:
