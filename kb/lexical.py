@@ -232,10 +232,15 @@ class LexicalIndex:
         return bool(tokens) and all(t in vocab for t in tokens)
 
     def scores(
-        self, query: str | list[str], allowed_docs: set[str] | None = None
+        self,
+        query: str | list[str],
+        allowed_docs: set[str] | None = None,
+        extra: list[str] | None = None,
+        extra_weight: float = 0.0,
     ) -> tuple[list[str], np.ndarray, dict[str, int]]:
         """(chunk ids, BM25 score of each, chunk id → position) for a query; chunks outside
-        `allowed_docs` score 0."""
+        `allowed_docs` score 0. `extra` tokens (query expansion) add `extra_weight` times their
+        own score, computed on the same index: a rebuild between two calls would not line up."""
         self.ensure_fresh()
         tokens = tokenize(query) if isinstance(query, str) else list(query)
         with self._lock:
@@ -243,6 +248,8 @@ class LexicalIndex:
         if retriever is None or not tokens:
             return ids, np.zeros(len(ids), dtype=np.float32), pos
         scores = retriever.get_scores(tokens)
+        if extra and extra_weight:
+            scores = scores + extra_weight * retriever.get_scores(list(extra))
         if allowed_docs is not None:
             scores = np.where(np.isin(doc_ids, list(allowed_docs)), scores, 0.0)
         return ids, scores, pos

@@ -214,10 +214,8 @@ class HybridRetriever:
         qvec = self.query_encoder([query])[0]
         dense_hits = self.store.query(qvec, n_dense)
         tokens = tokenize(query)
-        ids, scores, pos = self.lexical.scores(tokens, allowed)
         extra = expansion_tokens(query, tokens) if EXPANSION_WEIGHT > 0 else []
-        if extra:
-            scores = scores + EXPANSION_WEIGHT * self.lexical.scores(extra, allowed)[1]
+        ids, scores, pos = self.lexical.scores(tokens, allowed, extra, EXPANSION_WEIGHT)
         lex_hits = top_n(ids, scores, n_lexical)
         cand = list(dict.fromkeys([c for c, _ in dense_hits] + [c for c, _ in lex_hits]))
         chunks = self.catalog.get_chunks(cand)

@@ -157,3 +157,17 @@ def test_a_lay_question_finds_its_article_only_with_the_expansion(tmp_path):
     assert all(cid != "a681" for cid, _ in lex.search(q, 3))
     assert lex.search(tokenize(q) + expansion_tokens(q), 3)[0][0] == "a681"
     catalog.close()
+
+
+def test_expansion_terms_are_scored_in_the_same_call_as_the_question(tmp_path):
+    # one call, one snapshot of the index: scoring them in two calls broke when an upload rebuilt
+    # the index in between (arrays of different lengths; found by the load test)
+    catalog = Catalog(tmp_path / "c.sqlite")
+    fill(catalog, TEXTS)
+    lex = LexicalIndex(catalog, tmp_path / "lexical")
+    ids, plain, _ = lex.scores(["逾期"])
+    _, extra, _ = lex.scores(["挂失"])
+    _, combined, _ = lex.scores(["逾期"], None, ["挂失"], 0.5)
+    assert list(combined) == pytest.approx(list(plain + 0.5 * extra))
+    assert ids[int(combined.argmax())] == "c1" and combined[ids.index("c2")] > 0
+    catalog.close()
