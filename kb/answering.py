@@ -169,7 +169,12 @@ class Answerer:
         answerable = answerable_from(*features) if answer_hits else 0.0
         mode = "extractive"
         dropped: list[str] = []
-        abstained = account or answerable < self.threshold
+        # No word of the question in the best hit (its text, title, section or keys: BM25 0) nor in
+        # any candidate sentence: the match is e5's similarity alone, which for a short off-topic
+        # question ("明天天气怎么样") can still rank a passage first with a high calibrated score.
+        # Such a reply has nothing a reader could check it against, so it is not given.
+        unsupported = bool(answer_hits) and answer_hits[0].signals.get("bm25", 1.0) <= 0.0 and draft.best_lexical == 0.0
+        abstained = account or unsupported or answerable < self.threshold
         if not abstained:
             kept = None
             if self.llm is not None:
