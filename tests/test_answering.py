@@ -99,7 +99,7 @@ def test_a_question_sharing_no_word_with_any_source_abstains_however_answerable_
     monkeypatch.setattr("kb.answering.answerable_from", lambda *features: 0.99)
     a = answerer.ask(question)
     assert a.abstained and not re.search(r"\[\d+\]", a.text)
-    assert "知识库中暂时没有可作为依据的内容" in a.text
+    assert "知识库中暂时没有可作为依据的内容" in a.text and a.confidence == 0.0
     assert not answerer.ask("借钱的时候利息能不能先从本金里扣掉？").abstained  # shares words: answered
 
 
