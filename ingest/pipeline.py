@@ -122,16 +122,9 @@ def _keyed_hash(data: bytes, keys: QuestionKeys, name: str) -> str:
     return plain if digest is None else f"{plain}+k{digest}"
 
 
-def _keys_of(kb, keys: QuestionKeys | None) -> QuestionKeys:
-    if keys is not None:
-        return keys
-    settings = getattr(kb, "settings", None)
-    return load_question_keys(getattr(settings, "question_keys", None))
-
-
 def ingest_file(kb, path: Path, kind: str | None, report: IngestReport, keys: QuestionKeys | None = None) -> None:
     """Ingest one file into ``report``; raises CiteDeskError when the file cannot be ingested."""
-    keys = _keys_of(kb, keys)
+    keys = keys if keys is not None else load_question_keys(kb.settings.question_keys)
     resolved = path.resolve()
     source_key = str(resolved)
     doc_id = make_doc_id(source_key)
@@ -201,7 +194,7 @@ def ingest_paths(
 ) -> IngestReport:
     """Ingest files and folders into ``kb`` (opened with writer=True); see the module doc."""
     paths = [Path(p) for p in paths]
-    keys = _keys_of(kb, None)  # a bad keys file fails here, before anything is written
+    keys = load_question_keys(kb.settings.question_keys)  # a bad keys file fails here, before any write
     report = IngestReport()
     files, report.errors = discover(paths)
     for path in _progress(files, progress):
@@ -224,7 +217,7 @@ def ingest_bytes(
         supported = ", ".join(sorted(SUPPORTED_EXTENSIONS))
         raise IngestError(f"{filename or '(no name)'}: unsupported file type; supported: {supported}")
     source_key = source_key or f"upload:{name}"
-    keys = _keys_of(kb, None)
+    keys = load_question_keys(kb.settings.question_keys)
     report = IngestReport()
     content_hash = _keyed_hash(data, keys, name)
     state = kb.source_state(source_key)

@@ -49,9 +49,6 @@ def source_name(source: str) -> str:
 class QuestionKeys:
     by_source: dict[str, dict[str, list[str]]] = field(default_factory=dict)
 
-    def __bool__(self) -> bool:
-        return bool(self.by_source)
-
     def sections(self, source: str) -> dict[str, list[str]]:
         return self.by_source.get(source_name(source), {})
 
@@ -64,8 +61,8 @@ class QuestionKeys:
         body = json.dumps(sections, ensure_ascii=False, sort_keys=True)
         return hashlib.sha256(body.encode("utf-8")).hexdigest()[:16]
 
-    def apply(self, source: str, chunks: list[Chunk]) -> int:
-        """Add the keys to the first chunk of each named section; the number of chunks given keys."""
+    def apply(self, source: str, chunks: list[Chunk]) -> None:
+        """Add the keys to the first chunk of each named section."""
         sections = self.sections(source)
         done: set[str] = set()
         for chunk in chunks:
@@ -74,7 +71,6 @@ class QuestionKeys:
                 done.add(label)
                 have = [str(k) for k in chunk.meta.get("keys") or []]
                 chunk.meta["keys"] = list(dict.fromkeys([*have, *sections[label]]))
-        return len(done)
 
 
 def _files(spec: str) -> list[Path]:

@@ -210,6 +210,15 @@ class Catalog:
             ).rowcount
         return n
 
+    def record_sentence_refs(self, refs: dict[str, list[str]]) -> int:
+        """Once per catalog written before `sentence_refs` existed: record which chunk quotes which
+        sentence (every chunk's, `refs`) and delete the vectors no chunk quotes; how many."""
+        with self.transaction(snapshot=False) as conn:
+            self.add_sentence_refs(conn, refs)
+            pruned = self.prune_sentence_vectors(conn)
+            conn.execute("INSERT OR REPLACE INTO state(key, value) VALUES (?, '1')", (SENTENCE_REFS_STATE,))
+        return pruned
+
     @staticmethod
     def keep_sentence_vectors_of(conn: sqlite3.Connection, embedder: str) -> int:
         """After a reindex: drop the sentence vectors of every other embedder."""

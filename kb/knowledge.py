@@ -136,10 +136,7 @@ class KnowledgeBase:
             return
         with self._write_lock:
             refs = {c.chunk_id: answer_sentences(c) for batch in self.catalog.iter_chunks() for c in batch}
-            with self.catalog.transaction(snapshot=False) as conn:
-                self.catalog.add_sentence_refs(conn, refs)
-                pruned = self.catalog.prune_sentence_vectors(conn)
-                conn.execute("INSERT OR REPLACE INTO state(key, value) VALUES (?, '1')", (SENTENCE_REFS_STATE,))
+            pruned = self.catalog.record_sentence_refs(refs)
             if pruned:
                 log.info("deleted %d vectors of sentences no document quotes any more", pruned)
 
@@ -189,12 +186,10 @@ class KnowledgeBase:
         vectors = embedder.embed_passages(texts) if texts else []
         return [VectorEntry(eid, cid, v) for (eid, cid), v in zip(owners, vectors, strict=True)]
 
-    def _new_sentence_vectors(
-        self, embedder: Embedder, chunks: list[Chunk], per_chunk: list[list[str]] | None = None
-    ) -> dict[str, np.ndarray]:
-        """Vectors of the chunks' answer sentences not stored yet, embedded as the composer embeds
-        them (kb.verify.SentenceSimilarity: query prefix), so a reply embeds only its question."""
-        per_chunk = per_chunk if per_chunk is not None else [answer_sentences(c) for c in chunks]
+    def _new_sentence_vectors(self, embedder: Embedder, per_chunk: list[list[str]]) -> dict[str, np.ndarray]:
+        """Vectors of the chunks' answer sentences (`answer_sentences` of each chunk) not stored
+        yet, embedded as the composer embeds them (kb.verify.SentenceSimilarity: query prefix), so
+        a reply embeds only its question."""
         texts = list(dict.fromkeys(s for sentences in per_chunk for s in sentences))
         if not texts:
             return {}
@@ -225,7 +220,7 @@ class KnowledgeBase:
             ]
             self.store.add(self._entries(self.embedder, need))  # vectors first: invisible until the catalog commits
             quoted = [answer_sentences(c) for c in prepared]
-            sentences = self._new_sentence_vectors(self.embedder, prepared, quoted)
+            sentences = self._new_sentence_vectors(self.embedder, quoted)
             tokens = [" ".join(chunk_tokens(c)) for c in prepared]
             try:
                 with self.catalog.transaction() as conn:
@@ -347,7 +342,7 @@ class KnowledgeBase:
             try:
                 for chunks in self.catalog.iter_chunks(batch):
                     new.add(self._entries(embedder, chunks))
-                    sentences = self._new_sentence_vectors(embedder, chunks)
+                    sentences = self._new_sentence_vectors(embedder, [answer_sentences(c) for c in chunks])
                     with self.catalog.transaction(snapshot=False) as conn:
                         self.catalog.add_sentence_vectors(conn, embedder.name, sentences)
                     done += len(chunks)
