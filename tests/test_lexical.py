@@ -136,6 +136,14 @@ def test_expansion_maps_lay_words_to_legal_terms_in_either_script():
     assert not set(toks) & set(tokenize("借钱要还利息吗"))  # only what the question lacks
 
 
+def test_taiwan_words_reach_the_mainland_words_of_the_sources():
+    # t2s converts characters only: 資訊 → 资讯, 簡訊 → 简讯, 帳戶 → 帐户, none of them in a statute
+    assert "信息" not in tokenize("你們能刪掉我的資訊嗎")
+    assert "信息" in expansion_tokens("你們能刪掉我的資訊嗎")
+    assert "短信" in expansion_tokens("一直收到推銷簡訊")
+    assert "账户" in expansion_tokens("我的銀行帳戶被凍結了")
+
+
 def test_english_words_map_to_the_chinese_terms_of_the_documents():
     assert "投诉" in expansion_terms("How do I file a complaint?")
     assert "提前还款" in expansion_terms("Can I REPAY EARLY?")  # case does not matter
