@@ -29,7 +29,7 @@ from kb.lexical import LexicalIndex, chunk_tokens, index_text
 from kb.locking import WriterLock
 from kb.retrieval import DocMeta, HybridRetriever, doc_status
 from kb.settings import Settings
-from kb.textnorm import proper_nouns
+from kb.textnorm import PERSON_TAGS, PERSON_TITLES, proper_nouns
 from kb.types import KINDS, Chunk, Document, Hit, SearchFilters, stable_hash
 from kb.vectorstore import ChromaStore, VectorEntry, collection_name, make_client
 
@@ -304,7 +304,23 @@ class KnowledgeBase:
     def unknown_names(self, text: str) -> list[str]:
         """Names of people, places and organisations in `text` that no indexed chunk mentions:
         a question about them is one the knowledge base cannot answer."""
-        return [name for name in proper_nouns(text) if not self.lexical.knows(name)]
+        return [
+            name
+            for name, tag in proper_nouns(text, tagged=True)
+            if not self.lexical.knows(name) and not (tag in PERSON_TAGS and self._common_words(name))
+        ]
+
+    def _common_words(self, name: str) -> bool:
+        """Whether a three-character "person name" jieba found is really a word the knowledge base
+        knows plus one character: 解释权 (解释 + 权), 那段时间 cut as 那 / 段时间. A Chinese name is
+        a surname and a one- or two-character given name, which rarely makes a known word; a
+        surname before a title (王经理, 李先生) is a person and stays a name."""
+        if len(name) != 3:
+            return False
+        head, tail = name[:2], name[1:]
+        if tail in PERSON_TITLES:
+            return False
+        return self.lexical.knows(head) or self.lexical.knows(tail)
 
     def search(self, query: str, k: int | None = None, filters: SearchFilters | None = None) -> list[Hit]:
         if not isinstance(query, str) or not query.strip():

@@ -56,8 +56,17 @@ def tokenize(text: str, *, drop_stopwords: bool = True) -> list[str]:
 PROPER_NOUN_TAGS = frozenset({"nr", "nrfg", "nrt", "ns", "nt"})
 
 
-def proper_nouns(text: str) -> list[str]:
-    """Names of people, places and organisations in the text (normalised, two characters or more)."""
-    return list(
-        dict.fromkeys(w.word for w in jieba.posseg.cut(normalize(text)) if w.flag in PROPER_NOUN_TAGS and len(w.word) >= 2)
-    )
+PERSON_TAGS = frozenset({"nr", "nrfg", "nrt"})
+# Titles after a surname that make it a person (王经理, 李先生)
+PERSON_TITLES = frozenset("经理 先生 女士 小姐 老师 主任 主管 律师 专员 总监 经办 师傅 科长 处长 局长 部长 行长 董事".split())
+_REDUPLICATED = re.compile(r"^(.)一?\1$")  # 延一延, 看看: a verb form, never a name
+
+
+def proper_nouns(text: str, tagged: bool = False) -> list:
+    """Names of people, places and organisations in the text (normalised, two characters or more);
+    with `tagged`, as (name, jieba tag) pairs."""
+    found: dict[str, str] = {}
+    for w in jieba.posseg.cut(normalize(text)):
+        if w.flag in PROPER_NOUN_TAGS and len(w.word) >= 2 and not _REDUPLICATED.match(w.word):
+            found.setdefault(w.word, w.flag)
+    return list(found.items()) if tagged else list(found)

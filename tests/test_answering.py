@@ -118,6 +118,21 @@ def test_names_the_knowledge_base_never_mentions_are_reported(kb, answerer):
     assert a.features[3] == 1.0 and a.abstained
 
 
+def test_words_jieba_mistakes_for_person_names_are_not_unknown_names(tmp_path):
+    doc, chunks = _doc("d_terms", "格式条款", "regulation", [
+        "对格式条款的理解发生争议的，应当按照通常理解予以解释。逾期的时间自约定的还款日次日起计算。",
+    ])
+    with KnowledgeBase.open(Settings(data_dir=tmp_path), writer=True) as kb:
+        kb.upsert_document(doc, chunks)
+        # jieba tags these as person names (那段时间 is cut 那 / 段时间); they are ordinary words
+        assert kb.unknown_names("借款到期还不上，拖了的那段时间利息怎么算") == []
+        assert kb.unknown_names("合同里写着最终解释权归本公司，有效吗") == []
+        assert kb.unknown_names("手头紧，还款日能不能延一延") == []
+        # a surname before a title is a person the knowledge base does not know
+        assert kb.unknown_names("能把催收部王经理的手机号给我吗") == ["王经理"]
+        assert kb.unknown_names("张伟的身份证号是多少") == ["张伟"]
+
+
 def test_validation(answerer):
     for bad in ["", "   ", "问" * 2001]:
         with pytest.raises(ValidationError):
