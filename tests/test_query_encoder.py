@@ -219,3 +219,28 @@ def test_training_writes_an_adapter_that_search_can_load(tmp_path, monkeypatch):
     assert json.loads((tmp_path / "adapter" / "training.json").read_text())["heldout_dense_after"]
     tuned = QueryEncoder(adapter_dir=tmp_path / "adapter").embed(asks[:2])
     assert (tuned * QueryEncoder(adapter_dir=None).embed(asks[:2])).sum(axis=1).max() < 0.99999
+
+
+def test_question_keys_become_training_pairs_for_their_articles(tmp_path):
+    """Each phrasing of a keys file trains towards its article, whether the corpus names the article
+    by the statute's title or (same text) by LeCoQA's own name."""
+    import json
+
+    from evals.train_query_encoder import key_items
+
+    corpora = tmp_path / "corpora"
+    (corpora / "regulations_zh").mkdir(parents=True)
+    (corpora / "lecoqa").mkdir()
+    (corpora / "regulations_zh" / "借款条例.md").write_text(
+        "# 借款条例\n<!-- INFO END -->\n第一条 借款的利息不得预先在本金中扣除。\n第二条 借款人应当按期返还借款。\n"
+        "第三条 本条例自公布之日起施行。\n", encoding="utf-8")
+    row = {"query_id": 0, "question": "砍头息合法吗",
+           "gold_passages": [{"name": "某法典第九条", "text": "借款人应当按期返还借款。"}]}
+    (corpora / "lecoqa" / "lecoqa_all.jsonl").write_text(json.dumps(row, ensure_ascii=False) + "\n", encoding="utf-8")
+    keys = tmp_path / "keys.yaml"
+    keys.write_text("- source: 借款条例\n  sections:\n    第一条: [放款时先扣利息合法吗, 砍头息算不算违法]\n"
+                    "    第二条: [借的钱什么时候还]\n    第九十九条: [没有这一条]\n", encoding="utf-8")
+    names = ["借款条例第一条", "某法典第九条", "借款条例第三条"]
+    items = key_items(corpora, names, str(keys))
+    assert sorted(items) == sorted([("放款时先扣利息合法吗", [0]), ("砍头息算不算违法", [0]), ("借的钱什么时候还", [1])])
+    assert key_items(corpora, names, "") == []  # no keys files: no pairs
