@@ -296,8 +296,17 @@ def test_abstention_on_the_regulations_set(regulations):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="bounded by retrieval: the right article is in the top 5 hits for 90% of these "
-                   "lay questions; measured 78% cited right (docs/answers.md)", strict=False)
+def test_lay_questions_find_their_article_among_the_first_five_hits(regulations):
+    from evals.metrics import source_matches
+
+    answerable = [(i, a) for i, a in regulations if i.answerable]
+    found = sum(any(source_matches(h, s) for h in a.hits[:5] for s in i.expected_sources) for i, a in answerable)
+    assert found / len(answerable) >= 0.93  # 68 of 72 measured (docs/benchmarks.md)
+
+
+@pytest.mark.slow
+@pytest.mark.xfail(reason="bounded by retrieval: the right article is the first hit for 72% of these lay "
+                   "questions; measured 82% cited right (docs/answers.md)", strict=False)
 def test_answerable_regulation_questions_cite_the_right_article(regulations):
     cited_right, _, _ = _rates(regulations)
     assert cited_right >= 0.90
