@@ -197,7 +197,10 @@ class ExtractiveComposer:
                 if c.score >= best.score - margin and (same_hit or (strong and c.lexical > 0)):
                     chosen.append(c)
         # when another strong source matches almost as well, its best sentence joins: the top
-        # hits often split one answer (an FAQ and the product section it summarises)
+        # hits often split one answer (an FAQ and the product section it summarises). It must share
+        # a word with the question, except for retrieval's first hit: a statute article found
+        # through its customers' phrasings (question keys) often shares none, and a reply that
+        # leaves out the source retrieval trusts most for a near-tie is the worse reply.
         used = {c.hit_index for c in chosen}
         extra = 0
         for c in cands[1:]:
@@ -207,7 +210,7 @@ class ExtractiveComposer:
                 continue
             if (
                 c.score >= best.score - SECOND_SOURCE_MARGIN
-                and c.lexical > 0
+                and (c.lexical > 0 or c.hit_index == 0)
                 and hits[c.hit_index].score >= 0.5 * hits[best.hit_index].score
             ):
                 chosen.append(c)

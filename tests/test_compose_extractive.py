@@ -99,3 +99,13 @@ def test_a_sentence_left_empty_by_masking_is_not_quoted(composer):
     channels = hit(9, "客户可通过客服热线400-000-5566投诉，公司在24小时内首次响应。投诉邮箱[邮箱]。", 0.7)
     text, _ = reply(composer, "投诉邮箱和热线是多少", [channels])
     assert "400-000-5566" in text and "[邮箱]" not in text
+
+
+def test_the_first_hit_is_quoted_when_its_sentence_is_nearly_as_good(composer):
+    # retrieval ranks the article first through its customers' phrasings (question keys); none of the
+    # question's words are in its text, while a weaker hit shares "拒绝" and scores a hair higher
+    choice = hit(7, "第九条 消费者享有自主选择商品或者服务的权利。", 0.25, keys=["借款时非让我买你们的保险，我不想买可以吗？"])
+    bank = hit(8, "第四十一条 商业银行有权拒绝任何单位和个人强令要求其发放贷款或者提供担保。", 0.12)
+    text, cites = reply(composer, "业务员非让我搭配买保险才给贷款，我能拒绝吗", [choice, bank])
+    assert "商业银行有权拒绝" in text  # the best-matching sentence leads
+    assert "消费者享有自主选择商品或者服务的权利[" in text and "c7" in {c.chunk_id for c in cites}
