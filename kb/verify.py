@@ -187,6 +187,9 @@ def _with_markers(text: str, numbers: list[int]) -> str:
     return f"{body}{sep}{marks}{end}"
 
 
+_ENGLISH_END = re.compile(r"[A-Za-z0-9][.!?:;]$")
+
+
 def finalize(kept: list[Checked], hits: list[Hit]) -> tuple[str, list[Citation]]:
     """The reply text with citations renumbered 1..n in order of first use, and the
     citations (each referenced in the text, each quoting the source sentences used)."""
@@ -206,7 +209,9 @@ def finalize(kept: list[Checked], hits: list[Hit]) -> tuple[str, list[Citation]]
     chinese = is_chinese("".join(parts))
     text = ""
     for p in parts:
-        if text and not chinese and not text.endswith(" "):
+        # English sentences are separated by a space, also in an English reply that quotes
+        # Chinese sources ("…seriously. Under our procedure: 先安抚情绪…"); Chinese ones are not
+        if text and not text.endswith(" ") and (not chinese or _ENGLISH_END.search(text)):
             text += " "
         text += p
     citations = [citation(order[h], hits[h], " … ".join(quotes.get(h, []))) for h in sorted(order, key=order.get)]

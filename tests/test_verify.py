@@ -149,3 +149,19 @@ def test_support_threshold_separates_paraphrases_from_unrelated(sim):
     unrelated = [sim.best(u, [s])[0] for s, u in UNRELATED]
     assert min(para) >= SUPPORT_THRESHOLD, sorted(para)[:3]
     assert max(unrelated) < SUPPORT_THRESHOLD, sorted(unrelated)[-3:]
+
+
+def test_an_english_frame_around_chinese_quotes_keeps_its_spaces():
+    from kb.verify import Checked
+
+    quote = ("先安抚情绪：先对客户的感受表示理解，例如给您带来不便非常抱歉，我理解您现在很着急，不打断、不争辩，"
+             "再详细记录投诉的时间、渠道、涉及的产品和客户的诉求，并在一个工作日内转交相关责任部门处理。")
+    source = [hit(1, quote)]
+    kept = [Checked("We fully understand how you feel.", True), Checked("Under our complaint-handling procedure:", True),
+            Checked(quote, False, cited=[0], quotes={0: quote}),
+            Checked("If you have any other questions, please let us know.", True)]
+    text, _ = finalize(kept, source)  # mostly Chinese text, English connecting words
+    assert text.startswith("We fully understand how you feel. Under our complaint-handling procedure: 先安抚情绪")
+    assert text.endswith("处理[1]。If you have any other questions, please let us know.")
+    chinese, _ = finalize([Checked("您好，", True), kept[2], Checked("如还有其他问题，欢迎随时联系我们。", True)], source)
+    assert chinese == f"您好，{quote[:-1]}[1]。如还有其他问题，欢迎随时联系我们。"
