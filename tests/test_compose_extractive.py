@@ -109,3 +109,11 @@ def test_the_first_hit_is_quoted_when_its_sentence_is_nearly_as_good(composer):
     text, cites = reply(composer, "业务员非让我搭配买保险才给贷款，我能拒绝吗", [choice, bank])
     assert "商业银行有权拒绝" in text  # the best-matching sentence leads
     assert "消费者享有自主选择商品或者服务的权利[" in text and "c7" in {c.chunk_id for c in cites}
+
+
+def test_a_weaker_hit_joins_when_its_sentence_answers_almost_as_well(composer):
+    # statute articles' fused scores are far apart (0.9 vs 0.36 here); a sentence that matches the
+    # question nearly as well as the best one still belongs in the reply
+    late = hit(2, LATE.chunk.text, 0.36)
+    text, cites = reply(composer, "逾期还款要付利息吗", [LOAN, late])
+    assert "应当按照约定或者国家有关规定支付逾期利息[2]。" in text and [c.chunk_id for c in cites] == ["c1", "c2"]
