@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
 # sigmoid(b + w·[top fused score, best sentence similarity, best lexical overlap, unknown name])
-CONFIDENCE_WEIGHTS = (-15.81, 3.31, 16.01, 1.62, -5.08)
+CONFIDENCE_WEIGHTS = (-19.58, 3.97, 20.46, 2.16, -5.73)
 ANSWERABLE_WEIGHTS = (-25.5, 3.34, 28.73, 4.66, -4.1)
 ABSTAIN_THRESHOLD = 0.7  # a reply without basis costs more than an escalation: see docs/answers.md
 ABSTAIN_SOURCES = 3
