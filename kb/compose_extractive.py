@@ -171,7 +171,7 @@ class ExtractiveComposer:
         # embedding is the expensive step: only the lexically and positionally likeliest
         cands.sort(key=lambda c: (-c.lexical, c.hit_index, c.position))
         cands = cands[:MAX_CANDIDATES]
-        emb = self.sim.embed([question] + [c.text for c in cands])
+        emb = self.sim.embed([to_simplified(question)] + [c.text for c in cands])  # Simplified, like the sources
         dense = emb[1:] @ emb[0]
         for c, d in zip(cands, dense, strict=True):
             c.dense = float(d)

@@ -22,7 +22,7 @@ import numpy as np
 from kb.catalog import Catalog
 from kb.embedders import Embedder
 from kb.lexical import LexicalIndex, expansion_tokens, top_n
-from kb.textnorm import normalize, tokenize
+from kb.textnorm import normalize, to_simplified, tokenize
 from kb.types import Chunk, Hit, SearchFilters
 from kb.vectorstore import ChunkStore
 
@@ -211,7 +211,8 @@ class HybridRetriever:
         self, query: str, n_dense: int = DENSE_N, n_lexical: int = LEXICAL_N, allowed: set[str] | None = None
     ) -> tuple[dict[str, Chunk], np.ndarray, np.ndarray, list[str]]:
         """Candidate chunks with their dense similarity and BM25 score (both computed for all)."""
-        qvec = self.query_encoder([query])[0]
+        # embedded in Simplified script, like the sources: see kb.textnorm.to_simplified
+        qvec = self.query_encoder([to_simplified(query)])[0]
         dense_hits = self.store.query(qvec, n_dense)
         tokens = tokenize(query)
         extra = expansion_tokens(query, tokens) if EXPANSION_WEIGHT > 0 else []

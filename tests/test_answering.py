@@ -118,6 +118,16 @@ def test_names_the_knowledge_base_never_mentions_are_reported(kb, answerer):
     assert a.features[3] == 1.0 and a.abstained
 
 
+def test_a_question_in_traditional_script_is_answered_as_its_simplified_form(kb, answerer):
+    traditional, simplified = "借款的利息能預先從本金裡扣除嗎？", "借款的利息能预先从本金里扣除吗？"
+    hits_t, hits_s = kb.search(traditional, k=3), kb.search(simplified, k=3)
+    assert [h.chunk.chunk_id for h in hits_t] == [h.chunk.chunk_id for h in hits_s]
+    assert [h.score for h in hits_t] == pytest.approx([h.score for h in hits_s], abs=1e-6)
+    a_t, a_s = answerer.ask(traditional), answerer.ask(simplified)
+    assert a_t.confidence == pytest.approx(a_s.confidence, abs=1e-4) and not a_t.abstained
+    assert [c.chunk_id for c in a_t.citations] == [c.chunk_id for c in a_s.citations]
+
+
 def test_words_jieba_mistakes_for_person_names_are_not_unknown_names(tmp_path):
     doc, chunks = _doc("d_terms", "格式条款", "regulation", [
         "对格式条款的理解发生争议的，应当按照通常理解予以解释。逾期的时间自约定的还款日次日起计算。",
