@@ -45,6 +45,7 @@ RULE_TYPES = ("forbidden_phrase", "required_disclosure")
 # the honest reply is "check it in the business system", never a guess from similar documents.
 ACCOUNT_PATTERNS = (
     r"(?:帮我|帮忙|麻烦你?|给我|请|^)查(一下|一查|查|下)(我|本人|客户|他|她)",
+    r"(?:帮我|帮忙|麻烦你?|给我|请)查(一下|一查|查|下)?(我的|本人的|客户的)?(额度|余额|账单|欠款|还款计划|待还|账户)",
     r"我(的)?[^，。？?！!]{0,8}?(还|一共|总共)?(欠|剩)(了)?(多少|几期|几个月|多久)",
     r"我(的)?(账户|账单|借款|贷款|额度|申请|订单)(余额|还剩|进度|状态|审批到哪|到哪一步|批下来没)",
     r"\b(check|look up|see) my (account|balance|loan|application)\b|\bhow much do i (still )?owe\b",

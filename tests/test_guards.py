@@ -36,7 +36,8 @@ def test_ordinary_questions_are_not_complaints(text):
 @pytest.mark.parametrize(
     "text",
     ["帮我查一下我随心贷还欠多少钱", "麻烦查下客户张三的手机号", "我的车主贷还剩几期没还", "我還欠多少錢",
-     "我的贷款审批到哪一步了", "How much do I still owe?", "Can you check my account balance?"],
+     "我的贷款审批到哪一步了", "How much do I still owe?", "Can you check my account balance?",
+     "我的身份证号是[身份证号]，帮我查下额度", "麻烦查一下账单"],
 )
 def test_requests_for_one_customers_account_are_recognised(text):
     assert detect_account_request(text)
@@ -45,7 +46,7 @@ def test_requests_for_one_customers_account_are_recognised(text):
 @pytest.mark.parametrize(
     "text",
     ["别人没经过我同意能查我的征信吗", "银行放贷前会查我哪些情况", "提前还款怎么还", "我的车开了9年还能办车主贷吗",
-     "逾期多久会上征信", "How do I check my credit report?"],
+     "逾期多久会上征信", "How do I check my credit report?", "额度怎么提升", "账单日是哪天", "在哪里查额度"],
 )
 def test_questions_about_rules_are_not_account_requests(text):
     assert detect_account_request(text) is None
