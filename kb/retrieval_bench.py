@@ -47,12 +47,17 @@ def load_lecoqa(corpora_dir: Path) -> tuple[list[Question], dict[str, str]]:
     return questions, articles
 
 
+def regulation_title(lines: list[str], path: Path) -> str:
+    """A regulations_zh file's statute title: its first "# " heading, else the file name."""
+    return next((ln[2:].strip() for ln in lines if ln.startswith("# ")), path.stem)
+
+
 def regulation_articles(corpora_dir: Path) -> dict[str, str]:
     """{"<law title>第X条": text} for every article of the regulations_zh statutes."""
     out: dict[str, str] = {}
     for path in sorted((Path(corpora_dir) / "regulations_zh").glob("*.md")):
         lines = path.read_text(encoding="utf-8").splitlines()
-        title = next((ln[2:].strip() for ln in lines if ln.startswith("# ")), path.stem)
+        title = regulation_title(lines, path)
         body = lines[next((i for i, ln in enumerate(lines) if "INFO END" in ln), -1) + 1 :]
         name, parts = None, []
         for ln in body + ["第零条"]:

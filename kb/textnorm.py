@@ -68,11 +68,11 @@ PERSON_TITLES = frozenset("经理 先生 女士 小姐 老师 主任 主管 律�
 _REDUPLICATED = re.compile(r"^(.)一?\1$")  # 延一延, 看看: a verb form, never a name
 
 
-def proper_nouns(text: str, tagged: bool = False) -> list:
-    """Names of people, places and organisations in the text (normalised, two characters or more);
-    with `tagged`, as (name, jieba tag) pairs."""
+def proper_nouns(text: str) -> dict[str, str]:
+    """Names of people, places and organisations in the text (normalised, two characters or more),
+    each with its jieba tag, in order of appearance."""
     found: dict[str, str] = {}
     for w in jieba.posseg.cut(normalize(text)):
         if w.flag in PROPER_NOUN_TAGS and len(w.word) >= 2 and not _REDUPLICATED.match(w.word):
             found.setdefault(w.word, w.flag)
-    return list(found.items()) if tagged else list(found)
+    return found
