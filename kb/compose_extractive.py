@@ -64,7 +64,8 @@ NUMBER_BONUS = 0.03
 RANK_PENALTY = 0.0
 SAME_SOURCE_MARGIN = 0.08  # another sentence of the best source joins when within this of the best
 SECOND_SOURCE_MARGIN = 0.08  # another source's best sentence joins when within this of the best
-# … and when its hit's fused score is at least this share of the best sentence's hit. Statute
+# … and when its hit's fused score is at least this share of the best sentence's hit (the same
+# bar for a near-tied sentence of another source in the first pass of `select`). Statute
 # articles' scores are far apart (0.27, 0.12, 0.06 for three relevant articles is common); 0.3
 # rather than 0.5 put more of the expected facts into replies on all three Q&A sets, at the cost
 # of more citations that are not the expected source (docs/answers.md).
@@ -197,7 +198,7 @@ class ExtractiveComposer:
                 if len(chosen) >= self.max_sentences:
                     break
                 same_hit = c.hit_index == best.hit_index
-                strong = hits[c.hit_index].score >= 0.5 * hits[best.hit_index].score
+                strong = hits[c.hit_index].score >= SECOND_SOURCE_RELEVANCE * hits[best.hit_index].score
                 margin = SAME_SOURCE_MARGIN if same_hit else 0.02
                 if c.score >= best.score - margin and (same_hit or (strong and c.lexical > 0)):
                     chosen.append(c)
