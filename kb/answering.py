@@ -174,8 +174,10 @@ class Answerer:
         # question ("明天天气怎么样") can still rank a passage first with a high calibrated score.
         # Such a reply has nothing a reader could check it against, so it is not given.
         unsupported = bool(answer_hits) and answer_hits[0].signals.get("bm25", 1.0) <= 0.0 and draft.best_lexical == 0.0
-        if unsupported:
-            confidence = 0.0  # no reply is given, and none could be checked against its source
+        if unsupported or account:
+            # no reply is given (confidence is P(the reply cites a correct source)): the account
+            # guard sends the agent to the business system whatever the evidence model reads
+            confidence = 0.0
         abstained = account or unsupported or answerable < self.threshold
         if not abstained:
             kept = None
