@@ -15,6 +15,9 @@ def rules():
         ("我要投诉你们！", "complaint"),
         ("我要去12378投訴你們", "regulator"),
         ("再这样我就去法院起诉", "legal"),
+        ("我要去法院告你們", "legal"),
+        ("我已经报警了", "legal"),
+        ("I'm going to sue you", "legal"),
         ("我要找记者曝光你们", "media"),
         ("你们的催收天天骚扰我家人", "harassment"),
         ("你們這是暴力催收", "harassment"),
@@ -28,7 +31,14 @@ def test_complaints_are_detected(text, kind):
     assert kind in detect_complaint(text)
 
 
-@pytest.mark.parametrize("text", ["利息怎么计算？", "提前还款需要手续费吗", "How do I change my repayment date?"])
+@pytest.mark.parametrize(
+    "text",
+    ["利息怎么计算？", "提前还款需要手续费吗", "How do I change my repayment date?",
+     # questions about the law that mention a court are not threats to go to one
+     "逾期利率约定得特别高，法院会全部支持吗", "去法院起诉别人欠钱，要准备什么证据",
+     "对方拿着借条去法院告我，要谁拿证据？", "我跟你們客服的聊天記錄，能拿去法院當證據嗎？",
+     "Does a court enforce a verbal loan agreement?"],
+)
 def test_ordinary_questions_are_not_complaints(text):
     assert detect_complaint(text) == []
 
