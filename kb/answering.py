@@ -165,7 +165,6 @@ class Answerer:
         top = answer_hits[0].score if answer_hits else 0.0
         unknown = 1.0 if self.kb.unknown_names(q) else 0.0
         features = (top, draft.best_similarity, draft.best_lexical, unknown)
-        confidence = confidence_from(*features) if answer_hits else 0.0
         answerable = answerable_from(*features) if answer_hits else 0.0
         mode = "extractive"
         dropped: list[str] = []
@@ -174,10 +173,9 @@ class Answerer:
         # question ("明天天气怎么样") can still rank a passage first with a high calibrated score.
         # Such a reply has nothing a reader could check it against, so it is not given.
         unsupported = bool(answer_hits) and answer_hits[0].signals.get("bm25", 1.0) <= 0.0 and draft.best_lexical == 0.0
-        if unsupported or account:
-            # no reply is given (confidence is P(the reply cites a correct source)): the account
-            # guard sends the agent to the business system whatever the evidence model reads
-            confidence = 0.0
+        # confidence is P(the reply cites a correct source): 0 when no reply is given by rule (no
+        # shared word; the account guard sends the agent to the business system)
+        confidence = confidence_from(*features) if answer_hits and not (unsupported or account) else 0.0
         abstained = account or unsupported or answerable < self.threshold
         if not abstained:
             kept = None
