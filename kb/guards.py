@@ -27,8 +27,9 @@ COMPLAINT_PATTERNS: dict[str, str] = {
     "complaint": r"投诉|申诉|举报|维权|告你们|complain|file a complaint|report (you|this)",
     "regulator": r"12378|12363|12315|银保监|银监会|金融监管|人民银行|人行|消协|监管部门|cfpb|regulator|ombudsman",
     # the customer threatening legal action, not a question about the law ("法院会支持吗",
-    # "去法院起诉别人要什么证据", "对方起诉我怎么办" are questions a statute answers)
-    "legal": r"(起诉|告|状告|控告)(你们|贵公司|你司)|律师函|法庭上见|法院见"
+    # "去法院起诉别人要什么证据", "对方起诉我怎么办" are questions a statute answers); 告你们 is
+    # already a "complaint" signal
+    "legal": r"起诉(你们|贵公司|你司)|律师函|法庭上见|法院见"
     r"|(我|我们)(要|会|就|得|准备|打算|已经|马上|一定)?[^，。；？?！!,]{0,4}(去法院|上法院|到法院|起诉|打官司|请律师|找律师|报警|仲裁)"
     r"|\b(i|we)('ll|'m going to| will| am going to| are going to)? (sue|take you to court)\b|see you in court"
     r"|\bmy (lawyer|attorney)\b|lawsuit against you",
