@@ -30,7 +30,7 @@ from kb.errors import LLMError, ValidationError
 from kb.guards import check_compliance, detect_account_request, detect_complaint, load_rules
 from kb.pii import mask_pii
 from kb.settings import Settings
-from kb.textnorm import normalize
+from kb.textnorm import normalize, standard_chinese
 from kb.types import Answer, Citation, Hit, SearchFilters
 from kb.verify import Checked, Piece, SentenceSimilarity, check_support, citation, finalize, source_sentences
 
@@ -163,7 +163,7 @@ class Answerer:
         draft: Draft = self.extractive.compose(q, hits, procedure=procedure)
         answer_hits = [h for i, h in enumerate(hits) if i != procedure]
         top = answer_hits[0].score if answer_hits else 0.0
-        unknown = 1.0 if self.kb.unknown_names(q) else 0.0
+        unknown = 1.0 if self.kb.unknown_names(standard_chinese(q)) else 0.0
         features = (top, draft.best_similarity, draft.best_lexical, unknown)
         answerable = answerable_from(*features) if answer_hits else 0.0
         mode = "extractive"

@@ -17,7 +17,7 @@ from kb.lexical import term_alternatives
 from kb.numbers import asks_for_number, extract_numbers
 from kb.pii import CARD_MASK, EMAIL_MASK, ID_MASK, MOBILE_MASK
 from kb.sentences import is_chinese, split_sentences
-from kb.textnorm import to_simplified, tokenize
+from kb.textnorm import standard_chinese, to_simplified, tokenize
 from kb.types import Chunk, Hit
 from kb.verify import Piece, SentenceSimilarity
 
@@ -148,6 +148,7 @@ class ExtractiveComposer:
         """Scored candidate sentences from the top hits (best first)."""
         if not hits:
             return []
+        question = standard_chinese(question)  # written Cantonese is scored in standard Chinese
         answer_hits = ANSWER_HITS if answer_hits is None else answer_hits
         top = hits[0].score
         use = [i for i, h in enumerate(hits[: answer_hits + 2]) if i < answer_hits or h.score >= 0.8 * top]

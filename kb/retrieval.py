@@ -22,7 +22,7 @@ import numpy as np
 from kb.catalog import Catalog
 from kb.embedders import Embedder
 from kb.lexical import LexicalIndex, expansion_tokens, top_n
-from kb.textnorm import normalize, to_simplified, tokenize
+from kb.textnorm import normalize, standard_chinese, to_simplified, tokenize
 from kb.types import Chunk, Hit, SearchFilters
 from kb.vectorstore import ChunkStore
 
@@ -246,6 +246,7 @@ class HybridRetriever:
         return cached[1]
 
     def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
+        query = standard_chinese(query)  # a question in written Cantonese searches in standard Chinese
         docs = self.documents()
         allowed = self._allowed(docs, filters)
         restrict = allowed if len(allowed) < len(docs) else None

@@ -39,6 +39,53 @@ def to_simplified(text: str) -> str:
     return _T2S.convert(text)
 
 
+# Written Cantonese → standard written Chinese, for questions only (the sources are in standard
+# written Chinese; e5 and BM25 find little in 我啲貸款已經還清咗，你哋仲留住我嘅資料做咩). Only the
+# colloquial words and particles that do not occur in standard written Chinese, longest first;
+# characters shared with it keep their meaning (係 in 關係, 仲 in 仲裁 are left alone). Hand-written
+# because no maintained library does this: OpenCC converts characters, not vocabulary, and the
+# Cantonese→Mandarin converters that exist are neural models fetched from a model hub.
+# Entries are in Traditional script, the script Cantonese is written in; a question in Simplified
+# script gets them converted by OpenCC, so a reply keeps the customer's script.
+_CANTONESE_WORDS = {
+    "係唔係": "是不是", "係咪": "是不是", "可唔可以": "可不可以", "使唔使": "需不需要", "得唔得": "行不行",
+    "有冇": "有沒有", "冇得": "不能", "唔使": "不用", "唔好": "不要", "唔該": "請", "唔知": "不知道",
+    "點解": "為什麼", "點樣": "怎樣", "點算": "怎麼辦", "做咩": "為什麼", "乜嘢": "什麼", "咩嘢": "什麼",
+    "而家": "現在", "幾時": "什麼時候", "幾多": "多少", "幾耐": "多久", "好耐": "很久", "邊度": "哪裡",
+    "邊個": "誰", "佢哋": "他們", "我哋": "我們", "你哋": "你們", "呢個": "這個", "嗰個": "那個",
+    "呢啲": "這些", "嗰啲": "那些", "呢度": "這裡", "嗰度": "那裡", "咁樣": "這樣", "同埋": "和",
+    "多啲": "多些", "少啲": "少些", "快啲": "快些", "遲啲": "晚些", "早啲": "早些", "先至": "才", "嘅話": "的話",
+    "咗": "了", "冇": "沒有", "嘅": "的", "佢": "他", "唔": "不", "喺": "在", "嚟": "來", "啲": "的",
+    "咩": "什麼", "乜": "什麼", "睇": "看", "搵": "找", "揾": "找", "攞": "拿", "俾": "給", "畀": "給",
+    "諗": "想", "嘢": "東西", "咁": "這麼", "嗰": "那", "呃": "騙", "啱": "對", "㗎": "", "喎": "", "囉": "", "咯": "",
+}
+# 係 and 仲 are Cantonese for 是 and 還 except in the standard words they also spell
+_CANTONESE_CONTEXT = [
+    (re.compile(r"(?<![關联聯維维體体派干])係(?!數|数|統|统|列)"), "是"),
+    (re.compile(r"仲(?![裁介秋夏冬春])"), "還"),
+    (re.compile(r"呢(?=[個个筆笔份次間间張张單单種种樣样])"), "這"),
+    (re.compile(r"晒(?=[太衣被])"), "曬"),
+]
+_CANTONESE_WORDS.update({to_simplified(k): v for k, v in list(_CANTONESE_WORDS.items())})  # 點解 and 点解
+_CANTONESE_PATTERN = re.compile("|".join(sorted(map(re.escape, _CANTONESE_WORDS), key=len, reverse=True)))
+# characters that standard written Chinese does not use: a question without one is left unchanged
+_CANTONESE_MARKERS = re.compile("[咗冇嘅哋佢唔喺嚟啲咩乜睇搵揾攞諗嘢㗎嗰]")
+
+
+@lru_cache(maxsize=4096)
+def standard_chinese(text: str) -> str:
+    """A question in written Cantonese rewritten in standard written Chinese (other text unchanged).
+    Used for searching and scoring sentences, never for what is shown."""
+    if not _CANTONESE_MARKERS.search(text):
+        return text
+    simplified = to_simplified(text) == text
+    out = _CANTONESE_PATTERN.sub(lambda m: _CANTONESE_WORDS[m.group(0)], text)
+    for pattern, repl in _CANTONESE_CONTEXT:
+        out = pattern.sub(repl, out)
+    out = out.replace("晒", "完").replace("曬", "晒")  # 還晒 (paid it all back); 晒太陽 is kept
+    return to_simplified(out) if simplified else out
+
+
 def normalize(text: str) -> str:
     """NFKC + Traditional→Simplified + lower case. Length may change only through NFKC."""
     return to_simplified(unicodedata.normalize("NFKC", text)).lower()

@@ -128,6 +128,17 @@ def test_a_question_in_traditional_script_is_answered_as_its_simplified_form(kb,
     assert [c.chunk_id for c in a_t.citations] == [c.chunk_id for c in a_s.citations]
 
 
+def test_a_question_in_written_cantonese_is_searched_in_standard_chinese(kb, answerer):
+    cantonese = "借錢嘅利息可唔可以預先喺本金度扣咗㗎？"
+    standard = "借錢的利息可不可以預先在本金度扣了？"
+    hits_c, hits_s = kb.search(cantonese, k=3), kb.search(standard, k=3)
+    assert [h.chunk.chunk_id for h in hits_c] == [h.chunk.chunk_id for h in hits_s]
+    assert hits_c[0].chunk.section == "第六百七十条"
+    a = answerer.ask(cantonese)
+    assert not a.abstained and a.citations[0].section == "第六百七十条"
+    assert a.question == cantonese  # what is shown and logged is what the customer wrote
+
+
 def test_words_jieba_mistakes_for_person_names_are_not_unknown_names(tmp_path):
     doc, chunks = _doc("d_terms", "格式条款", "regulation", [
         "对格式条款的理解发生争议的，应当按照通常理解予以解释。逾期的时间自约定的还款日次日起计算。",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ingest.clean import clean_text, collapse_whitespace, split_info_header, strip_boilerplate, strip_pinyin
-from kb.textnorm import to_simplified
+from kb.textnorm import standard_chinese, to_simplified
 
 BOILERPLATE = ["_第1頁", "已閱讀", "下載本文檔", "版權說明", "文檔簡介", "溫馨提示", "最新文檔", "評論", "0/150", "提交評論",
                "人人文庫網", "WinRAR"]  # fmt: skip
@@ -61,3 +61,16 @@ def test_statute_info_header_is_metadata_not_body(corpora_dir):
 def test_cleaned_seed_reads_as_simplified_after_normalisation(seed_file):
     text = clean_text(seed_file.read_text(encoding="utf-8"))
     assert "信贷公司智能客服管理规定" in to_simplified(text)
+
+
+def test_written_cantonese_becomes_standard_chinese_in_the_customers_script():
+    assert standard_chinese("我啲貸款已經還清咗，你哋仲留住我嘅資料做咩？") == "我的貸款已經還清了，你們還留住我的資料為什麼？"
+    assert standard_chinese("我啲贷款还清咗，点解你哋仲收我钱？") == "我的贷款还清了，为什么你们还收我钱？"
+    assert standard_chinese("阿叔而家話要我全數還晒，我可唔可以遲啲先還？") == "阿叔現在話要我全數還完，我可不可以晚些先還？"
+
+
+def test_standard_chinese_is_left_alone():
+    for text in ("仲裁委员会认定双方的关系", "我的贷款已经还清了，为什么还收钱？", "維係關係，仲介費", "What is the rate?"):
+        assert standard_chinese(text) == text
+    # a Cantonese question keeps the standard words it shares: 仲裁 and 關係 are not 還裁 or 關是
+    assert standard_chinese("佢哋話要去仲裁，同我哋冇關係") == "他們話要去仲裁，同我們沒有關係"
