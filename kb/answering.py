@@ -13,7 +13,9 @@ cross-validated figures in docs/answers.md):
   ABSTAIN_THRESHOLD (CITEDESK_ABSTAIN_THRESHOLD overrides it).
 * CONFIDENCE_WEIGHTS: P(the reply cites a correct source) = Answer.confidence.
 A question that asks for one customer's account data (kb.guards.detect_account_request) is not
-answered from documents at all: the reply says to check it in the business system.
+answered from documents at all: the reply says to check it in the business system. A question
+about the company's own practice (kb.guards.detect_company_practice) with only statutes among the
+hits is abstained on (flag no_company_source).
 """
 
 from __future__ import annotations
@@ -24,10 +26,10 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from kb.compose_extractive import COMPLAINT_QUERY, PHRASES, Draft, ExtractiveComposer, answer_part, language
+from kb.compose_extractive import ANSWER_HITS, COMPLAINT_QUERY, PHRASES, Draft, ExtractiveComposer, answer_part, language
 from kb.compose_llm import LLMComposer, LLMNoAnswer
 from kb.errors import LLMError, ValidationError
-from kb.guards import check_compliance, detect_account_request, detect_complaint, load_rules
+from kb.guards import check_compliance, detect_account_request, detect_company_practice, detect_complaint, load_rules
 from kb.pii import mask_pii
 from kb.settings import Settings
 from kb.textnorm import normalize, standard_chinese
@@ -173,10 +175,19 @@ class Answerer:
         # question ("明天天气怎么样") can still rank a passage first with a high calibrated score.
         # Such a reply has nothing a reader could check it against, so it is not given.
         unsupported = bool(answer_hits) and answer_hits[0].signals.get("bm25", 1.0) <= 0.0 and draft.best_lexical == 0.0
+        # A question about the company's own practice (its app's menus, branches, payout times,
+        # current rates, promotions) that only statutes match: the law says what is allowed, not
+        # what this company does, and the nearest article would be a confident wrong answer.
+        practice = detect_company_practice(q) is not None and not any(
+            h.chunk.kind != "regulation" for h in answer_hits[:ANSWER_HITS]
+        )
+        if practice:
+            flags.append("no_company_source")
         # confidence is P(the reply cites a correct source): 0 when no reply is given by rule (no
-        # shared word; the account guard sends the agent to the business system)
-        confidence = confidence_from(*features) if answer_hits and not (unsupported or account) else 0.0
-        abstained = account or unsupported or answerable < self.threshold
+        # shared word; the account guard sends the agent to the business system; only statutes
+        # for a question about the company's practice)
+        confidence = confidence_from(*features) if answer_hits and not (unsupported or account or practice) else 0.0
+        abstained = account or unsupported or practice or answerable < self.threshold
         if not abstained:
             kept = None
             if self.llm is not None:

@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from kb.errors import ConfigError
-from kb.textnorm import normalize, to_simplified
+from kb.textnorm import normalize, standard_chinese, to_simplified
 
 BUILTIN_RULES = Path(__file__).with_name("compliance_rules.yaml")
 
@@ -54,15 +54,41 @@ ACCOUNT_PATTERNS = (
     r"(?:帮我|帮忙|麻烦你?|给我|请)查(一下|一查|查|下)?(我的|本人的|客户的)?(额度|余额|账单|欠款|还款计划|待还|账户)",
     r"我(的)?[^，。？?！!]{0,8}?(还|一共|总共)?(欠|剩)(了)?(多少|几期|几个月|多久)",
     r"我(的)?(账户|账单|借款|贷款|额度|申请|订单)(余额|还剩|进度|状态|审批到哪|到哪一步|批下来没)",
+    # whether the customer's own application or payment has gone through: 我的申请批下来了吗,
+    # 我昨天还的钱到账了没
+    r"我[^，。？?！!]{0,12}?(申请|提额|借款|贷款|还款|还的钱|转账|付款|放款)[^，。？?！!]{0,6}?"
+    r"(批下来|审批下来|审核下来|通过|到账|到了|放下来)了?(吗|没|没有|嗎|沒)",
     r"\b(check|look up|see) my (account|balance|loan|application)\b|\bhow much do i (still )?owe\b",
 )
 _ACCOUNT_RE = re.compile("|".join(f"(?:{p})" for p in ACCOUNT_PATTERNS), re.IGNORECASE)
+
+# Questions about the company's own practice: its app's menus, its branches and hours, how fast it
+# pays out, its current rates and promotions. Only the company's own documents (products, FAQ,
+# procedures) answer these; a statute says what the law allows, not what this company does, so a
+# reply built from statutes alone is not given (kb.answering).
+COMPANY_PRACTICE_PATTERNS = (
+    r"(app|客户端|小程序|网站|官网)[^，。？?！!]{0,12}?(菜单|页面|入口|按钮|选单)",
+    r"(哪个|哪一个)(菜单|页面|入口|按钮|选单)|(菜单|页面|入口|按钮|选单)[^，。？?！!]{0,6}?(在哪|哪里|哪儿|找不到)",
+    r"(网点|门店|营业厅|分公司|分行|支行|办公室)[^，。？?！!]{0,12}?(地址|在哪|哪里|几点|开门|营业|上班|下班)",
+    r"(客服|热线|电话|人工)[^，。？?！!]{0,8}?(几点|上班|下班|营业时间|工作时间|周末)",
+    r"(你们|贵公司|贵司|你司|平台)[^，。？?！!]{0,16}?(几个工作日|几天|多久|多长时间)[^，。？?！!]{0,4}?(放款|到账|批|审批|审核)",
+    r"(你们|贵公司|贵司|你司|平台)[^，。？?！!]{0,12}?(现在|目前|最近)[^，。？?！!]{0,12}?(利率|利息|年化|费率|手续费)[^，。？?！!]{0,6}?(是多少|多少|几个点)",
+    r"(你们|贵公司|贵司|你司|平台)[^，。？?！!]{0,16}?(有没有|有什么|有冇)[^，。？?！!]{0,10}?(活动|优惠|免息券|优惠券|折扣|返现|奖励)",
+    r"(推荐|邀请)[^，。？?！!]{0,8}?(奖励|返现|红包)",
+)
+_COMPANY_PRACTICE_RE = re.compile("|".join(f"(?:{p})" for p in COMPANY_PRACTICE_PATTERNS), re.IGNORECASE)
 
 
 def detect_complaint(text: str) -> list[str]:
     """The kinds of complaint signal in the text (empty when none)."""
     norm = normalize(text)
     return [kind for kind, rx in _COMPLAINT_RE.items() if rx.search(norm)]
+
+
+def detect_company_practice(text: str) -> str | None:
+    """The phrase that asks about the company's own practice (None when the question does not)."""
+    m = _COMPANY_PRACTICE_RE.search(normalize(standard_chinese(text)))
+    return m.group(0) if m else None
 
 
 def detect_account_request(text: str) -> str | None:

@@ -110,6 +110,18 @@ def test_a_request_for_one_customers_account_is_sent_to_the_business_system(answ
     assert not answerer.ask("随心贷提前还款要收手续费吗？").flags  # a question about the rules is answered
 
 
+def test_the_companys_own_practice_is_not_answered_from_statutes_alone(answerer):
+    question = "你们现在借款的年化利率是多少？有没有免息活动？"
+    a = answerer.ask(question, kind="regulation")  # only statutes to go on
+    assert a.abstained and "no_company_source" in a.flags and a.confidence == 0.0
+    assert not re.search(r"\[\d+\]", a.text) and a.citations  # the closest sources are still listed
+    # with the product document among the sources the rule does not apply
+    assert "no_company_source" not in answerer.ask(question).flags
+    # a question about the law that mentions the company's rate is answered from the statutes
+    b = answerer.ask("你们的利息可以预先从本金里扣掉吗？", kind="regulation")
+    assert not b.abstained and b.citations[0].section == "第六百七十条"
+
+
 def test_names_the_knowledge_base_never_mentions_are_reported(kb, answerer):
     assert kb.unknown_names("招商银行的闪电贷利率是多少") == ["招商银行"]
     assert kb.unknown_names("深圳分公司的地址在哪") == ["深圳"]

@@ -1,7 +1,7 @@
 import pytest
 
 from kb.errors import ConfigError
-from kb.guards import check_compliance, detect_account_request, detect_complaint, load_rules
+from kb.guards import check_compliance, detect_account_request, detect_company_practice, detect_complaint, load_rules
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,8 @@ def test_ordinary_questions_are_not_complaints(text):
     "text",
     ["帮我查一下我随心贷还欠多少钱", "麻烦查下客户张三的手机号", "我的车主贷还剩几期没还", "我還欠多少錢",
      "我的贷款审批到哪一步了", "How much do I still owe?", "Can you check my account balance?",
-     "我的身份证号是[身份证号]，帮我查下额度", "麻烦查一下账单"],
+     "我的身份证号是[身份证号]，帮我查下额度", "麻烦查一下账单", "我昨天提交的提额申请审批下来了吗？",
+     "我上午还的钱到账了没", "我嘅貸款申請批下來了嗎？"],
 )
 def test_requests_for_one_customers_account_are_recognised(text):
     assert detect_account_request(text)
@@ -56,7 +57,8 @@ def test_requests_for_one_customers_account_are_recognised(text):
 @pytest.mark.parametrize(
     "text",
     ["别人没经过我同意能查我的征信吗", "银行放贷前会查我哪些情况", "提前还款怎么还", "我的车开了9年还能办车主贷吗",
-     "逾期多久会上征信", "How do I check my credit report?", "额度怎么提升", "账单日是哪天", "在哪里查额度"],
+     "逾期多久会上征信", "How do I check my credit report?", "额度怎么提升", "账单日是哪天", "在哪里查额度",
+     "借款申请一般多久能批下来？", "我还款以后多久能到账？"],
 )
 def test_questions_about_rules_are_not_account_requests(text):
     assert detect_account_request(text) is None
@@ -126,3 +128,24 @@ def test_malformed_rules_file_is_a_config_error_naming_the_problem(tmp_path, tex
 def test_missing_rules_file(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_rules(tmp_path / "nope.yaml")
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["你们APP里的提前还款按钮在哪个菜单下面？", "我想换一张扣款的银行卡，要点哪个菜单？", "你們APP要怎麼換綁銀行卡？在哪個選單裡？",
+     "你们线下服务网点周六开不开门？", "你们客服热线几点上班？", "我今天提交的申请，你们一般几个工作日能放款到账？",
+     "你们现在新客借款的年化利率是多少？", "你们最近有没有免息券之类的活动？", "推荐朋友来借款有没有奖励？",
+     "你哋而家嘅年利率係幾多？"],
+)
+def test_questions_about_the_companys_own_practice_are_recognised(text):
+    assert detect_company_practice(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["我不同意你们APP获取我的相册和位置，结果就不让我用了，这合理吗？", "你们收的利息超过法律规定的上限了吗？",
+     "你们乱报我的征信，我还能去哪里投诉？", "提前还款要提前多久通知你们？", "逾期以后你们会收多少罚息？",
+     "借款的利息能预先从本金里扣除吗？"],
+)
+def test_questions_about_the_rules_are_not_about_the_companys_practice(text):
+    assert detect_company_practice(text) is None

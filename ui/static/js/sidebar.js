@@ -120,7 +120,9 @@
       banner("complaint", t("js.complaint"), proc).id = "complaint-banner";
     }
     if (data.abstained) {
-      var b = banner("abstain", t(flags.indexOf("account_lookup") >= 0 ? "js.account_lookup" : "js.abstained"));
+      var reason = flags.indexOf("account_lookup") >= 0 ? "js.account_lookup"
+        : flags.indexOf("no_company_source") >= 0 ? "js.no_company_source" : "js.abstained";
+      var b = banner("abstain", t(reason));
       b.id = "abstain-banner";
     }
     flags.forEach(function (f) {
