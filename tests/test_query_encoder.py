@@ -244,3 +244,22 @@ def test_question_keys_become_training_pairs_for_their_articles(tmp_path):
     items = key_items(corpora, names, str(keys))
     assert sorted(items) == sorted([("放款时先扣利息合法吗", [0]), ("砍头息算不算违法", [0]), ("借的钱什么时候还", [1])])
     assert key_items(corpora, names, "") == []  # no keys files: no pairs
+
+
+def test_a_question_asked_again_is_not_embedded_again(monkeypatch):
+    from kb import embedders
+
+    calls = []
+
+    class Worker:
+        def embed(self, texts):
+            calls.append(list(texts))
+            return np.vstack([np.full(4, float(len(t)), dtype=np.float32) for t in texts])
+
+    monkeypatch.setattr(embedders, "_lay_query_encoder", lambda: Worker())
+    monkeypatch.setattr(embedders, "_LAY_CACHE", embedders.OrderedDict())
+    first = embedders._embed_lay_questions(["提前还款要手续费吗", "逾期会上征信吗"])
+    again = embedders._embed_lay_questions(["逾期会上征信吗", "砍头息合法吗", "逾期会上征信吗"])
+    assert calls == [["提前还款要手续费吗", "逾期会上征信吗"], ["砍头息合法吗"]]  # only the new one
+    assert again.shape == (3, 4) and (again[0] == first[1]).all() and (again[2] == first[1]).all()
+    assert again[1][0] == len("砍头息合法吗")
