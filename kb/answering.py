@@ -27,10 +27,24 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
-from kb.compose_extractive import ANSWER_HITS, COMPLAINT_QUERY, PHRASES, Draft, ExtractiveComposer, answer_part, language
+from kb.compose_extractive import (
+    ANSWER_HITS,
+    COMPLAINT_QUERY,
+    PHRASES,
+    Draft,
+    ExtractiveComposer,
+    answer_part,
+    language,
+)
 from kb.compose_llm import LLMComposer, LLMNoAnswer
 from kb.errors import LLMError, ValidationError
-from kb.guards import check_compliance, detect_account_request, detect_company_practice, detect_complaint, load_rules
+from kb.guards import (
+    check_compliance,
+    detect_account_request,
+    detect_company_practice,
+    detect_complaint,
+    load_rules,
+)
 from kb.pii import mask_pii
 from kb.settings import Settings
 from kb.textnorm import normalize, standard_chinese, to_simplified

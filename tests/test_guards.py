@@ -1,7 +1,13 @@
 import pytest
 
 from kb.errors import ConfigError
-from kb.guards import check_compliance, detect_account_request, detect_company_practice, detect_complaint, load_rules
+from kb.guards import (
+    check_compliance,
+    detect_account_request,
+    detect_company_practice,
+    detect_complaint,
+    load_rules,
+)
 
 
 @pytest.fixture(scope="module")
