@@ -75,6 +75,11 @@ COMPANY_PRACTICE_PATTERNS = (
     r"(你们|贵公司|贵司|你司|平台)[^，。？?！!]{0,12}?(现在|目前|最近)[^，。？?！!]{0,12}?(利率|利息|年化|费率|手续费)[^，。？?！!]{0,6}?(是多少|多少|几个点)",
     r"(你们|贵公司|贵司|你司|平台)[^，。？?！!]{0,16}?(有没有|有什么|有冇)[^，。？?！!]{0,10}?(活动|优惠|免息券|优惠券|折扣|返现|奖励)",
     r"(推荐|邀请)[^，。？?！!]{0,8}?(奖励|返现|红包)",
+    r"\b(your|the) (app|website)\b[^.?!]{0,40}\b(menu|button|page|screen)\b|\bwhich (menu|button|screen)\b"
+    r"|\b(menu|button|screen)\b[^.?!]{0,30}\b(your|the) (app|website)\b",
+    r"\b(branch|office|hotline|call cent(er|re))\b[^.?!]{0,30}\b(open|opening hours|close|address)\b",
+    r"\bhow (long|many (working |business )?days)\b[^.?!]{0,40}\b(pay ?out|disburse|approve|get the money)\b",
+    r"\byour (current|latest) (interest )?rates?\b|\b(promotion|coupon|referral (bonus|reward))s?\b",
 )
 _COMPANY_PRACTICE_RE = re.compile("|".join(f"(?:{p})" for p in COMPANY_PRACTICE_PATTERNS), re.IGNORECASE)
 

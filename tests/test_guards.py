@@ -141,7 +141,9 @@ def test_missing_rules_file(tmp_path):
     ["你们APP里的提前还款按钮在哪个菜单下面？", "我想换一张扣款的银行卡，要点哪个菜单？", "你們APP要怎麼換綁銀行卡？在哪個選單裡？",
      "你们线下服务网点周六开不开门？", "你们客服热线几点上班？", "我今天提交的申请，你们一般几个工作日能放款到账？",
      "你们现在新客借款的年化利率是多少？", "你们最近有没有免息券之类的活动？", "推荐朋友来借款有没有奖励？",
-     "你哋而家嘅年利率係幾多？"],
+     "你哋而家嘅年利率係幾多？", "Where is the early repayment button in your app?",
+     "Is your branch in Shenzhen open on Saturday?", "How many working days does it take to pay out my loan?",
+     "What is your current interest rate?", "Do you have any promotion for new customers?"],
 )
 def test_questions_about_the_companys_own_practice_are_recognised(text):
     assert detect_company_practice(text)
@@ -151,7 +153,8 @@ def test_questions_about_the_companys_own_practice_are_recognised(text):
     "text",
     ["我不同意你们APP获取我的相册和位置，结果就不让我用了，这合理吗？", "你们收的利息超过法律规定的上限了吗？",
      "你们乱报我的征信，我还能去哪里投诉？", "提前还款要提前多久通知你们？", "逾期以后你们会收多少罚息？",
-     "借款的利息能预先从本金里扣除吗？"],
+     "借款的利息能预先从本金里扣除吗？", "Can the interest be deducted from the principal in advance?",
+     "Is an interest rate above four times the LPR legal?", "Can your app read my contacts without consent?"],
 )
 def test_questions_about_the_rules_are_not_about_the_companys_practice(text):
     assert detect_company_practice(text) is None
