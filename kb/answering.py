@@ -189,7 +189,7 @@ class Answerer:
         draft: Draft = self.extractive.compose(q, hits, procedure=procedure)
         answer_hits = [h for i, h in enumerate(hits) if i != procedure]
         top = answer_hits[0].score if answer_hits else 0.0
-        unknown = 1.0 if self.kb.unknown_names(standard_chinese(q)) else 0.0
+        unknown = 1.0 if self.kb.unknown_names(q) else 0.0
         features = (top, draft.best_similarity, draft.best_lexical, unknown)
         answerable = answerable_from(*features) if answer_hits else 0.0
         mode = "extractive"

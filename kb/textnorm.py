@@ -113,13 +113,25 @@ PERSON_TAGS = frozenset({"nr", "nrfg", "nrt"})
 # Titles after a surname that make it a person (王经理, 李先生)
 PERSON_TITLES = frozenset("经理 先生 女士 小姐 老师 主任 主管 律师 专员 总监 经办 师傅 科长 处长 局长 部长 行长 董事".split())
 _REDUPLICATED = re.compile(r"^(.)一?\1$")  # 延一延, 看看: a verb form, never a name
+# Words jieba's dictionary tags as names that are not: relatives and forms of address (阿叔, 阿姨,
+# 老公, 岳父) and 礼拜 (week). A customer describing their uncle is not asking about a name.
+NOT_NAMES = frozenset(
+    "阿叔 阿姨 阿伯 阿婆 阿公 阿嫂 阿哥 阿姐 阿妹 阿爸 阿妈 阿爷 阿嬷 老公 老婆 岳父 岳母 公公 婆婆 "
+    "丈夫 妻子 礼拜 礼拜天 礼拜日 做礼拜".split()
+)
 
 
 def proper_nouns(text: str) -> dict[str, str]:
     """Names of people, places and organisations in the text (normalised, two characters or more),
     each with its jieba tag, in order of appearance."""
     found: dict[str, str] = {}
-    for w in jieba.posseg.cut(normalize(text)):
-        if w.flag in PROPER_NOUN_TAGS and len(w.word) >= 2 and not _REDUPLICATED.match(w.word):
-            found.setdefault(w.word, w.flag)
+    for w in jieba.posseg.cut(normalize(standard_chinese(text))):
+        if w.flag not in PROPER_NOUN_TAGS or len(w.word) < 2 or _REDUPLICATED.match(w.word) or w.word in NOT_NAMES:
+            continue
+        # a place or organisation tag on a word jieba's dictionary lacks is its HMM's guess (网银,
+        # online banking, comes out as an organisation); real ones (深圳, 招商银行) are in the
+        # dictionary. Person names are rarely in it, so their guesses stay.
+        if w.flag in ("ns", "nt") and w.word not in jieba.dt.FREQ:
+            continue
+        found.setdefault(w.word, w.flag)
     return found

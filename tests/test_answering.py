@@ -161,6 +161,14 @@ def test_words_jieba_mistakes_for_person_names_are_not_unknown_names(tmp_path):
         assert kb.unknown_names("借款到期还不上，拖了的那段时间利息怎么算") == []
         assert kb.unknown_names("合同里写着最终解释权归本公司，有效吗") == []
         assert kb.unknown_names("手头紧，还款日能不能延一延") == []
+        # relatives, forms of address and 礼拜 are in jieba's dictionary as names; 网银 (online
+        # banking) is its guess at an organisation
+        assert kb.unknown_names("早兩年阿叔借咗五萬俾我，而家佢話要我下個禮拜還晒") == []
+        assert kb.unknown_names("我老公借的钱要我还吗？阿姨说会帮忙") == []
+        assert kb.unknown_names("朋友说钱已经通过网银转给我了，借款算成立了吗") == []
+        # places and organisations in jieba's dictionary stay names
+        assert kb.unknown_names("招商银行的闪电贷利率是多少") == ["招商银行"]
+        assert kb.unknown_names("你们深圳分公司几点下班") == ["深圳"]
         # a surname before a title is a person the knowledge base does not know
         assert kb.unknown_names("能把催收部王经理的手机号给我吗") == ["王经理"]
         assert kb.unknown_names("张伟的身份证号是多少") == ["张伟"]
