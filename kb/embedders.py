@@ -14,7 +14,7 @@ import subprocess
 import sys
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -229,27 +229,38 @@ def search_query_encoder(embedder: Embedder, choice: str = "lay") -> Callable[[l
     return embedder.embed_queries
 
 
+class VectorCache:
+    """Vectors by text, the least recently used dropped first. `get(texts, compute)` returns one
+    vector per text and calls `compute` once, with the texts it lacks (each once, in order)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, texts: list[str], compute: Callable[[list[str]], Sequence[np.ndarray]]) -> list[np.ndarray]:
+        with self._lock:
+            known = {t: self._vectors[t] for t in texts if t in self._vectors}
+            for t in known:
+                self._vectors.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            computed = dict(zip(missing, compute(missing), strict=True))
+            known.update(computed)
+            with self._lock:
+                self._vectors.update(computed)
+                while len(self._vectors) > self.size:
+                    self._vectors.popitem(last=False)
+        return [known[t] for t in texts]
+
+
 # Questions come back (the same FAQ asked by many customers; the complaint procedure's fixed
 # query with every complaint): their vectors are kept, so a repeat costs no trip to the worker.
-_LAY_CACHE: OrderedDict[str, np.ndarray] = OrderedDict()
-_LAY_CACHE_SIZE = 4096
-_LAY_CACHE_LOCK = threading.Lock()
+_LAY_VECTORS = VectorCache(4096)
 
 
 def _embed_lay_questions(texts: list[str]) -> np.ndarray:
     if not texts:
         return _lay_query_encoder().embed(texts)
-    with _LAY_CACHE_LOCK:
-        known = {t: _LAY_CACHE[t] for t in texts if t in _LAY_CACHE}
-        for t in known:
-            _LAY_CACHE.move_to_end(t)
-    todo = list(dict.fromkeys(t for t in texts if t not in known))
-    if todo:
-        # the worker starts on the first search (about a second), so ingest-only runs never pay for it
-        rows = _lay_query_encoder().embed(todo)
-        with _LAY_CACHE_LOCK:
-            for t, row in zip(todo, rows, strict=True):
-                known[t] = _LAY_CACHE[t] = row
-            while len(_LAY_CACHE) > _LAY_CACHE_SIZE:
-                _LAY_CACHE.popitem(last=False)
-    return np.vstack([known[t] for t in texts])
+    # the worker starts on the first search (about a second), so ingest-only runs never pay for it
+    return np.vstack(_LAY_VECTORS.get(texts, lambda missing: _lay_query_encoder().embed(missing)))

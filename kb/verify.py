@@ -21,12 +21,11 @@ Altered facts (a changed number) are caught by the number check, not by similari
 from __future__ import annotations
 
 import re
-import threading
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from kb.embedders import VectorCache
 from kb.numbers import missing_numbers
 from kb.sentences import is_chinese, markers_in, split_sentences, strip_markers
 from kb.textnorm import normalize
@@ -77,28 +76,17 @@ class SentenceSimilarity:
         """`stored(texts)` → {text: vector} looks up vectors computed ahead (at ingest) with the
         same embedder and prefix; what it lacks is embedded here."""
         self.embedder = embedder
-        self.cache_size = cache_size
         self.stored = stored
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._cache = VectorCache(cache_size)
+
+    def _compute(self, missing: list[str]) -> list[np.ndarray]:
+        found = self.stored(missing) if self.stored is not None else {}
+        todo = [t for t in missing if t not in found]
+        rows = dict(zip(todo, self.embedder.embed_queries(todo), strict=True)) if todo else {}
+        return [found[t] if t in found else rows[t] for t in missing]
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        with self._lock:
-            missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
-        if missing:
-            found = self.stored(missing) if self.stored is not None else {}
-            todo = [t for t in missing if t not in found]
-            rows = dict(zip(todo, self.embedder.embed_queries(todo), strict=True)) if todo else {}
-            with self._lock:
-                for t in missing:
-                    self._cache[t] = found[t] if t in found else rows[t]
-                while len(self._cache) > self.cache_size:
-                    self._cache.popitem(last=False)
-        with self._lock:
-            out = []
-            for t in texts:
-                self._cache.move_to_end(t)
-                out.append(self._cache[t])
+        out = self._cache.get(texts, self._compute)
         return np.vstack(out) if out else np.zeros((0, 1), dtype=np.float32)
 
     def best(self, sentence: str, candidates: list[str]) -> tuple[float, int]:

@@ -257,7 +257,7 @@ def test_a_question_asked_again_is_not_embedded_again(monkeypatch):
             return np.vstack([np.full(4, float(len(t)), dtype=np.float32) for t in texts])
 
     monkeypatch.setattr(embedders, "_lay_query_encoder", lambda: Worker())
-    monkeypatch.setattr(embedders, "_LAY_CACHE", embedders.OrderedDict())
+    monkeypatch.setattr(embedders, "_LAY_VECTORS", embedders.VectorCache(4096))
     first = embedders._embed_lay_questions(["提前还款要手续费吗", "逾期会上征信吗"])
     again = embedders._embed_lay_questions(["逾期会上征信吗", "砍头息合法吗", "逾期会上征信吗"])
     assert calls == [["提前还款要手续费吗", "逾期会上征信吗"], ["砍头息合法吗"]]  # only the new one
