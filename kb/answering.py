@@ -35,6 +35,7 @@ from kb.compose_extractive import (
     ExtractiveComposer,
     answer_part,
     language,
+    scoring_text,
 )
 from kb.compose_llm import LLMComposer, LLMNoAnswer
 from kb.errors import LLMError, ValidationError
@@ -47,7 +48,7 @@ from kb.guards import (
 )
 from kb.pii import mask_pii
 from kb.settings import Settings
-from kb.textnorm import normalize, standard_chinese, to_simplified
+from kb.textnorm import normalize
 from kb.types import Answer, Citation, Hit, SearchFilters
 from kb.verify import Checked, Piece, SentenceSimilarity, check_support, citation, finalize, source_sentences
 
@@ -171,9 +172,8 @@ class Answerer:
         account = detect_account_request(q) is not None
         if account:
             flags.append("account_lookup")
-        # the composer scores sentences against this text (kb.compose_extractive); SentenceSimilarity
-        # caches its vector, so the composer finds it computed
-        vector = _QUESTION_VECTORS.submit(self.sim.embed, [to_simplified(standard_chinese(q))])
+        # SentenceSimilarity keeps the vector, so the composer finds it computed
+        vector = _QUESTION_VECTORS.submit(self.sim.embed, [scoring_text(q)])
         hits = self.kb.search(q, k=self.settings.top_k, filters=SearchFilters(kind=kind, product=product, tags=tags))
         vector.result()
         procedure = None
@@ -202,8 +202,8 @@ class Answerer:
         # A question about the company's own practice (its app's menus, branches, payout times,
         # current rates, promotions) that only statutes match: the law says what is allowed, not
         # what this company does, and the nearest article would be a confident wrong answer.
-        practice = detect_company_practice(q) is not None and not any(
-            h.chunk.kind != "regulation" for h in answer_hits[:ANSWER_HITS]
+        practice = detect_company_practice(q) is not None and all(
+            h.chunk.kind == "regulation" for h in answer_hits[:ANSWER_HITS]
         )
         if practice:
             flags.append("no_company_source")

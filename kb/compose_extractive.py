@@ -139,6 +139,12 @@ def _sentences(text: str) -> list[str]:
     return out
 
 
+def scoring_text(question: str) -> str:
+    """The text whose e5 vector source sentences are scored against: standard written Chinese in
+    Simplified script, like the sources (kb.answering computes its vector ahead, during the search)."""
+    return to_simplified(standard_chinese(question))
+
+
 class ExtractiveComposer:
     def __init__(self, sim: SentenceSimilarity, max_sentences: int = MAX_SENTENCES) -> None:
         self.sim = sim
@@ -173,7 +179,7 @@ class ExtractiveComposer:
         # embedding is the expensive step: only the lexically and positionally likeliest
         cands.sort(key=lambda c: (-c.lexical, c.hit_index, c.position))
         cands = cands[:MAX_CANDIDATES]
-        emb = self.sim.embed([to_simplified(question)] + [c.text for c in cands])  # Simplified, like the sources
+        emb = self.sim.embed([scoring_text(question)] + [c.text for c in cands])
         dense = emb[1:] @ emb[0]
         for c, d in zip(cands, dense, strict=True):
             c.dense = float(d)

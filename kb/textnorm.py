@@ -131,7 +131,7 @@ def proper_nouns(text: str) -> dict[str, str]:
         # a place or organisation tag on a word jieba's dictionary lacks is its HMM's guess (网银,
         # online banking, comes out as an organisation); real ones (深圳, 招商银行) are in the
         # dictionary. Person names are rarely in it, so their guesses stay.
-        if w.flag in ("ns", "nt") and w.word not in jieba.dt.FREQ:
+        if w.flag in ("ns", "nt") and not jieba.get_FREQ(w.word):
             continue
         found.setdefault(w.word, w.flag)
     return found
