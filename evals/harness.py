@@ -17,14 +17,17 @@ from kb.errors import CiteDeskError, ValidationError
 from kb.textnorm import normalize
 
 RETRIEVAL_KEYS = ("hit@1", "hit@3", "hit@5", "mrr", "ndcg@5", "recall@5")
-ANSWER_KEYS = ("accuracy", "key_point_coverage", "citation_precision", "abstention_precision", "abstention_recall")
+ANSWER_KEYS = (
+    "accuracy", "key_point_coverage", "cited_expected", "answerable_abstained", "citation_precision",
+    "abstention_precision", "abstention_recall",
+)
 LATENCY_KEYS = ("latency_p50_ms", "latency_p95_ms")
 RAGAS_KEYS = (
     "id_context_precision", "id_context_recall", "nonllm_context_recall", "string_similarity",
     "faithfulness", "factual_correctness", "answer_relevancy",
 )
 METRIC_KEYS = RETRIEVAL_KEYS + ANSWER_KEYS + LATENCY_KEYS + RAGAS_KEYS
-LOWER_IS_BETTER = set(LATENCY_KEYS)
+LOWER_IS_BETTER = set(LATENCY_KEYS) | {"answerable_abstained"}
 
 
 def _citation_dict(c: Any) -> dict[str, Any]:
@@ -62,7 +65,7 @@ def score_item(item: QAItem, answer: Any, matcher: m.KeyPointMatcher, latency_ms
         "confidence": getattr(answer, "confidence", None), "flags": list(answer.flags or []),
         "dropped": list(answer.dropped or []), "citations": [_citation_dict(c) for c in cites],
         "retrieved": [{"title": h.chunk.title, "section": h.chunk.section, "chunk_id": h.chunk.chunk_id} for h in hits],
-        "latency_ms": round(latency_ms, 1),
+        "latency_ms": round(latency_ms, 1), "expects_source": bool(item.answerable and item.expected_sources),
     }
     if item.answerable and item.expected_sources:
         row.update(m.retrieval_scores(hits, item.expected_sources))
@@ -88,6 +91,7 @@ def _error_row(item: QAItem, exc: Exception, latency_ms: float) -> dict[str, Any
             "abstained": False, "answer": "", "citations": [], "retrieved": [], "flags": [], "dropped": [],
             "key_points": {kp: "" for kp in item.key_points}, "missed_key_points": list(item.key_points),
             "key_point_coverage": 0.0 if item.key_points else None, "cited_expected": False,
+            "expects_source": bool(item.answerable and item.expected_sources),
             "latency_ms": round(latency_ms, 1), "correct": False, "error": str(exc),
             "failure": f"the answerer failed: {exc}"}
 
@@ -100,6 +104,12 @@ def aggregate(rows: list[dict[str, Any]]) -> dict[str, Any]:
         out[key] = m.mean([r.get(key) for r in rows])
     out["accuracy"] = m.mean([1.0 if r["correct"] else 0.0 for r in rows])
     out["key_point_coverage"] = m.mean([r.get("key_point_coverage") for r in rows if r["answerable"]])
+    # the answer KPI: answerable items answered (not abstained on) with a citation of an expected
+    # source; an abstention's "closest sources" do not count, whatever they are
+    out["cited_expected"] = m.mean(
+        [1.0 if r["cited_expected"] and not r["abstained"] else 0.0 for r in rows if r["answerable"] and r.get("expects_source")]
+    )
+    out["answerable_abstained"] = m.mean([1.0 if r["abstained"] else 0.0 for r in rows if r["answerable"]])
     out["citation_precision"] = m.mean([r.get("citation_precision") for r in rows])
     out.update(m.abstention_scores([(r["answerable"], r["abstained"]) for r in rows]))
     lat = [r["latency_ms"] for r in rows]

@@ -18,7 +18,7 @@ from jinja2 import Environment
 from evals.harness import LOWER_IS_BETTER, METRIC_KEYS
 
 SHOWN = ("accuracy", "hit@1", "hit@3", "hit@5", "mrr", "ndcg@5", "recall@5", "key_point_coverage",
-         "citation_precision", "abstention_precision", "abstention_recall", "latency_p50_ms", "latency_p95_ms")
+         "cited_expected", "answerable_abstained", "citation_precision", "abstention_precision", "abstention_recall", "latency_p50_ms", "latency_p95_ms")
 
 
 def _slug(name: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evals.harness import check_thresholds, parse_thresholds, run_eval
+from evals.harness import aggregate, check_thresholds, parse_thresholds, run_eval
 from evals.qaset import parse_qaset
 from evals.ragas_metrics import RagasScorer
 from ingest.pipeline import ingest_paths
@@ -78,10 +78,29 @@ def test_run_eval_scores_each_question_once(tiny_kb):
     overall = result["overall"]
     assert overall["accuracy"] == 0.75
     assert overall["abstention_recall"] == 1.0
+    assert overall["cited_expected"] >= 2 / 3  # t-1 and t-2 are answered from 利率与费用
     assert overall["hit@5"] == 1.0  # t-1, t-2, t-3 all retrieve an expected source
     assert overall["latency_p50_ms"] > 0
     assert (result["per_topic"]["利率"]["n"], result["per_topic"]["利率"]["accuracy"]) == (2, 0.5)
     assert "id_context_recall" in result["ragas"]["metrics"]
+
+
+def test_the_answer_kpi_counts_answered_questions_only():
+    def row(answerable, abstained, cited):
+        return {"answerable": answerable, "expects_source": answerable, "abstained": abstained,
+                "cited_expected": cited, "correct": cited and not abstained, "latency_ms": 10.0}
+
+    overall = aggregate([
+        row(True, False, True),  # answered, citing the right source
+        row(True, True, True),  # abstained: its closest sources include the right one, which is no answer
+        row(True, False, False),  # answered from the wrong source
+        row(False, True, False),
+    ])
+    assert overall["cited_expected"] == pytest.approx(1 / 3, abs=1e-4)
+    assert overall["answerable_abstained"] == pytest.approx(1 / 3, abs=1e-4)
+    assert check_thresholds(overall, parse_thresholds("answerable_abstained=0.05")) == [
+        "answerable_abstained = 0.3333 is above the maximum 0.05"
+    ]
 
 
 def test_thresholds_parse_and_check():
