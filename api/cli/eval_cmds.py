@@ -17,7 +17,8 @@ from kb.errors import ConfigError
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
 
-HEADLINE = ("accuracy", "hit@1", "hit@5", "mrr", "key_point_coverage", "citation_precision",
+HEADLINE = ("accuracy", "hit@1", "hit@5", "mrr", "key_point_coverage", "cited_expected",
+            "answerable_abstained", "citation_precision",
             "abstention_precision", "abstention_recall", "latency_p50_ms", "latency_p95_ms")
 
 
