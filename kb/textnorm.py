@@ -114,10 +114,11 @@ PERSON_TAGS = frozenset({"nr", "nrfg", "nrt"})
 PERSON_TITLES = frozenset("经理 先生 女士 小姐 老师 主任 主管 律师 专员 总监 经办 师傅 科长 处长 局长 部长 行长 董事".split())
 _REDUPLICATED = re.compile(r"^(.)一?\1$")  # 延一延, 看看: a verb form, never a name
 # Words jieba's dictionary tags as names that are not: relatives and forms of address (阿叔, 阿姨,
-# 老公, 岳父) and 礼拜 (week). A customer describing their uncle is not asking about a name.
+# 老公, 岳父), 礼拜 (week), 入口 (an entrance, tagged as a place) and 别以为 ("don't think that",
+# tagged as a person). A customer describing their uncle is not asking about a name.
 NOT_NAMES = frozenset(
     "阿叔 阿姨 阿伯 阿婆 阿公 阿嫂 阿哥 阿姐 阿妹 阿爸 阿妈 阿爷 阿嬷 老公 老婆 岳父 岳母 公公 婆婆 "
-    "丈夫 妻子 礼拜 礼拜天 礼拜日 做礼拜".split()
+    "丈夫 妻子 礼拜 礼拜天 礼拜日 做礼拜 入口 出口 别以为".split()
 )
 
 

@@ -172,6 +172,24 @@ def test_words_jieba_mistakes_for_person_names_are_not_unknown_names(tmp_path):
         # a surname before a title is a person the knowledge base does not know
         assert kb.unknown_names("能把催收部王经理的手机号给我吗") == ["王经理"]
         assert kb.unknown_names("张伟的身份证号是多少") == ["张伟"]
+        # 入口 (an entrance) and 别以为 ("don't think that") are tagged as a place and a person
+        assert kb.unknown_names("我是在购物平台的分期借钱入口借的款，这算谁放的贷？") == []
+        assert kb.unknown_names("别以为我借了钱就不能投诉你们") == []
+
+
+def test_in_a_longer_account_only_peoples_names_count_as_unknown(tmp_path):
+    doc, chunks = _doc("d_card", "银行卡纠纷", "regulation", [
+        "发卡行请求持卡人偿还透支款本息，持卡人以非因本人交易为由抗辩的，人民法院应予支持。",
+    ])
+    with KnowledgeBase.open(Settings(data_dir=tmp_path), writer=True) as kb:
+        kb.upsert_document(doc, chunks)
+        # where it happened: the question is about the card, not about 深圳
+        story = "我的信用卡在深圳被人盗刷了一万多块，卡一直在我钱包里，银行还要我还这笔钱和罚息，我能不还吗？"
+        assert kb.unknown_names(story) == []
+        # a short question about the place is still one the knowledge base cannot answer
+        assert kb.unknown_names("明天深圳会下雨吗？") == ["深圳"]
+        # a person named in a longer question is still asked about
+        assert kb.unknown_names("我同事张伟是不是也在你们这里借了钱？他现在还欠多少，能不能告诉我一下？") == ["张伟"]
 
 
 def test_validation(answerer):
