@@ -143,4 +143,23 @@ def test_the_bundled_keys_name_real_articles_of_the_statutes(corpora_dir):
         articles = set(re.findall(r"^(第[一二三四五六七八九十百千零〇]+条)", files[source], re.M))
         assert sections and set(sections) <= articles, source  # no label that is not an article
         for label, questions in sections.items():
-            assert 1 <= len(questions) <= 5, (source, label)
+            # up to five short phrasings (regulations_zh.yaml) and one account of a situation
+            # (regulations_zh_situations.yaml)
+            assert 1 <= len(questions) <= 6, (source, label)
+
+
+def test_no_bundled_key_is_a_near_copy_of_an_evaluation_question(project_root):
+    """The keys files' rule: a phrasing with a literal similarity of 0.6 or more to a question of
+    an evaluation set is removed, so the sets do not measure the keys' own wording."""
+    from rapidfuzz import fuzz, process
+
+    keys = load_question_keys(str(BUNDLED))
+    phrasings = [q for sections in keys.by_source.values() for qs in sections.values() for q in qs]
+    questions = [
+        item["question"]
+        for path in sorted((project_root / "evals" / "sets").glob("*.yaml"))
+        for item in yaml.safe_load(path.read_text("utf-8"))["items"]
+    ]
+    scores = process.cdist(phrasings, questions, scorer=fuzz.ratio, score_cutoff=60)
+    close = [(phrasings[i], questions[j]) for i, j in zip(*scores.nonzero())]
+    assert close == []
