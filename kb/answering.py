@@ -15,7 +15,8 @@ cross-validated figures in docs/answers.md):
 A question that asks for one customer's account data (kb.guards.detect_account_request) is not
 answered from documents at all: the reply says to check it in the business system. A question
 about the company's own practice (kb.guards.detect_company_practice) with only statutes among the
-hits is abstained on (flag no_company_source).
+hits is abstained on (flag no_company_source), and so is a legal question outside consumer credit
+(kb.guards.detect_out_of_scope: a traffic accident, a divorce, a job; flag out_of_scope).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from kb.guards import (
     check_compliance,
     detect_account_request,
     detect_company_practice,
+    detect_out_of_scope,
     detect_complaint,
     load_rules,
 )
@@ -207,11 +209,17 @@ class Answerer:
         )
         if practice:
             flags.append("no_company_source")
+        # A legal question outside consumer credit (a traffic accident, a divorce, a job) that does
+        # not speak of credit at all: the nearest consumer-law article is no answer to it.
+        outside = not account and not practice and detect_out_of_scope(q) is not None
+        if outside:
+            flags.append("out_of_scope")
         # confidence is P(the reply cites a correct source): 0 when no reply is given by rule (no
         # shared word; the account guard sends the agent to the business system; only statutes
-        # for a question about the company's practice)
-        confidence = confidence_from(*features) if answer_hits and not (unsupported or account or practice) else 0.0
-        abstained = account or unsupported or practice or answerable < self.threshold
+        # for a question about the company's practice; a question outside consumer credit)
+        ruled = unsupported or account or practice or outside
+        confidence = confidence_from(*features) if answer_hits and not ruled else 0.0
+        abstained = ruled or answerable < self.threshold
         if not abstained:
             kept = None
             if self.llm is not None:

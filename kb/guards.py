@@ -58,6 +58,14 @@ ACCOUNT_PATTERNS = (
     # 我昨天还的钱到账了没
     r"我[^，。？?！!]{0,12}?(申请|提额|借款|贷款|还款|还的钱|转账|付款|放款)[^，。？?！!]{0,6}?"
     r"(批下来|审批下来|审核下来|通过|到账|到了|放下来)了?(吗|没|没有|嗎|沒)",
+    # how far one's own application has got, however it is described: 我上周提交的借款申请审核到哪一步了
+    r"我[^，。？?！!]{0,16}?(申请|借款|贷款|订单|提额)[^，。？?！!]{0,8}?(进度|审批到哪|审核到哪|到哪一步|到什么程度|什么状态)",
+    # what one's own credit report shows (whether the law lets a lender report it is a question
+    # for the statutes; whether it is there is a lookup): 我现在征信上有没有逾期记录
+    r"我[^，。？?！!]{0,8}?征信(上|里|报告上|报告里)?[^，。？?！!]{0,4}?(有没有|有冇|有无|是否有|是不是有)[^，。？?！!]{0,6}?(逾期|不良|记录|黑名单|污点)",
+    # a named employee's contact details: 催收员小王的手机号, 王经理的电话
+    r"(小|老|阿)[\u4e00-\u9fa5](经理|主管|专员|师傅)?的?(手机号?|电话|微信|联系方式|住址)"
+    r"|[\u4e00-\u9fa5](经理|主管|专员|总|先生|女士|小姐)的(手机号?|电话|微信|联系方式|住址)",
     r"\b(check|look up|see) my (account|balance|loan|application)\b|\bhow much do i (still )?owe\b",
 )
 _ACCOUNT_RE = re.compile("|".join(f"(?:{p})" for p in ACCOUNT_PATTERNS), re.IGNORECASE)
@@ -72,6 +80,7 @@ COMPANY_PRACTICE_PATTERNS = (
     r"(网点|门店|营业厅|分公司|分行|支行|办公室)[^，。？?！!]{0,12}?(地址|在哪|哪里|几点|开门|营业|上班|下班)",
     r"(客服|热线|电话|人工)[^，。？?！!]{0,8}?(几点|上班|下班|营业时间|工作时间|周末)",
     r"(你们|贵公司|贵司|你司|平台)[^，。？?！!]{0,16}?(几个工作日|几天|多久|多长时间)[^，。？?！!]{0,4}?(放款|到账|批|审批|审核)",
+    r"(审核|审批)(通过|下来|完)[^，。？?！!]{0,12}?(几个工作日|几天|多久|多长时间)[^，。？?！!]{0,6}?(放款|到账|打款)",
     r"(你们|贵公司|贵司|你司|平台)[^，。？?！!]{0,12}?(现在|目前|最近)[^，。？?！!]{0,12}?(利率|利息|年化|费率|手续费)[^，。？?！!]{0,6}?(是多少|多少|几个点)",
     r"(你们|贵公司|贵司|你司|平台)[^，。？?！!]{0,16}?(有没有|有什么|有冇)[^，。？?！!]{0,10}?(活动|优惠|免息券|优惠券|折扣|返现|奖励)",
     r"(推荐|邀请)[^，。？?！!]{0,8}?(奖励|返现|红包)",
@@ -82,6 +91,29 @@ COMPANY_PRACTICE_PATTERNS = (
     r"\byour (current|latest) (interest )?rates?\b|\b(promotion|coupon|referral (bonus|reward))s?\b",
 )
 _COMPANY_PRACTICE_RE = re.compile("|".join(f"(?:{p})" for p in COMPANY_PRACTICE_PATTERNS), re.IGNORECASE)
+
+# Legal questions outside consumer credit: a traffic accident, a divorce, an inheritance, a job, a
+# rented flat. The statutes of a credit company's knowledge base do not answer them, yet a lay
+# question about "compensation" or "a contract" finds a consumer-law article with high evidence
+# scores. Such a question is not answered unless it also speaks of credit (CREDIT_TERMS): "离婚后
+# 前夫的贷款要我还吗" and "房东泄露了我的个人信息" are in scope.
+OUT_OF_SCOPE_PATTERNS = (
+    r"交通事故|车祸|追尾|撞车|被人撞|被车撞|撞坏|肇事|交警|驾照|违章|酒驾",
+    r"离婚|抚养权|抚养费|探视权|彩礼|结婚证|分居",
+    r"遗产|遗嘱|继承",
+    r"劳动合同|劳动仲裁|工资|加班费|辞退|裁员|工伤|社保|公积金|年假|试用期",
+    r"房东|租客|租房|退租|房租|物业费",
+    r"医疗事故|医院|误诊",
+    r"\b(car|traffic) accident\b|\blandlord\b|\btenant\b|\bdivorce\b|\bcustody\b|\binheritance\b"
+    r"|\b(my )?(employer|salary|wages|overtime)\b|\bmedical\b",
+)
+CREDIT_TERMS = (
+    r"贷|借|还款|还钱|欠款|欠钱|债|利息|利率|担保|保证人|征信|信用卡|银行卡|刷卡|盗刷|分期|催收|逾期|放款|额度"
+    r"|个人信息|资料|隐私|泄露|电子签|支付|转账|扣款|扣钱"
+    r"|\b(loan|borrow\w*|lend\w*|credit|debt|interest|repay\w*|guarant\w*|card|instal?ments?|collect\w*|personal (data|information)|privacy)\b"
+)
+_OUT_OF_SCOPE_RE = re.compile("|".join(f"(?:{p})" for p in OUT_OF_SCOPE_PATTERNS), re.IGNORECASE)
+_CREDIT_RE = re.compile(CREDIT_TERMS, re.IGNORECASE)
 
 
 def detect_complaint(text: str) -> list[str]:
@@ -94,6 +126,15 @@ def detect_company_practice(text: str) -> str | None:
     """The phrase that asks about the company's own practice (None when the question does not)."""
     m = _COMPANY_PRACTICE_RE.search(normalize(standard_chinese(text)))
     return m.group(0) if m else None
+
+
+def detect_out_of_scope(text: str) -> str | None:
+    """The phrase that puts the question outside consumer credit (None when it is in scope)."""
+    norm = normalize(standard_chinese(text))
+    m = _OUT_OF_SCOPE_RE.search(norm)
+    if m is None or _CREDIT_RE.search(norm):
+        return None
+    return m.group(0)
 
 
 def detect_account_request(text: str) -> str | None:

@@ -122,6 +122,18 @@ def test_the_companys_own_practice_is_not_answered_from_statutes_alone(answerer)
     assert not b.abstained and b.citations[0].section == "第六百七十条"
 
 
+def test_a_legal_question_outside_consumer_credit_is_not_answered(answerer, monkeypatch):
+    question = "前天开车被人追尾了，对方保险公司一直拖着不赔，我该找谁？"
+    # whatever the evidence model makes of the nearest article ("赔偿" shares words with consumer law)
+    monkeypatch.setattr("kb.answering.answerable_from", lambda *features: 0.99)
+    a = answerer.ask(question)
+    assert a.abstained and "out_of_scope" in a.flags and a.confidence == 0.0
+    assert not re.search(r"\[\d+\]", a.text) and a.citations  # the closest sources are still listed
+    # the same event asked about credit is answered as usual
+    b = answerer.ask("出了车祸住院，借款的利息能不能先从本金里扣掉？")
+    assert "out_of_scope" not in b.flags and not b.abstained
+
+
 def test_names_the_knowledge_base_never_mentions_are_reported(kb, answerer):
     assert kb.unknown_names("招商银行的闪电贷利率是多少") == ["招商银行"]
     assert kb.unknown_names("深圳分公司的地址在哪") == ["深圳"]

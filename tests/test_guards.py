@@ -5,6 +5,7 @@ from kb.guards import (
     check_compliance,
     detect_account_request,
     detect_company_practice,
+    detect_out_of_scope,
     detect_complaint,
     load_rules,
 )
@@ -54,7 +55,9 @@ def test_ordinary_questions_are_not_complaints(text):
     ["帮我查一下我随心贷还欠多少钱", "麻烦查下客户张三的手机号", "我的车主贷还剩几期没还", "我還欠多少錢",
      "我的贷款审批到哪一步了", "How much do I still owe?", "Can you check my account balance?",
      "我的身份证号是[身份证号]，帮我查下额度", "麻烦查一下账单", "我昨天提交的提额申请审批下来了吗？",
-     "我上午还的钱到账了没", "我嘅貸款申請批下來了嗎？"],
+     "我上午还的钱到账了没", "我嘅貸款申請批下來了嗎？", "我前天交的贷款申请现在是什么状态？",
+     "我月初提交的提额申请审核到哪了", "麻烦看看我征信上有没有不良记录", "我的征信报告里有没有逾期？",
+     "催收员小李的电话是多少", "把你们张经理的微信给我"],
 )
 def test_requests_for_one_customers_account_are_recognised(text):
     assert detect_account_request(text)
@@ -64,7 +67,8 @@ def test_requests_for_one_customers_account_are_recognised(text):
     "text",
     ["别人没经过我同意能查我的征信吗", "银行放贷前会查我哪些情况", "提前还款怎么还", "我的车开了9年还能办车主贷吗",
      "逾期多久会上征信", "How do I check my credit report?", "额度怎么提升", "账单日是哪天", "在哪里查额度",
-     "借款申请一般多久能批下来？", "我还款以后多久能到账？"],
+     "借款申请一般多久能批下来？", "我还款以后多久能到账？", "逾期记录会在我征信上留多久？",
+     "我征信上的逾期记录是错的，怎么申请更正？", "你们客服电话是多少？", "催收员能打我家人的电话吗？"],
 )
 def test_questions_about_rules_are_not_account_requests(text):
     assert detect_account_request(text) is None
@@ -143,7 +147,8 @@ def test_missing_rules_file(tmp_path):
      "你们现在新客借款的年化利率是多少？", "你们最近有没有免息券之类的活动？", "推荐朋友来借款有没有奖励？",
      "你哋而家嘅年利率係幾多？", "Where is the early repayment button in your app?",
      "Is your branch in Shenzhen open on Saturday?", "How many working days does it take to pay out my loan?",
-     "What is your current interest rate?", "Do you have any promotion for new customers?"],
+     "What is your current interest rate?", "Do you have any promotion for new customers?",
+     "申请审批通过后一般几天能放款？"],
 )
 def test_questions_about_the_companys_own_practice_are_recognised(text):
     assert detect_company_practice(text)
@@ -158,3 +163,27 @@ def test_questions_about_the_companys_own_practice_are_recognised(text):
 )
 def test_questions_about_the_rules_are_not_about_the_companys_practice(text):
     assert detect_company_practice(text) is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["我的车在停车场被人撞了，对方不肯赔修车钱怎么办？", "老婆要跟我离婚，孩子的抚养费一般判多少？",
+     "爷爷的房子没有遗嘱，几个子女怎么分？", "老板拖了我三个月工资，能去劳动仲裁吗？",
+     "房东不退押金还说我弄坏了家具，我该怎么办？", "醫院誤診耽誤了治療，可以索賠嗎？",
+     "My landlord kept my deposit, what can I do?", "I was in a car accident, who pays for the repairs?"],
+)
+def test_legal_questions_outside_consumer_credit_are_recognised(text):
+    assert detect_out_of_scope(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    # the same life events, asked about credit, are in scope
+    ["离婚后前夫名下的贷款要我一起还吗？", "父亲去世留下的信用卡欠款，子女要继承债务吗？",
+     "公司用我的工资卡自动扣了还款，合法吗？", "房东把我的身份证复印件和个人信息泄露给了别人，怎么办？",
+     "出了车祸住院，这个月的贷款还不上，能申请延期吗？", "I lost my job, can I delay my loan repayment?",
+     # and ordinary credit questions
+     "借款的利息能预先从本金里扣除吗？", "信用卡被盗刷了银行还要我还吗？"],
+)
+def test_credit_questions_are_in_scope(text):
+    assert detect_out_of_scope(text) is None

@@ -75,6 +75,8 @@ _ENTRIES: dict[str, tuple[str, str]] = {
                           "This is about one customer's account: verify their identity and look it up in the business system."),
     "js.no_company_source": ("这是关于本公司具体做法的问题（APP 操作、网点、放款时效、当前利率或活动），知识库中只有法规、没有本公司的相关文档：请升级处理。",
                              "This asks about the company's own practice (app, branches, payout times, current rates or offers) and the knowledge base has only statutes on it: please escalate."),
+    "js.out_of_scope": ("这个问题不属于消费信贷业务（如交通事故、婚姻家庭、继承、劳动或租房纠纷），知识库中没有依据：请告知客户或升级处理。",
+                        "This is a legal question outside consumer credit (a traffic accident, family, inheritance, work or renting): the knowledge base has no basis for it; tell the customer or escalate."),
     "js.nearest": ("最接近的来源：", "Nearest sources:"),
     "js.complaint": ("客户可能在投诉：请按投诉处理流程办理。", "The customer may be complaining: follow the complaint procedure."),
     "js.complaint_link": ("打开投诉处理流程", "Open the complaint procedure"),
