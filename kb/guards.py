@@ -80,7 +80,7 @@ COMPANY_PRACTICE_PATTERNS = (
     r"(网点|门店|营业厅|分公司|分行|支行|办公室)[^，。？?！!]{0,12}?(地址|在哪|哪里|几点|开门|营业|上班|下班)",
     r"(客服|热线|电话|人工)[^，。？?！!]{0,8}?(几点|上班|下班|营业时间|工作时间|周末)",
     r"(你们|贵公司|贵司|你司|平台)[^，。？?！!]{0,16}?(几个工作日|几天|多久|多长时间)[^，。？?！!]{0,4}?(放款|到账|批|审批|审核)",
-    r"(审核|审批)(通过|下来|完)[^，。？?！!]{0,12}?(几个工作日|几天|多久|多长时间)[^，。？?！!]{0,6}?(放款|到账|打款)",
+    r"(审核|审批)(通过|下来|完)[^，。？?！!]{0,12}?(几个工作日|几天|多久|多长时间)[^，。？?！!]{0,6}?(放款|到账|打款|打到|到卡)",
     r"(你们|贵公司|贵司|你司|平台)[^，。？?！!]{0,12}?(现在|目前|最近)[^，。？?！!]{0,12}?(利率|利息|年化|费率|手续费)[^，。？?！!]{0,6}?(是多少|多少|几个点)",
     r"(你们|贵公司|贵司|你司|平台)[^，。？?！!]{0,16}?(有没有|有什么|有冇)[^，。？?！!]{0,10}?(活动|优惠|免息券|优惠券|折扣|返现|奖励)",
     r"(推荐|邀请)[^，。？?！!]{0,8}?(奖励|返现|红包)",
@@ -92,8 +92,8 @@ COMPANY_PRACTICE_PATTERNS = (
 )
 _COMPANY_PRACTICE_RE = re.compile("|".join(f"(?:{p})" for p in COMPANY_PRACTICE_PATTERNS), re.IGNORECASE)
 
-# Legal questions outside consumer credit: a traffic accident, a divorce, an inheritance, a job, a
-# rented flat. The statutes of a credit company's knowledge base do not answer them, yet a lay
+# Questions outside consumer credit: a traffic accident, a divorce, an inheritance, a job, a rented
+# flat, or a market quote (an exchange rate, a share price). The statutes of a credit company's knowledge base do not answer them, yet a lay
 # question about "compensation" or "a contract" finds a consumer-law article with high evidence
 # scores. Such a question is not answered unless it also speaks of credit (CREDIT_TERMS): "离婚后
 # 前夫的贷款要我还吗" and "房东泄露了我的个人信息" are in scope.
@@ -104,8 +104,10 @@ OUT_OF_SCOPE_PATTERNS = (
     r"劳动合同|劳动仲裁|工资|加班费|辞退|裁员|工伤|社保|公积金|年假|试用期",
     r"房东|租客|租房|退租|房租|物业费",
     r"医疗事故|医院|误诊",
+    # market quotes: exchange rates, share, gold and coin prices
+    r"汇率|换多少(人民币|美元|港币|港元|日元|欧元)|兑(换)?人民币|股价|股票|炒股|基金净值|金价|比特币|币价",
     r"\b(car|traffic) accident\b|\blandlord\b|\btenant\b|\bdivorce\b|\bcustody\b|\binheritance\b"
-    r"|\b(my )?(employer|salary|wages|overtime)\b|\bmedical\b",
+    r"|\b(my )?(employer|salary|wages|overtime)\b|\bmedical\b|\bexchange rate\b|\bstock (price|tip)s?\b|\bbitcoin\b",
 )
 CREDIT_TERMS = (
     r"贷|借|还款|还钱|欠款|欠钱|债|利息|利率|担保|保证人|征信|信用卡|银行卡|刷卡|盗刷|分期|催收|逾期|放款|额度"

@@ -148,7 +148,7 @@ def test_missing_rules_file(tmp_path):
      "你哋而家嘅年利率係幾多？", "Where is the early repayment button in your app?",
      "Is your branch in Shenzhen open on Saturday?", "How many working days does it take to pay out my loan?",
      "What is your current interest rate?", "Do you have any promotion for new customers?",
-     "申请审批通过后一般几天能放款？"],
+     "申请审批通过后一般几天能放款？", "审核通过后要等几天钱才能打到卡上？"],
 )
 def test_questions_about_the_companys_own_practice_are_recognised(text):
     assert detect_company_practice(text)
@@ -170,7 +170,8 @@ def test_questions_about_the_rules_are_not_about_the_companys_practice(text):
     ["我的车在停车场被人撞了，对方不肯赔修车钱怎么办？", "老婆要跟我离婚，孩子的抚养费一般判多少？",
      "爷爷的房子没有遗嘱，几个子女怎么分？", "老板拖了我三个月工资，能去劳动仲裁吗？",
      "房东不退押金还说我弄坏了家具，我该怎么办？", "醫院誤診耽誤了治療，可以索賠嗎？",
-     "My landlord kept my deposit, what can I do?", "I was in a car accident, who pays for the repairs?"],
+     "My landlord kept my deposit, what can I do?", "I was in a car accident, who pays for the repairs?",
+     "今天一美元能换多少人民币？", "這隻股票明天會唔會升？", "What's the euro exchange rate today?"],
 )
 def test_legal_questions_outside_consumer_credit_are_recognised(text):
     assert detect_out_of_scope(text)
@@ -183,7 +184,7 @@ def test_legal_questions_outside_consumer_credit_are_recognised(text):
      "公司用我的工资卡自动扣了还款，合法吗？", "房东把我的身份证复印件和个人信息泄露给了别人，怎么办？",
      "出了车祸住院，这个月的贷款还不上，能申请延期吗？", "I lost my job, can I delay my loan repayment?",
      # and ordinary credit questions
-     "借款的利息能预先从本金里扣除吗？", "信用卡被盗刷了银行还要我还吗？"],
+     "借款的利息能预先从本金里扣除吗？", "信用卡被盗刷了银行还要我还吗？", "贷款利率跟着LPR变，下个月会降吗？"],
 )
 def test_credit_questions_are_in_scope(text):
     assert detect_out_of_scope(text) is None
