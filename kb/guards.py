@@ -49,6 +49,8 @@ RULE_TYPES = ("forbidden_phrase", "required_disclosure")
 # Requests to look up one customer's own account (balance, instalments left, application status)
 # or a named person's contact details: the knowledge base holds documents, not account data, so
 # the honest reply is "check it in the business system", never a guess from similar documents.
+# the most common Chinese surnames, for "王经理" (a person) against "总经理" (a role)
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 ACCOUNT_PATTERNS = (
     r"(?:帮我|帮忙|麻烦你?|给我|请|^)查(一下|一查|查|下)(我|本人|客户|他|她)",
     r"(?:帮我|帮忙|麻烦你?|给我|请)查(一下|一查|查|下)?(我的|本人的|客户的)?(额度|余额|账单|欠款|还款计划|待还|账户)",
@@ -63,9 +65,10 @@ ACCOUNT_PATTERNS = (
     # what one's own credit report shows (whether the law lets a lender report it is a question
     # for the statutes; whether it is there is a lookup): 我现在征信上有没有逾期记录
     r"我[^，。？?！!]{0,8}?征信(上|里|报告上|报告里)?[^，。？?！!]{0,4}?(有没有|有冇|有无|是否有|是不是有)[^，。？?！!]{0,6}?(逾期|不良|记录|黑名单|污点)",
-    # a named employee's contact details: 催收员小王的手机号, 王经理的电话
+    # a named employee's contact details: 催收员小王的手机号, 王经理的电话 (a surname before the title;
+    # 总经理 is a role, not a name)
     r"(小|老|阿)[\u4e00-\u9fa5](经理|主管|专员|师傅)?的?(手机号?|电话|微信|联系方式|住址)"
-    r"|[\u4e00-\u9fa5](经理|主管|专员|总|先生|女士|小姐)的(手机号?|电话|微信|联系方式|住址)",
+    rf"|[{SURNAMES}](经理|主管|专员|总|先生|女士|小姐)的(手机号?|电话|微信|联系方式|住址)",
     r"\b(check|look up|see) my (account|balance|loan|application)\b|\bhow much do i (still )?owe\b",
 )
 _ACCOUNT_RE = re.compile("|".join(f"(?:{p})" for p in ACCOUNT_PATTERNS), re.IGNORECASE)

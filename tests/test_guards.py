@@ -68,7 +68,7 @@ def test_requests_for_one_customers_account_are_recognised(text):
     ["别人没经过我同意能查我的征信吗", "银行放贷前会查我哪些情况", "提前还款怎么还", "我的车开了9年还能办车主贷吗",
      "逾期多久会上征信", "How do I check my credit report?", "额度怎么提升", "账单日是哪天", "在哪里查额度",
      "借款申请一般多久能批下来？", "我还款以后多久能到账？", "逾期记录会在我征信上留多久？",
-     "我征信上的逾期记录是错的，怎么申请更正？", "你们客服电话是多少？", "催收员能打我家人的电话吗？"],
+     "我征信上的逾期记录是错的，怎么申请更正？", "你们客服电话是多少？", "催收员能打我家人的电话吗？", "你们总经理的手机号是多少"],
 )
 def test_questions_about_rules_are_not_account_requests(text):
     assert detect_account_request(text) is None
