@@ -266,6 +266,7 @@ class ExtractiveComposer:
             return to_simplified(text) if simplified else text
 
         pieces: list[Piece] = []
+        pieces_text: dict[int, str] = {}  # a quoted piece's sentence without its marker
         if procedure is not None:
             pieces.append(Piece(ph["complaint"], own=True))
             # a procedure is followed in order: what the agent does now is its first step
@@ -276,11 +277,22 @@ class ExtractiveComposer:
         else:
             pieces.append(Piece(ph["greeting"], own=True))
         case_lead_done = False
+        said: list[tuple[str, list[int], int]] = []  # (duplicate key, its sources, piece index)
         for c in chosen:
+            key = _dup_key(c.text)
+            same = next((s for s in said if _same_sentence(s[0], key)), None)
+            if same is not None:
+                # an FAQ answer and the product section it summarises often state the same rule
+                # word for word: one sentence, both sources cited, instead of saying it twice
+                same[1].append(c.hit_index + 1)
+                pieces[same[2]] = Piece(_marked(show(pieces_text[same[2]]), *same[1]))
+                continue
             if hits[c.hit_index].chunk.meta.get("record") == "case" and not case_lead_done:
                 pieces.append(Piece(ph["case_lead"], own=True))
                 case_lead_done = True
             pieces.append(Piece(_marked(show(c.text), c.hit_index + 1)))
+            pieces_text[len(pieces) - 1] = c.text
+            said.append((key, [c.hit_index + 1], len(pieces) - 1))
         pieces.append(Piece(ph["closing"], own=True))
         return Draft(
             pieces=pieces,
@@ -290,8 +302,23 @@ class ExtractiveComposer:
         )
 
 
-def _marked(sentence: str, n: int) -> str:
+def _marked(sentence: str, *numbers: int) -> str:
+    marks = "".join(f"[{n}]" for n in numbers)
     m = re.search(r"[。！？!?.；;…]+[”’」』）)]*\s*$", sentence)
     if m:
-        return f"{sentence[: m.start()]}[{n}]{sentence[m.start():].rstrip()}"
-    return f"{sentence}[{n}]"
+        return f"{sentence[: m.start()]}{marks}{sentence[m.start():].rstrip()}"
+    return f"{sentence}{marks}"
+
+
+_NOT_WORD = re.compile(r"[\W_]+")
+
+
+def _dup_key(sentence: str) -> str:
+    return _NOT_WORD.sub("", to_simplified(sentence)).lower()
+
+
+def _same_sentence(a: str, b: str) -> bool:
+    """Whether two quoted sentences say the same: one contains the other and is at least 80% of
+    its length ("随心贷借款满3期后提前还款免收手续费…" and "借款满3期后提前还款免收手续费…")."""
+    short, long_ = sorted((a, b), key=len)
+    return bool(short) and short in long_ and len(short) >= 0.8 * len(long_)

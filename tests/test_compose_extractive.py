@@ -117,3 +117,13 @@ def test_a_weaker_hit_joins_when_its_sentence_answers_almost_as_well(composer):
     late = hit(2, LATE.chunk.text, 0.36)
     text, cites = reply(composer, "逾期还款要付利息吗", [LOAN, late])
     assert "应当按照约定或者国家有关规定支付逾期利息[2]。" in text and [c.chunk_id for c in cites] == ["c1", "c2"]
+
+
+def test_the_same_rule_in_two_sources_is_said_once_and_cited_to_both(composer):
+    # an FAQ answer and the product section it summarises, word for word but for the product name
+    faq = hit(7, "问：提前还款要手续费吗？\n答：随心贷借款满3期后提前还款免收手续费。", 0.9, record="faq")
+    product = hit(8, "## 提前还款\n借款满3期后提前还款免收手续费。提前还款须在还款日前一天申请。", 0.85)
+    text, cites = reply(composer, "提前还款要手续费吗？", [faq, product])
+    assert text.count("免收手续费") == 1
+    assert "借款满3期后提前还款免收手续费[1][2]。" in text
+    assert {c.chunk_id for c in cites} == {"c7", "c8"}
