@@ -266,7 +266,6 @@ class ExtractiveComposer:
             return to_simplified(text) if simplified else text
 
         pieces: list[Piece] = []
-        pieces_text: dict[int, str] = {}  # a quoted piece's sentence without its marker
         if procedure is not None:
             pieces.append(Piece(ph["complaint"], own=True))
             # a procedure is followed in order: what the agent does now is its first step
@@ -276,23 +275,21 @@ class ExtractiveComposer:
                 pieces.append(Piece(_marked(show(steps[0]), procedure + 1)))
         else:
             pieces.append(Piece(ph["greeting"], own=True))
-        case_lead_done = False
-        said: list[tuple[str, list[int], int]] = []  # (duplicate key, its sources, piece index)
+        # an FAQ answer and the product section it summarises often state the same rule word for
+        # word: such a sentence is said once, citing both sources
+        said: list[tuple[Candidate, list[int]]] = []
         for c in chosen:
-            key = _dup_key(c.text)
-            same = next((s for s in said if _same_sentence(s[0], key)), None)
-            if same is not None:
-                # an FAQ answer and the product section it summarises often state the same rule
-                # word for word: one sentence, both sources cited, instead of saying it twice
+            same = next((g for g in said if _same_sentence(_dup_key(g[0].text), _dup_key(c.text))), None)
+            if same is None:
+                said.append((c, [c.hit_index + 1]))
+            else:
                 same[1].append(c.hit_index + 1)
-                pieces[same[2]] = Piece(_marked(show(pieces_text[same[2]]), *same[1]))
-                continue
+        case_lead_done = False
+        for c, numbers in said:
             if hits[c.hit_index].chunk.meta.get("record") == "case" and not case_lead_done:
                 pieces.append(Piece(ph["case_lead"], own=True))
                 case_lead_done = True
-            pieces.append(Piece(_marked(show(c.text), c.hit_index + 1)))
-            pieces_text[len(pieces) - 1] = c.text
-            said.append((key, [c.hit_index + 1], len(pieces) - 1))
+            pieces.append(Piece(_marked(show(c.text), *numbers)))
         pieces.append(Piece(ph["closing"], own=True))
         return Draft(
             pieces=pieces,
