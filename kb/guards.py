@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from kb.errors import ConfigError
-from kb.textnorm import normalize, standard_chinese, to_simplified
+from kb.textnorm import SURNAMES, normalize, standard_chinese, to_simplified
 
 BUILTIN_RULES = Path(__file__).with_name("compliance_rules.yaml")
 
@@ -50,7 +50,6 @@ RULE_TYPES = ("forbidden_phrase", "required_disclosure")
 # or a named person's contact details: the knowledge base holds documents, not account data, so
 # the honest reply is "check it in the business system", never a guess from similar documents.
 # the most common Chinese surnames, for "王经理" (a person) against "总经理" (a role)
-SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
 ACCOUNT_PATTERNS = (
     r"(?:帮我|帮忙|麻烦你?|给我|请|^)查(一下|一查|查|下)(我|本人|客户|他|她)",
     r"(?:帮我|帮忙|麻烦你?|给我|请)查(一下|一查|查|下)?(我的|本人的|客户的)?(额度|余额|账单|欠款|还款计划|待还|账户)",

@@ -110,6 +110,13 @@ PROPER_NOUN_TAGS = frozenset({"nr", "nrfg", "nrt", "ns", "nt"})
 
 
 PERSON_TAGS = frozenset({"nr", "nrfg", "nrt"})
+# The hundred-odd most common Chinese surnames; a person's name starts with one (王磊, 小王, 王经理)
+SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁谢宋唐许韩冯邓曹彭曾肖田董袁潘于蒋蔡余杜叶程苏魏吕丁任沈姚卢姜崔钟谭陆汪范金石廖贾夏韦付方白邹孟熊秦邱江尹薛闫段雷侯龙史陶黎贺顾毛郝龚邵万钱严覃武戴莫孔向汤"
+# A word tagged as a person counts only when it is shaped like a Chinese name: a surname and a one-
+# or two-character given name or title, or 小/老/阿 and a surname. jieba's tagger also calls a
+# misspelt word (通迅录), an idiom (花里胡哨) or a product name (加速卡) a person; no such "name"
+# makes a question unanswerable.
+_NAME_SHAPE = re.compile(rf"^(?:[小老阿][{SURNAMES}]|(?:欧阳|司马|诸葛|上官|东方|慕容|[{SURNAMES}])[\u4e00-\u9fff]{{1,2}})$")
 # Titles after a surname that make it a person (王经理, 李先生)
 PERSON_TITLES = frozenset("经理 先生 女士 小姐 老师 主任 主管 律师 专员 总监 经办 师傅 科长 处长 局长 部长 行长 董事".split())
 _REDUPLICATED = re.compile(r"^(.)一?\1$")  # 延一延, 看看: a verb form, never a name
@@ -133,6 +140,8 @@ def proper_nouns(text: str) -> dict[str, str]:
         # online banking, comes out as an organisation); real ones (深圳, 招商银行) are in the
         # dictionary. Person names are rarely in it, so their guesses stay.
         if w.flag in ("ns", "nt") and not jieba.get_FREQ(w.word):
+            continue
+        if w.flag in PERSON_TAGS and not _NAME_SHAPE.match(w.word):
             continue
         found.setdefault(w.word, w.flag)
     return found

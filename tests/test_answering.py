@@ -187,6 +187,12 @@ def test_words_jieba_mistakes_for_person_names_are_not_unknown_names(tmp_path):
         # 入口 (an entrance) and 别以为 ("don't think that") are tagged as a place and a person
         assert kb.unknown_names("我是在购物平台的分期借钱入口借的款，这算谁放的贷？") == []
         assert kb.unknown_names("别以为我借了钱就不能投诉你们") == []
+        # jieba's tagger also calls a misspelt word, an idiom or a product name a person; a name
+        # starts with a surname (or 小/老/阿 and a surname)
+        assert kb.unknown_names("你们app乱读我通迅录还给我家里人打电话") == []
+        assert kb.unknown_names("借款app上只有个花里胡哨的牌子名，我到底是跟谁借的钱") == []
+        assert kb.unknown_names("我花199买了你们的加速卡会员，这钱能退吗") == []
+        assert kb.unknown_names("之前负责我贷款的客户经理小王，他的手机号是多少？") == ["小王"]
 
 
 def test_in_a_longer_account_only_peoples_names_count_as_unknown(tmp_path):
