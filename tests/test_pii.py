@@ -1,7 +1,16 @@
 from stdnum import luhn
 from stdnum.cn import ric
 
-from kb.pii import CARD_MASK, EMAIL_MASK, ID_MASK, MOBILE_MASK, mask, mask_pii, public_contact_key
+from kb.pii import (
+    CARD_MASK,
+    EMAIL_MASK,
+    ID_MASK,
+    MOBILE_MASK,
+    mask,
+    mask_pii,
+    public_contact_key,
+    without_personal_numbers,
+)
 
 VALID_ID = "11010519491231002X"
 
@@ -63,3 +72,15 @@ def test_the_organisations_published_contacts_can_be_kept():
 def test_amounts_and_dates_are_left_alone():
     text = "我借了15000元，2024年3月15日到期，年化利率7.2%"
     assert mask(text) == text
+
+
+def test_the_search_leaves_out_clauses_that_only_give_a_personal_number():
+    masked = mask(f"我的身份证是{VALID_ID}，电话13812345678，利息能先扣吗？")
+    assert without_personal_numbers(masked) == "利息能先扣吗？"
+    assert without_personal_numbers(mask("My phone is 13812345678, can I repay early?")) == "can I repay early?"
+    # a clause that says more than the number keeps its words, without the mask
+    card = mask(f"我用尾号是{_valid_card()}的那张卡自动还款失败了怎么办")
+    assert CARD_MASK in card and without_personal_numbers(card) == "我用尾号是的那张卡自动还款失败了怎么办"
+    # nothing else to go on: the question without its masks; no mask: unchanged
+    assert without_personal_numbers(mask("我的手机13812345678")) == "我的手机"
+    assert without_personal_numbers("利息能先扣吗") == "利息能先扣吗"
