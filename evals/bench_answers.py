@@ -8,8 +8,13 @@
         the evidence features of every question (abstention disabled), whether the reply cites an
         expected source, logistic fits of that outcome and of "answerable" on the features (the
         Answerer's CONFIDENCE_WEIGHTS and ANSWERABLE_WEIGHTS), the reliability tables, the
-        abstention trade-off per threshold, and per set the abstention rates of 5-fold
-        cross-validated fits (each question judged by weights fitted without it).
+        abstention trade-off per threshold, and per set the abstention rates of a fit without that
+        set (each set judged by weights that never saw it).
+
+    python -m evals.bench_answers --calibrate --data-dir DIR --set ... --rows rows.json
+    python -m evals.bench_answers --calibrate --from-rows regs.json --from-rows demo.json
+        save the per-question rows, then fit on rows collected on different knowledge bases
+        (the regulations sets on the statutes, the demo set on the demo KB).
 """
 
 from __future__ import annotations
@@ -68,7 +73,7 @@ def bench(data_dir: Path, set_path: Path, repeat: int = 3) -> dict:
 def collect(data_dir: Path, set_paths: list[Path]) -> list[dict]:
     """Per question: features, answerable, and whether the reply cites an expected source.
     Questions that a rule abstains on (account requests, the company's practice with only statutes
-    to go on) are left out."""
+    to go on, a legal question outside consumer credit) are left out."""
     settings = Settings(data_dir=data_dir, llm_base_url=None, llm_model=None, abstain_threshold=0.0)
     rows = []
     with KnowledgeBase.open(settings) as kb:
@@ -77,7 +82,7 @@ def collect(data_dir: Path, set_paths: list[Path]) -> list[dict]:
             qaset = load_qaset(set_path)
             for item in qaset.items:
                 a = answerer.ask(item.question)
-                if "account_lookup" in a.flags or "no_company_source" in a.flags:
+                if {"account_lookup", "no_company_source", "out_of_scope"} & set(a.flags):
                     continue
                 correct = item.answerable and any(
                     source_matches(c, s) for c in a.citations for s in item.expected_sources
@@ -89,13 +94,16 @@ def collect(data_dir: Path, set_paths: list[Path]) -> list[dict]:
     return rows
 
 
-def cross_validated(x: np.ndarray, target: np.ndarray, folds: int = 5) -> np.ndarray:
-    """Out-of-fold predictions: each row scored by a fit on the other folds (fixed interleaved folds)."""
-    pred = np.zeros(len(x))
-    fold = np.arange(len(x)) % folds
-    for f in range(folds):
-        w = fit_logistic(x[fold != f], target[fold != f])
-        pred[fold == f] = 1 / (1 + np.exp(-(w[0] + x[fold == f] @ w[1:])))
+def left_out(x: np.ndarray, target: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Out-of-sample predictions: each group (Q&A set) scored by a fit on the other groups
+    (NaN when there is only one group)."""
+    pred = np.full(len(x), np.nan)
+    if len(set(groups)) < 2:
+        return pred
+    for g in dict.fromkeys(groups):
+        out = groups == g
+        w = fit_logistic(x[~out], target[~out])
+        pred[out] = 1 / (1 + np.exp(-(w[0] + x[out] @ w[1:])))
     return pred
 
 
@@ -149,8 +157,13 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--repeat", type=int, default=3)
     p.add_argument("--calibrate", action="store_true")
     p.add_argument("--rows", type=Path, help="with --calibrate: also write the per-question rows here (JSON)")
+    p.add_argument("--from-rows", type=Path, action="append",
+                   help="with --calibrate: fit on rows saved by --rows instead of asking (repeatable)")
     args = p.parse_args(argv)
     sets = args.set or [ROOT / "evals" / "sets" / "demo.yaml"]
+    if args.calibrate and args.from_rows:
+        calibrate([r for f in args.from_rows for r in json.loads(f.read_text(encoding="utf-8"))])
+        return
     if not (args.data_dir / "catalog.sqlite").exists():
         raise SystemExit(f"no knowledge base in {args.data_dir}: run `citedesk demo build --data-dir {args.data_dir}`")
     if not args.calibrate:
@@ -159,6 +172,10 @@ def main(argv: list[str] | None = None) -> None:
     rows = collect(args.data_dir, sets)
     if args.rows:
         args.rows.write_text(json.dumps(rows, ensure_ascii=False, indent=1), encoding="utf-8")
+    calibrate(rows)
+
+
+def calibrate(rows: list[dict]) -> None:
     x = np.array([r["features"] for r in rows])
     y = np.array([r["correct"] for r in rows], dtype=float)
     ans = np.array([r["answerable"] for r in rows], dtype=float)
@@ -167,10 +184,11 @@ def main(argv: list[str] | None = None) -> None:
         return 1 / (1 + np.exp(-(w[0] + x @ w[1:])))
 
     w_conf, w_ans = fit_logistic(x, y), fit_logistic(x, ans)
-    current_conf = np.array([confidence_from(*f) for f in x])
-    current_ans = np.array([answerable_from(*f) for f in x])
-    cv_ans = cross_validated(x, ans)
-    print(json.dumps({
+    current_conf = np.array([confidence_from(tuple(f)) for f in x])
+    current_ans = np.array([answerable_from(tuple(f)) for f in x])
+    groups = np.array([r["set"] for r in rows])
+    cv_ans, cv_conf = left_out(x, ans, groups), left_out(x, y, groups)
+    report = {
         "questions": len(rows),
         "answerable": int(ans.sum()),
         "cited_right_without_abstaining": round(float(y[ans > 0].mean()), 3),
@@ -185,12 +203,19 @@ def main(argv: list[str] | None = None) -> None:
         "refitted": {
             "confidence_reliability": reliability(predict(w_conf), y),
             "tradeoff": tradeoff(rows, predict(w_ans)),
+            "per_set": {
+                name: tradeoff([r for r in rows if r["set"] == name], predict(w_ans)[groups == name], (ABSTAIN_THRESHOLD,))
+                for name in dict.fromkeys(groups)
+            },
         },
-        "cross_validated": {
-            name: tradeoff([r for r in rows if r["set"] == name], cv_ans[[r["set"] == name for r in rows]], (ABSTAIN_THRESHOLD,))
-            for name in dict.fromkeys(r["set"] for r in rows)
-        },
-    }, ensure_ascii=False, indent=1))
+    }
+    if len(set(groups)) > 1:
+        report["set_left_out"] = {
+            name: tradeoff([r for r in rows if r["set"] == name], cv_ans[groups == name], (ABSTAIN_THRESHOLD,))
+            for name in dict.fromkeys(groups)
+        }
+        report["set_left_out_confidence_reliability"] = reliability(cv_conf, y)
+    print(json.dumps(report, ensure_ascii=False, indent=1))
 
 if __name__ == "__main__":
     main()

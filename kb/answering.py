@@ -3,12 +3,13 @@
 `Answerer(kb, settings, llm=None).ask(question, kind=..., product=..., tags=...)` is what the
 CLI, the API and the eval harness call; `answer_to_dict` is the `citedesk ask --json` object.
 
-Two logistic models over the same four evidence features (the top hit's fused relevance, the
-e5 similarity of the question to the best answer sentence, the share of the question's terms
-found in a source sentence, and whether the question names a person, place or organisation that
-no document mentions), fitted on the regulations Q&A set over the 13 statutes with the demo
-knowledge base, and on the demo Q&A set (`python -m evals.bench_answers --calibrate`, tables and
-cross-validated figures in docs/answers.md):
+Two logistic models over the same seven evidence features (EVIDENCE_FEATURES: the top hit's fused
+relevance, its e5 similarity and its BM25 score, the e5 similarity of the question to the best
+answer sentence, the share of the question's terms found in a source sentence, whether the
+question names a person, place or organisation that no document mentions, and whether it is
+written in English), fitted on the six regulations Q&A sets over the 13 statutes with the seed
+regulation and on the demo Q&A set over the demo knowledge base (`python -m evals.bench_answers
+--calibrate`, tables and left-out-set figures in docs/answers.md):
 * ANSWERABLE_WEIGHTS: P(the knowledge base answers this question); the reply abstains below
   ABSTAIN_THRESHOLD (CITEDESK_ABSTAIN_THRESHOLD overrides it).
 * CONFIDENCE_WEIGHTS: P(the reply cites a correct source) = Answer.confidence.
@@ -44,11 +45,11 @@ from kb.guards import (
     check_compliance,
     detect_account_request,
     detect_company_practice,
-    detect_out_of_scope,
     detect_complaint,
+    detect_out_of_scope,
     load_rules,
 )
-from kb.pii import mask_pii
+from kb.pii import mask_pii, without_personal_numbers
 from kb.settings import Settings
 from kb.textnorm import normalize
 from kb.types import Answer, Citation, Hit, SearchFilters
@@ -57,9 +58,9 @@ from kb.verify import Checked, Piece, SentenceSimilarity, check_support, citatio
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
-# sigmoid(b + w·[top fused score, best sentence similarity, best lexical overlap, unknown name])
-CONFIDENCE_WEIGHTS = (-19.58, 3.97, 20.46, 2.16, -5.73)
-ANSWERABLE_WEIGHTS = (-25.5, 3.34, 28.73, 4.66, -4.1)
+# sigmoid(b + w·EVIDENCE_FEATURES), bias first
+CONFIDENCE_WEIGHTS = (-22.97, 3.77, 21.14, 1.05, -2.87, 2.26, 2.7, 3.17)
+ANSWERABLE_WEIGHTS = (-29.81, 0.34, 24.15, 0.72, -4.25, 11.14, 4.81, 2.95)
 ABSTAIN_THRESHOLD = 0.7  # a reply without basis costs more than an escalation: see docs/answers.md
 ABSTAIN_SOURCES = 3
 # The question's e5 vector for scoring source sentences is computed in one of these threads while
@@ -69,9 +70,34 @@ ABSTAIN_SOURCES = 3
 _QUESTION_VECTORS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="question-vector")
 
 
+EVIDENCE_FEATURES = (
+    "top_score",  # the top hit's fused, calibrated relevance (kb.retrieval.fuse)
+    "similarity",  # e5 similarity of the question to the best answer sentence
+    "lexical",  # share of the question's terms found in that sentence
+    "unknown_name",  # 1 when the question names someone or something no document mentions
+    "top_dense",  # the top hit's own e5 similarity to the question
+    "top_bm25",  # log(1 + the top hit's BM25 score in units of a rare term's IDF; kb.lexical)
+    "english",  # 1 for an English question: its words reach Chinese sources only through the lexicon
+)
+
+
+def evidence_features(top: Hit, draft: Draft, unknown_name: bool, lang: str, rare_idf: float) -> tuple[float, ...]:
+    """The features both logistic models read, in EVIDENCE_FEATURES order. `rare_idf` is
+    LexicalIndex.rare_term_idf(): raw BM25 grows with the size of the index, the share does not."""
+    return (
+        top.score,
+        draft.best_similarity,
+        draft.best_lexical,
+        1.0 if unknown_name else 0.0,
+        top.signals.get("dense", 0.0),
+        math.log1p(max(0.0, top.signals.get("bm25", 0.0)) / rare_idf),
+        1.0 if lang == "en" else 0.0,
+    )
+
+
 def confidence_features(answer: Answer) -> tuple[float, ...]:
     """The evidence features of an answer (as recorded by `ask` in answer.features)."""
-    return getattr(answer, "features", (0.0, 0.0, 0.0, 0.0))
+    return getattr(answer, "features", (0.0,) * len(EVIDENCE_FEATURES))
 
 
 def _logistic(weights, features) -> float:
@@ -79,14 +105,14 @@ def _logistic(weights, features) -> float:
     return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, z))))
 
 
-def confidence_from(top_score: float, similarity: float, lexical: float, unknown_name: float = 0.0) -> float:
+def confidence_from(features: tuple[float, ...]) -> float:
     """P(the reply cites a correct source)."""
-    return _logistic(CONFIDENCE_WEIGHTS, (top_score, similarity, lexical, unknown_name))
+    return _logistic(CONFIDENCE_WEIGHTS, features)
 
 
-def answerable_from(top_score: float, similarity: float, lexical: float, unknown_name: float = 0.0) -> float:
+def answerable_from(features: tuple[float, ...]) -> float:
     """P(the knowledge base has an answer to the question)."""
-    return _logistic(ANSWERABLE_WEIGHTS, (top_score, similarity, lexical, unknown_name))
+    return _logistic(ANSWERABLE_WEIGHTS, features)
 
 
 class Answerer:
@@ -174,9 +200,12 @@ class Answerer:
         account = detect_account_request(q) is not None
         if account:
             flags.append("account_lookup")
+        # what is searched and scored: the masked question without the clauses that only give a
+        # personal number (kb.pii.without_personal_numbers)
+        sq = without_personal_numbers(q)
         # SentenceSimilarity keeps the vector, so the composer finds it computed
-        vector = _QUESTION_VECTORS.submit(self.sim.embed, [scoring_text(q)])
-        hits = self.kb.search(q, k=self.settings.top_k, filters=SearchFilters(kind=kind, product=product, tags=tags))
+        vector = _QUESTION_VECTORS.submit(self.sim.embed, [scoring_text(sq)])
+        hits = self.kb.search(sq, k=self.settings.top_k, filters=SearchFilters(kind=kind, product=product, tags=tags))
         vector.result()
         procedure = None
         if complaint:
@@ -188,12 +217,16 @@ class Answerer:
                 else:
                     hits = [*hits, proc]
                     procedure = len(hits) - 1
-        draft: Draft = self.extractive.compose(q, hits, procedure=procedure)
+        draft: Draft = self.extractive.compose(sq, hits, procedure=procedure)
         answer_hits = [h for i, h in enumerate(hits) if i != procedure]
-        top = answer_hits[0].score if answer_hits else 0.0
-        unknown = 1.0 if self.kb.unknown_names(q) else 0.0
-        features = (top, draft.best_similarity, draft.best_lexical, unknown)
-        answerable = answerable_from(*features) if answer_hits else 0.0
+        features = (
+            evidence_features(
+                answer_hits[0], draft, bool(self.kb.unknown_names(sq)), language(sq), self.kb.lexical.rare_term_idf()
+            )
+            if answer_hits
+            else (0.0,) * len(EVIDENCE_FEATURES)
+        )
+        answerable = answerable_from(features) if answer_hits else 0.0
         mode = "extractive"
         dropped: list[str] = []
         # No word of the question in the best hit (its text, title, section or keys: BM25 0) nor in
@@ -218,7 +251,7 @@ class Answerer:
         # shared word; the account guard sends the agent to the business system; only statutes
         # for a question about the company's practice; a question outside consumer credit)
         ruled = unsupported or account or practice or outside
-        confidence = confidence_from(*features) if answer_hits and not ruled else 0.0
+        confidence = confidence_from(features) if answer_hits and not ruled else 0.0
         abstained = ruled or answerable < self.threshold
         if not abstained:
             kept = None

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import re
 import shutil
 import threading
@@ -230,6 +231,15 @@ class LexicalIndex:
         vocab = getattr(retriever, "vocab_dict", None) or {}
         tokens = tokenize(text)
         return bool(tokens) and all(t in vocab for t in tokens)
+
+    def rare_term_idf(self) -> float:
+        """The BM25 IDF (Lucene's, as bm25s computes it) of a term found in exactly one chunk: the
+        most a single matched term can weigh. It grows with the size of the index, so a BM25 score
+        divided by it reads the same on a 10-chunk and a 10,000-chunk knowledge base."""
+        self.ensure_fresh()
+        with self._lock:
+            n = len(self._ids)
+        return math.log(1.0 + (n - 1 + 0.5) / 1.5) if n else 1.0
 
     def scores(
         self,

@@ -312,6 +312,16 @@ def test_llm_failure_falls_back_to_the_extractive_reply(kb, llm, setup):
 
 
 
+def test_personal_numbers_in_a_question_do_not_change_its_answer(answerer):
+    # the clauses that only give a number are not searched: 身份证 and 电话 would pull in other
+    # chunks and make a plain question look unanswerable
+    plain = answerer.ask("利息能先从本金里扣吗？")
+    a = answerer.ask(f"我的身份证是{ID_CARD}，电话{MOBILE}，利息能先从本金里扣吗？")
+    assert not plain.abstained and not a.abstained and "pii_masked" in a.flags
+    assert a.citations[0].section == plain.citations[0].section == "第六百七十条"
+    assert ID_CARD not in a.question and "[身份证号]" in a.question
+
+
 def test_llm_request_holds_only_the_masked_question(kb, llm, caplog):
     caplog.set_level(logging.DEBUG)
     llm.reply = "借款的利息不得预先在本金中扣除[1]。"

@@ -154,6 +154,20 @@ def test_english_words_map_to_the_chinese_terms_of_the_documents():
     assert term_alternatives("a loan for my holiday")["holiday"] == {"holiday"}  # no entry: only itself
 
 
+def test_a_bm25_score_in_units_of_a_rare_terms_idf_does_not_grow_with_the_index(tmp_path):
+    small, large = Catalog(tmp_path / "s.sqlite"), Catalog(tmp_path / "l.sqlite")
+    fill(small, TEXTS)
+    fill(large, {**TEXTS, **{f"x{i}": f"第{i}条 其他无关条文内容{i}。" for i in range(300)}})
+    scores = {}
+    for name, catalog in (("small", small), ("large", large)):
+        index = LexicalIndex(catalog, tmp_path / name)
+        ids, raw, pos = index.scores("逾期利息")
+        scores[name] = (float(raw[pos["c1"]]), index.rare_term_idf())
+    (raw_s, idf_s), (raw_l, idf_l) = scores["small"], scores["large"]
+    assert raw_l > 2 * raw_s  # the same match scores far higher in the larger index
+    assert 0.6 < (raw_l / idf_l) / (raw_s / idf_s) < 1.6  # measured in rare-term units, about the same
+
+
 def test_a_lay_question_finds_its_article_only_with_the_expansion(tmp_path):
     catalog = Catalog(tmp_path / "c.sqlite")
     fill(catalog, STATUTE, title="民法典")
