@@ -56,9 +56,9 @@ ACCOUNT_PATTERNS = (
     r"我(的)?[^，。？?！!]{0,8}?(还|一共|总共)?(欠|剩)(了)?(多少|几期|几个月|多久)",
     r"我(的)?(账户|账单|借款|贷款|额度|申请|订单)(余额|还剩|进度|状态|审批到哪|到哪一步|批下来没)",
     # whether the customer's own application or payment has gone through: 我的申请批下来了吗,
-    # 我昨天还的钱到账了没
+    # 我昨天还的钱到账了没, 我筆貸款批咗未 (written Cantonese: 批了未)
     r"我[^，。？?！!]{0,12}?(申请|提额|借款|贷款|还款|还的钱|转账|付款|放款)[^，。？?！!]{0,6}?"
-    r"(批下来|审批下来|审核下来|通过|到账|到了|放下来)了?(吗|没|没有|嗎|沒)",
+    r"(批下来|审批下来|审核下来|通过|到账|到了|放下来|批)了?(吗|没|没有|嗎|沒|未)",
     # how far one's own application has got, however it is described: 我上周提交的借款申请审核到哪一步了
     r"我[^，。？?！!]{0,16}?(申请|借款|贷款|订单|提额)[^，。？?！!]{0,8}?(进度|审批到哪|审核到哪|到哪一步|到什么程度|什么状态)",
     # what one's own credit report shows (whether the law lets a lender report it is a question
@@ -86,6 +86,11 @@ COMPANY_PRACTICE_PATTERNS = (
     r"(你们|贵公司|贵司|你司|平台)[^，。？?！!]{0,12}?(现在|目前|最近)[^，。？?！!]{0,12}?(利率|利息|年化|费率|手续费)[^，。？?！!]{0,6}?(是多少|多少|几个点)",
     r"(你们|贵公司|贵司|你司|平台)[^，。？?！!]{0,16}?(有没有|有什么|有冇)[^，。？?！!]{0,10}?(活动|优惠|免息券|优惠券|折扣|返现|奖励)",
     r"(推荐|邀请)[^，。？?！!]{0,8}?(奖励|返现|红包)",
+    # how to do something in the company's app: 你们app里怎么换绑银行卡
+    r"(app|客户端|小程序|网站|官网)(里|上|中|内)?[^，。？?！!]{0,6}?(怎么|如何|怎样|在哪)[^，。？?！!]{0,4}?"
+    r"(换绑|绑定|解绑|绑卡|修改|更改|更换|注销|设置|开通|关闭|取消|下载|登录|登陆)",
+    # the company's own limits: 你们最高能给我批多少 (not 你们最多能收多少利息, a legal cap)
+    r"(你们|贵公司|贵司|你司|平台)[^，。？?！!]{0,10}?(最高|最多|最少|最低)[^，。？?！!]{0,8}?(批|借|贷|给我)[^，。？?！!]{0,4}?(多少|几)",
     r"\b(your|the) (app|website)\b[^.?!]{0,40}\b(menu|button|page|screen)\b|\bwhich (menu|button|screen)\b"
     r"|\b(menu|button|screen)\b[^.?!]{0,30}\b(your|the) (app|website)\b",
     r"\b(branch|office|hotline|call cent(er|re))\b[^.?!]{0,30}\b(open|opening hours|close|address)\b",
@@ -143,7 +148,7 @@ def detect_out_of_scope(text: str) -> str | None:
 
 def detect_account_request(text: str) -> str | None:
     """The phrase that asks for one customer's account data (None when the question does not)."""
-    m = _ACCOUNT_RE.search(normalize(text))
+    m = _ACCOUNT_RE.search(normalize(standard_chinese(text)))
     return m.group(0) if m else None
 
 

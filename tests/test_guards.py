@@ -5,8 +5,8 @@ from kb.guards import (
     check_compliance,
     detect_account_request,
     detect_company_practice,
-    detect_out_of_scope,
     detect_complaint,
+    detect_out_of_scope,
     load_rules,
 )
 
@@ -57,7 +57,7 @@ def test_ordinary_questions_are_not_complaints(text):
      "我的身份证号是[身份证号]，帮我查下额度", "麻烦查一下账单", "我昨天提交的提额申请审批下来了吗？",
      "我上午还的钱到账了没", "我嘅貸款申請批下來了嗎？", "我前天交的贷款申请现在是什么状态？",
      "我月初提交的提额申请审核到哪了", "麻烦看看我征信上有没有不良记录", "我的征信报告里有没有逾期？",
-     "催收员小李的电话是多少", "把你们张经理的微信给我"],
+     "催收员小李的电话是多少", "把你们张经理的微信给我", "我筆貸款批咗未呀？", "我的借款批了没有"],
 )
 def test_requests_for_one_customers_account_are_recognised(text):
     assert detect_account_request(text)
@@ -148,7 +148,8 @@ def test_missing_rules_file(tmp_path):
      "你哋而家嘅年利率係幾多？", "Where is the early repayment button in your app?",
      "Is your branch in Shenzhen open on Saturday?", "How many working days does it take to pay out my loan?",
      "What is your current interest rate?", "Do you have any promotion for new customers?",
-     "申请审批通过后一般几天能放款？", "审核通过后要等几天钱才能打到卡上？"],
+     "申请审批通过后一般几天能放款？", "审核通过后要等几天钱才能打到卡上？",
+     "你们app里怎么换绑银行卡啊", "在小程序上如何注销账号？", "你们最高能给我批多少额度", "平台最多能借几万？"],
 )
 def test_questions_about_the_companys_own_practice_are_recognised(text):
     assert detect_company_practice(text)
@@ -159,7 +160,8 @@ def test_questions_about_the_companys_own_practice_are_recognised(text):
     ["我不同意你们APP获取我的相册和位置，结果就不让我用了，这合理吗？", "你们收的利息超过法律规定的上限了吗？",
      "你们乱报我的征信，我还能去哪里投诉？", "提前还款要提前多久通知你们？", "逾期以后你们会收多少罚息？",
      "借款的利息能预先从本金里扣除吗？", "Can the interest be deducted from the principal in advance?",
-     "Is an interest rate above four times the LPR legal?", "Can your app read my contacts without consent?"],
+     "Is an interest rate above four times the LPR legal?", "Can your app read my contacts without consent?",
+     "你们最多能收多少利息？法律有上限吗", "在app上签的电子合同有效吗"],
 )
 def test_questions_about_the_rules_are_not_about_the_companys_practice(text):
     assert detect_company_practice(text) is None

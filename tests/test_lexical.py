@@ -154,6 +154,14 @@ def test_english_words_map_to_the_chinese_terms_of_the_documents():
     assert term_alternatives("a loan for my holiday")["holiday"] == {"holiday"}  # no entry: only itself
 
 
+def test_english_questions_about_the_statutes_reach_their_legal_terms():
+    # courts and evidence, payment accounts, lending platforms: the statutes' own words
+    assert {"证据", "人民法院"} <= set(expansion_terms("Can our chat logs be used as evidence in court?"))
+    assert {"出租", "支付账户"} <= set(expansion_terms("Can I rent out my payment app account?"))
+    assert "提供媒介服务" in expansion_terms("The P2P site says it was just a middleman. Is it liable?")
+    assert "金融信用信息基础数据库" in expansion_terms("Will you report my loan to the central bank's credit database?")
+
+
 def test_a_bm25_score_in_units_of_a_rare_terms_idf_does_not_grow_with_the_index(tmp_path):
     small, large = Catalog(tmp_path / "s.sqlite"), Catalog(tmp_path / "l.sqlite")
     fill(small, TEXTS)
