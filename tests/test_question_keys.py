@@ -161,5 +161,5 @@ def test_no_bundled_key_is_a_near_copy_of_an_evaluation_question(project_root):
         for item in yaml.safe_load(path.read_text("utf-8"))["items"]
     ]
     scores = process.cdist(phrasings, questions, scorer=fuzz.ratio, score_cutoff=60)
-    close = [(phrasings[i], questions[j]) for i, j in zip(*scores.nonzero())]
+    close = [(phrasings[i], questions[j]) for i, j in zip(*scores.nonzero(), strict=True)]
     assert close == []
