@@ -7,7 +7,7 @@ Two logistic models over the same seven evidence features (EVIDENCE_FEATURES: th
 relevance, its e5 similarity and its BM25 score, the e5 similarity of the question to the best
 answer sentence, the share of the question's terms found in a source sentence, whether the
 question names a person, place or organisation that no document mentions, and whether it is
-written in English), fitted on the six regulations Q&A sets over the 13 statutes with the seed
+written in English), fitted on the seven regulations Q&A sets over the 13 statutes with the seed
 regulation and on the demo Q&A set over the demo knowledge base (`python -m evals.bench_answers
 --calibrate`, tables and left-out-set figures in docs/answers.md):
 * ANSWERABLE_WEIGHTS: P(the knowledge base answers this question); the reply abstains below
