@@ -95,11 +95,8 @@ def collect(data_dir: Path, set_paths: list[Path]) -> list[dict]:
 
 
 def left_out(x: np.ndarray, target: np.ndarray, groups: np.ndarray) -> np.ndarray:
-    """Out-of-sample predictions: each group (Q&A set) scored by a fit on the other groups
-    (NaN when there is only one group)."""
-    pred = np.full(len(x), np.nan)
-    if len(set(groups)) < 2:
-        return pred
+    """Out-of-sample predictions: each group (Q&A set) scored by a fit on the other groups."""
+    pred = np.zeros(len(x))
     for g in dict.fromkeys(groups):
         out = groups == g
         w = fit_logistic(x[~out], target[~out])
@@ -187,7 +184,11 @@ def calibrate(rows: list[dict]) -> None:
     current_conf = np.array([confidence_from(tuple(f)) for f in x])
     current_ans = np.array([answerable_from(tuple(f)) for f in x])
     groups = np.array([r["set"] for r in rows])
-    cv_ans, cv_conf = left_out(x, ans, groups), left_out(x, y, groups)
+    names = list(dict.fromkeys(groups))
+
+    def per_set(pred: np.ndarray) -> dict:
+        return {n: tradeoff([r for r in rows if r["set"] == n], pred[groups == n], (ABSTAIN_THRESHOLD,)) for n in names}
+
     report = {
         "questions": len(rows),
         "answerable": int(ans.sum()),
@@ -203,18 +204,12 @@ def calibrate(rows: list[dict]) -> None:
         "refitted": {
             "confidence_reliability": reliability(predict(w_conf), y),
             "tradeoff": tradeoff(rows, predict(w_ans)),
-            "per_set": {
-                name: tradeoff([r for r in rows if r["set"] == name], predict(w_ans)[groups == name], (ABSTAIN_THRESHOLD,))
-                for name in dict.fromkeys(groups)
-            },
+            "per_set": per_set(predict(w_ans)),
         },
     }
-    if len(set(groups)) > 1:
-        report["set_left_out"] = {
-            name: tradeoff([r for r in rows if r["set"] == name], cv_ans[groups == name], (ABSTAIN_THRESHOLD,))
-            for name in dict.fromkeys(groups)
-        }
-        report["set_left_out_confidence_reliability"] = reliability(cv_conf, y)
+    if len(names) > 1:  # each set judged by weights fitted without it
+        report["set_left_out"] = per_set(left_out(x, ans, groups))
+        report["set_left_out_confidence_reliability"] = reliability(left_out(x, y, groups), y)
     print(json.dumps(report, ensure_ascii=False, indent=1))
 
 if __name__ == "__main__":

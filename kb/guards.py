@@ -49,7 +49,7 @@ RULE_TYPES = ("forbidden_phrase", "required_disclosure")
 # Requests to look up one customer's own account (balance, instalments left, application status)
 # or a named person's contact details: the knowledge base holds documents, not account data, so
 # the honest reply is "check it in the business system", never a guess from similar documents.
-# the most common Chinese surnames, for "王经理" (a person) against "总经理" (a role)
+# A surname (kb.textnorm.SURNAMES) before a title is a person: "王经理", against "总经理" (a role).
 ACCOUNT_PATTERNS = (
     r"(?:帮我|帮忙|麻烦你?|给我|请|^)查(一下|一查|查|下)(我|本人|客户|他|她)",
     r"(?:帮我|帮忙|麻烦你?|给我|请)查(一下|一查|查|下)?(我的|本人的|客户的)?(额度|余额|账单|欠款|还款计划|待还|账户)",
