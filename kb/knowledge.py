@@ -28,11 +28,13 @@ from kb.embedders import Embedder, make_embedder, search_query_encoder
 from kb.errors import ConfigError, NotFoundError, StoreError, ValidationError
 from kb.lexical import LexicalIndex, chunk_tokens, index_text
 from kb.locking import WriterLock
+from kb.rerank import SentenceScorer
 from kb.retrieval import DocMeta, HybridRetriever, doc_status
 from kb.settings import Settings
 from kb.textnorm import PERSON_TAGS, PERSON_TITLES, proper_nouns
 from kb.types import KINDS, Chunk, Document, Hit, SearchFilters, stable_hash
 from kb.vectorstore import ChromaStore, VectorEntry, collection_name, make_client
+from kb.verify import SentenceSimilarity
 
 log = logging.getLogger(__name__)
 
@@ -91,8 +93,20 @@ class KnowledgeBase:
         self.retriever = self._retriever(embedder, self.store)
 
     def _retriever(self, embedder: Embedder, store: ChromaStore) -> HybridRetriever:
+        """The retriever for `embedder`; also sets self.sim, the sentence similarity the retriever's
+        re-ranking and the composers share (so a question's vector is computed once per reply)."""
+        name = embedder.name
+        self.sim = SentenceSimilarity(embedder, stored=lambda texts: self.catalog.sentence_vectors(name, texts))
         encoder = search_query_encoder(embedder, self.settings.query_encoder)
-        return HybridRetriever(self.catalog, store, self.lexical, embedder, self._documents_meta, query_encoder=encoder)
+        return HybridRetriever(
+            self.catalog,
+            store,
+            self.lexical,
+            embedder,
+            self._documents_meta,
+            query_encoder=encoder,
+            sentences=SentenceScorer(self.sim) if self.settings.rerank else None,
+        )
 
     @classmethod
     def open(cls, settings: Settings, writer: bool = False, embedder: Embedder | None = None) -> KnowledgeBase:

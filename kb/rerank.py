@@ -1,0 +1,123 @@
+"""Second-stage ranking: the pool of best fused candidates re-scored with what the fusion cannot see.
+
+The fusion (kb.retrieval.fuse) ranks a chunk by its best vector entry (its text or one of its
+question keys) and its BM25 score. On the regulations Q&A sets the article that answers is among
+the candidates for almost every question, yet first for only three in four: the articles of one
+statute share their vocabulary, and a neighbouring article often wins. Two signals tell them
+apart better:
+
+* "sentence": the e5 similarity of the question to the best of the chunk's answer sentences
+  (kb.compose_extractive.answer_sentences, the sentences a reply may quote; their vectors are
+  stored at ingest), so an article wins by one sentence that says what was asked rather than by
+  its overall topic;
+* "text": the similarity of the question's search vector to the chunk's own text vector (the
+  fusion's dense signal is the best of the text and its keys).
+
+The re-ranked score is σ(b + w·x) over RERANK_FEATURES, every weight ≥ 0, fitted by `fit_rerank`:
+a listwise loss orders the candidates, then a logistic calibration makes the score read as
+"probability this chunk answers the question", like the fused score it replaces. Fitting and the
+left-out-set figures: `python -m evals.fit_rerank` (docs/benchmarks.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from kb.compose_extractive import answer_sentences, scoring_text
+from kb.types import Chunk
+from kb.verify import SentenceSimilarity
+
+RERANK_FEATURES = (
+    "fused_logit",  # log-odds of the fused score
+    "sentence",  # e5 similarity of the question to the chunk's best answer sentence
+    "text",  # similarity of the question's search vector to the chunk's own text vector
+    "bm25",  # log(1 + BM25)
+)
+# bias, then one weight per RERANK_FEATURES entry (fitted by fit_rerank; docs/benchmarks.md)
+RERANK_WEIGHTS = (-39.8091, 0.3537, 29.1458, 17.1319, 1.1147)
+
+
+class SentenceScorer:
+    """Best similarity of a question to each chunk's answer sentences."""
+
+    def __init__(self, sim: SentenceSimilarity) -> None:
+        self.sim = sim
+
+    def question_vector(self, query: str) -> np.ndarray:
+        # the text the composer scores sentences against: its vector is then cached for the reply
+        return self.sim.embed([scoring_text(query)])[0]
+
+    def best(self, qvec: np.ndarray, chunks: Sequence[Chunk]) -> np.ndarray:
+        """Per chunk, the best similarity of qvec to its answer sentences; a chunk without any
+        (a heading, a fragment) gets the lowest value among the others, so it neither wins nor
+        loses by this signal alone."""
+        per_chunk = [answer_sentences(c) for c in chunks]
+        texts = list(dict.fromkeys(s for sents in per_chunk for s in sents))
+        if not texts:
+            return np.zeros(len(chunks))
+        sims = dict(zip(texts, self.sim.embed(texts) @ qvec, strict=True))
+        best = np.array([max((sims[s] for s in sents), default=np.nan) for sents in per_chunk], dtype=np.float64)
+        floor = np.nanmin(best)
+        return np.where(np.isnan(best), floor, best)
+
+
+def rerank_features(fused: np.ndarray, sentence: np.ndarray, text: np.ndarray, bm25: np.ndarray) -> np.ndarray:
+    """Rows of RERANK_FEATURES, one per candidate."""
+    p = np.clip(np.asarray(fused, dtype=np.float64), 1e-6, 1 - 1e-6)
+    return np.column_stack(
+        [np.log(p / (1 - p)), np.asarray(sentence, np.float64), np.asarray(text, np.float64),
+         np.log1p(np.maximum(np.asarray(bm25, np.float64), 0.0))]
+    )
+
+
+def rerank(features: np.ndarray, weights: Sequence[float] = RERANK_WEIGHTS) -> np.ndarray:
+    """Calibrated relevance in [0, 1] for each row of rerank_features."""
+    if len(features) == 0:
+        return np.zeros(0)
+    z = weights[0] + features @ np.asarray(weights[1:], dtype=np.float64)
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
+
+
+def fit_rerank(pools: list[tuple[np.ndarray, np.ndarray]], lam: float = 1e-3) -> tuple[float, ...]:
+    """Weights (bias first) from (features, is-gold) pools, one per question, in two steps (scipy
+    L-BFGS-B), as kb.retrieval_bench.fit_fusion does for the fusion:
+    1. ranking weights w ≥ 0 by a listwise loss (softmax over each question's pool, the gold
+       chunks as the target), on features standardised over all pools so that one ridge
+       penalty suits them all;
+    2. a logistic calibration p = σ(a + β·(w·x)), β ≥ 0, on every candidate of every pool."""
+    from scipy.optimize import minimize
+
+    allx = np.vstack([x for x, _ in pools])
+    mu, sd = allx.mean(axis=0), allx.std(axis=0) + 1e-9
+    zs = [((x - mu) / sd, y.astype(float)) for x, y in pools]
+    pos = [(x, y / y.sum()) for x, y in zs if y.any()]
+    dim = allx.shape[1]
+
+    def listwise(w):
+        loss, grad = 0.0, np.zeros(dim)
+        for x, t in pos:
+            z = x @ w
+            p = np.exp(z - z.max())
+            p /= p.sum()
+            loss -= float(t @ np.log(p + 1e-12))
+            grad -= x.T @ (t - p)
+        return loss / len(pos) + lam * w @ w, grad / len(pos) + 2 * lam * w
+
+    w = minimize(listwise, np.ones(dim) * 0.1, jac=True, method="L-BFGS-B", bounds=[(0, None)] * dim).x
+    s = np.concatenate([x @ w for x, _ in zs])
+    ys = np.concatenate([y for _, y in zs])
+    xs = np.column_stack([np.ones(len(s)), s])
+
+    def pointwise(v):
+        p = 1.0 / (1.0 + np.exp(-np.clip(xs @ v, -50, 50)))
+        loss = -np.mean(ys * np.log(p + 1e-12) + (1 - ys) * np.log(1 - p + 1e-12))
+        return loss, xs.T @ (p - ys) / len(ys)
+
+    a, beta = minimize(
+        pointwise, np.array([-2.0, 1.0]), jac=True, method="L-BFGS-B", bounds=[(None, None), (0, None)]
+    ).x
+    raw = beta * w / sd  # back from standardised to raw features
+    bias = a - float(raw @ mu)
+    return (round(float(bias), 4), *[round(float(v), 4) for v in raw])
