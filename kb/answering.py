@@ -3,8 +3,8 @@
 `Answerer(kb, settings, llm=None).ask(question, kind=..., product=..., tags=...)` is what the
 CLI, the API and the eval harness call; `answer_to_dict` is the `citedesk ask --json` object.
 
-Two logistic models over the same seven evidence features (EVIDENCE_FEATURES: the top hit's
-relevance, its e5 similarity and its BM25 score, the e5 similarity of the question to the best
+Two logistic models over the same six evidence features (EVIDENCE_FEATURES: the log-odds of the
+top hit's relevance and its BM25 score, the e5 similarity of the question to the best
 answer sentence, the share of the question's terms found in a source sentence, whether the
 question names a person, place or organisation that no document mentions, and whether it is
 written in English), fitted on the seven regulations Q&A sets over the 13 statutes with the seed
@@ -57,18 +57,20 @@ log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 2000
 # sigmoid(b + w·EVIDENCE_FEATURES), bias first
-CONFIDENCE_WEIGHTS = (-18.97, 0.25, 15.16, 1.72, -2.56, 5.32, 3.4, 2.69)
-ANSWERABLE_WEIGHTS = (-29.81, 0.34, 24.15, 0.72, -4.25, 11.14, 4.81, 2.95)
+CONFIDENCE_WEIGHTS = (-2.34, 0.49, 2.81, 0.8, -2.68, 2.05, 3.0)
+ANSWERABLE_WEIGHTS = (-10.15, 0.69, 12.67, 0.09, -4.32, 3.23, 4.19)
 ABSTAIN_THRESHOLD = 0.7  # a reply without basis costs more than an escalation: see docs/answers.md
 ABSTAIN_SOURCES = 3
 
 
 EVIDENCE_FEATURES = (
-    "top_score",  # the top hit's calibrated relevance (kb.rerank; kb.retrieval.fuse without it)
+    # log-odds of the top hit's calibrated relevance (kb.rerank; kb.retrieval.fuse without it): the
+    # re-ranked score of a right article under a long question is often 0.01–0.05, and on the
+    # log-odds scale those differ as much as 0.5 and 0.9 do (docs/answers.md)
+    "top_logit",
     "similarity",  # e5 similarity of the question to the best answer sentence
     "lexical",  # share of the question's terms found in that sentence
     "unknown_name",  # 1 when the question names someone or something no document mentions
-    "top_dense",  # the top hit's own e5 similarity to the question
     "top_bm25",  # log(1 + the top hit's BM25 score in units of a rare term's IDF; kb.lexical)
     "english",  # 1 for an English question: its words reach Chinese sources only through the lexicon
 )
@@ -78,14 +80,18 @@ def evidence_features(top: Hit, draft: Draft, unknown_name: bool, lang: str, rar
     """The features both logistic models read, in EVIDENCE_FEATURES order. `rare_idf` is
     LexicalIndex.rare_term_idf(): raw BM25 grows with the size of the index, the share does not."""
     return (
-        top.score,
+        _log_odds(top.score),
         draft.best_similarity,
         draft.best_lexical,
         1.0 if unknown_name else 0.0,
-        top.signals.get("dense", 0.0),
         math.log1p(max(0.0, top.signals.get("bm25", 0.0)) / rare_idf),
         1.0 if lang == "en" else 0.0,
     )
+
+
+def _log_odds(p: float) -> float:
+    p = min(max(p, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
 
 
 def confidence_features(answer: Answer) -> tuple[float, ...]:

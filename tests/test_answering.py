@@ -296,7 +296,7 @@ def test_llm_reply_is_verified(kb, llm):
 
 def test_llm_forbidden_promise_is_removed(kb, llm):
     llm.reply = "借款的利息不得预先在本金中扣除[1]。我们保证通过，不查征信[1]。"
-    a = llm_answerer(kb, llm).ask("利息能先扣吗？")
+    a = llm_answerer(kb, llm).ask("利息能先从本金里扣吗？")
     assert "保证通过" not in a.text
     assert {"compliance:guaranteed_approval", "compliance:no_credit_check"} <= set(a.flags)
 
@@ -325,7 +325,7 @@ def test_personal_numbers_in_a_question_do_not_change_its_answer(answerer):
 def test_llm_request_holds_only_the_masked_question(kb, llm, caplog):
     caplog.set_level(logging.DEBUG)
     llm.reply = "借款的利息不得预先在本金中扣除[1]。"
-    a = llm_answerer(kb, llm).ask(f"我的身份证是{ID_CARD}，电话{MOBILE}，利息能先扣吗？")
+    a = llm_answerer(kb, llm).ask(f"我的身份证是{ID_CARD}，电话{MOBILE}，利息能先从本金里扣吗？")
     assert "pii_masked" in a.flags and llm.requests
     for body in llm.requests:
         assert ID_CARD not in body and MOBILE not in body
