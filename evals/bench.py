@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from kb.compose_extractive import answer_sentences
 from kb.knowledge import KnowledgeBase
 from kb.lexical import chunk_tokens
 from kb.settings import Settings, get_settings
@@ -125,6 +126,10 @@ def synthesise(kb: KnowledgeBase, sents: list[str], n_chunks: int, seed: int = 7
     nrng = np.random.default_rng(seed)
     base_texts = sents[:400]
     base = kb.embedder.embed_passages(base_texts)
+    # the answer sentences' vectors, stored at ingest (query side), perturbed copies too: a search
+    # re-ranks its pool by them (kb/rerank.py) and must find them stored, as after a real ingest
+    qbase = kb.embedder.embed_queries(base_texts)
+    sentence_vectors: dict[str, np.ndarray] = {}
     per_doc = 50
     for start in range(0, n_chunks, per_doc):
         doc_id = make_doc_id(f"synthetic:{start}")
@@ -138,9 +143,17 @@ def synthesise(kb: KnowledgeBase, sents: list[str], n_chunks: int, seed: int = 7
             entries.append(VectorEntry(chunk.chunk_id, chunk.chunk_id, vec / np.linalg.norm(vec)))
             tokens.append(" ".join(chunk_tokens(chunk)))
         doc = Document(doc_id, f"合成文档{start // per_doc}", "regulation", f"synthetic:{start}", "", {})
+        refs = {c.chunk_id: answer_sentences(c) for c in chunks}
+        new = {}
+        for text in (t for texts in refs.values() for t in texts):
+            if text not in sentence_vectors:
+                vec = qbase[rng.randrange(len(qbase))] + nrng.normal(0, 0.02, qbase.shape[1]).astype(np.float32)
+                sentence_vectors[text] = new[text] = vec / np.linalg.norm(vec)
         kb.store.add(entries)
         with kb.catalog.transaction() as conn:
             kb.catalog.replace_document(conn, doc, chunks, tokens, fingerprint=doc_id)
+            kb.catalog.add_sentence_vectors(conn, kb.embedder.name, new)
+            kb.catalog.add_sentence_refs(conn, refs)
 
 
 def serve_probe(data_dir: Path, rounds: int) -> dict[str, float]:

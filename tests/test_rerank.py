@@ -81,3 +81,18 @@ def test_sentence_scorer_takes_each_chunks_best_quotable_sentence():
     assert best[0] == pytest.approx(0.8)  # its first sentence, not the second
     assert best[1] == pytest.approx(0.96)
     assert best[2] == pytest.approx(0.8)  # the lowest of the others: neither helped nor sunk
+
+
+def test_fit_report_scores_each_set_with_weights_that_never_saw_it():
+    from evals.fit_rerank import report
+
+    rows = []
+    for name, seed in (("a", 0), ("b", 1), ("c", 2)):
+        for i, (x, gold) in enumerate(synthetic_pools(n=60, seed=seed)):
+            rows.append({"set": name, "id": f"{name}-{i}", "features": x.tolist(), "gold": gold.tolist()})
+    out = report(rows)
+    for name in ("a", "b", "c"):
+        entry = out["sets"][name]
+        assert entry["fused"]["hit@1"] == pytest.approx(0.5)  # the gold is second by fused score half the time
+        assert entry["set_left_out"]["hit@1"] > 0.95 and entry["set_left_out"]["in_pool"] == 1.0
+    assert out["sets"]["all"]["fused"]["n"] == 180 and len(out["fitted_weights"]) == 5
