@@ -48,6 +48,7 @@ from kb.guards import (
     load_rules,
 )
 from kb.pii import mask_pii, without_personal_numbers
+from kb.rerank import log_odds
 from kb.settings import Settings
 from kb.textnorm import normalize
 from kb.types import Answer, Citation, Hit, SearchFilters
@@ -80,18 +81,13 @@ def evidence_features(top: Hit, draft: Draft, unknown_name: bool, lang: str, rar
     """The features both logistic models read, in EVIDENCE_FEATURES order. `rare_idf` is
     LexicalIndex.rare_term_idf(): raw BM25 grows with the size of the index, the share does not."""
     return (
-        _log_odds(top.score),
+        float(log_odds(top.score)),
         draft.best_similarity,
         draft.best_lexical,
         1.0 if unknown_name else 0.0,
         math.log1p(max(0.0, top.signals.get("bm25", 0.0)) / rare_idf),
         1.0 if lang == "en" else 0.0,
     )
-
-
-def _log_odds(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return math.log(p / (1 - p))
 
 
 def confidence_features(answer: Answer) -> tuple[float, ...]:

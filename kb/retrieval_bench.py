@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from kb.rerank import fit_calibration, fit_listwise
 from kb.retrieval import FUSION_WEIGHTS, fuse, fusion_features
 from kb.types import Chunk, Document, make_chunk_id, make_doc_id
 
@@ -156,51 +157,25 @@ def score_rows(rows: list[dict[str, Any]], method: str = "fused", weights=FUSION
 
 
 def fit_fusion(rows: list[dict[str, Any]], lam: float = 1e-3) -> tuple[float, ...]:
-    """Fusion weights (bias first) from collected rows, in two steps (scipy L-BFGS-B):
-    1. ranking weights w ≥ 0 by a listwise loss (softmax over each question's candidates, gold as
-       the target), which orders candidates better than a pointwise fit;
+    """Fusion weights (bias first) from collected rows, in two steps (kb.rerank's shared fits):
+    1. ranking weights w ≥ 0 by a listwise loss (`fit_listwise`: softmax over each question's
+       candidates, gold as the target), which orders candidates better than a pointwise fit;
     2. a logistic calibration p = σ(a + β·(w·x) + γ·dense), β, γ ≥ 0, on every candidate, so the
        score reads as a probability. The calibration also sees each question once more with its
        gold articles taken out of the candidates (a question the knowledge base cannot answer):
        relative features then look as good as ever, so only absolute evidence can tell the two
        apart, and the score learns to stay low when even the best match is weak."""
-    from scipy.optimize import minimize
-
     feats = [(fusion_features(r["dense"], r["bm25"]), np.array([s in r["gold"] for s in r["sections"]])) for r in rows]
-    pos = [(x, y / y.sum()) for x, y in feats if y.any()]
-    dim = feats[0][0].shape[1]
-
-    def listwise(w):
-        loss, grad = 0.0, np.zeros(dim)
-        for x, t in pos:
-            z = x @ w
-            p = np.exp(z - z.max())
-            p /= p.sum()
-            loss -= float(t @ np.log(p + 1e-12))
-            grad -= x.T @ (t - p)
-        return loss / len(pos) + lam * w @ w, grad / len(pos) + 2 * lam * w
-
-    w = minimize(listwise, np.zeros(dim), jac=True, method="L-BFGS-B", bounds=[(0, None)] * dim).x
+    w = fit_listwise(feats, lam)
     for r in rows:  # the unanswerable twin of each question
         keep = np.array([s not in r["gold"] for s in r["sections"]])
         if keep.sum() >= 2 and not keep.all():
             feats.append((fusion_features(r["dense"][keep], r["bm25"][keep]), np.zeros(int(keep.sum()), dtype=bool)))
     xs = np.vstack([np.column_stack([np.ones(len(x)), x @ w, x[:, 0]]) for x, _ in feats])
     ys = np.concatenate([y for _, y in feats]).astype(float)
-
-    def pointwise(v):
-        p = 1.0 / (1.0 + np.exp(-(xs @ v)))
-        loss = -np.mean(ys * np.log(p + 1e-12) + (1 - ys) * np.log(1 - p + 1e-12))
-        return loss, xs.T @ (p - ys) / len(ys)
-
-    a, beta, gamma = minimize(
-        pointwise,
-        np.array([-10.0, 1.0, 5.0]),
-        jac=True,
-        method="L-BFGS-B",
-        bounds=[(None, None), (0, None), (0, None)],
-        options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-8},
-    ).x
+    a, beta, gamma = fit_calibration(
+        xs, ys, np.array([-10.0, 1.0, 5.0]), options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-8}
+    )
     weights = beta * w
     weights[0] += gamma
     return (float(a), *[round(float(x), 4) for x in weights])
