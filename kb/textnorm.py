@@ -119,6 +119,8 @@ SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗郑梁�
 _NAME_SHAPE = re.compile(rf"^(?:[小老阿][{SURNAMES}]|(?:欧阳|司马|诸葛|上官|东方|慕容|[{SURNAMES}])[\u4e00-\u9fff]{{1,2}})$")
 # Titles after a surname that make it a person (王经理, 李先生)
 PERSON_TITLES = frozenset("经理 先生 女士 小姐 老师 主任 主管 律师 专员 总监 经办 师傅 科长 处长 局长 部长 行长 董事".split())
+# Measure words that count things, never people (个 and 位 count people too, so they are not here)
+_THING_MEASURES = frozenset("笔些点块张份件项次")
 _REDUPLICATED = re.compile(r"^(.)一?\1$")  # 延一延, 看看: a verb form, never a name
 # Words jieba's dictionary tags as names that are not: relatives and forms of address (阿叔, 阿姨,
 # 老公, 岳父), 礼拜 (week), 入口 (an entrance, tagged as a place) and 别以为 ("don't think that",
@@ -133,8 +135,13 @@ def proper_nouns(text: str) -> dict[str, str]:
     """Names of people, places and organisations in the text (normalised, two characters or more),
     each with its jieba tag, in order of appearance."""
     found: dict[str, str] = {}
+    before = ""
     for w in jieba.posseg.cut(normalize(standard_chinese(text))):
+        previous, before = before, w.word
         if w.flag not in PROPER_NOUN_TAGS or len(w.word) < 2 or _REDUPLICATED.match(w.word) or w.word in NOT_NAMES:
+            continue
+        # after a measure word comes a thing, not a person: 这笔钱交的定金 cut as 这笔 / 钱交
+        if w.flag in PERSON_TAGS and previous[-1:] in _THING_MEASURES:
             continue
         # a place or organisation tag on a word jieba's dictionary lacks is its HMM's guess (网银,
         # online banking, comes out as an organisation); real ones (深圳, 招商银行) are in the

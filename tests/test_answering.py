@@ -192,6 +192,9 @@ def test_words_jieba_mistakes_for_person_names_are_not_unknown_names(tmp_path):
         assert kb.unknown_names("你们app乱读我通迅录还给我家里人打电话") == []
         assert kb.unknown_names("借款app上只有个花里胡哨的牌子名，我到底是跟谁借的钱") == []
         assert kb.unknown_names("我花199买了你们的加速卡会员，这钱能退吗") == []
+        # after a measure word comes a thing: 这笔钱交的定金 is cut as 这笔 / 钱交 (钱 is a surname)
+        assert kb.unknown_names("拖到周五才到账，我等着这笔钱交的定金都打水漂了！这损失你们认不认？") == []
+        assert kb.unknown_names("我等着这笔钱，钱交给了王伟") == ["王伟"]
         assert kb.unknown_names("之前负责我贷款的客户经理小王，他的手机号是多少？") == ["小王"]
 
 
