@@ -135,9 +135,8 @@ def proper_nouns(text: str) -> dict[str, str]:
     """Names of people, places and organisations in the text (normalised, two characters or more),
     each with its jieba tag, in order of appearance."""
     found: dict[str, str] = {}
-    before = ""
-    for w in jieba.posseg.cut(normalize(standard_chinese(text))):
-        previous, before = before, w.word
+    words = list(jieba.posseg.cut(normalize(standard_chinese(text))))
+    for previous, w in zip(["", *(x.word for x in words)], words):
         if w.flag not in PROPER_NOUN_TAGS or len(w.word) < 2 or _REDUPLICATED.match(w.word) or w.word in NOT_NAMES:
             continue
         # after a measure word comes a thing, not a person: 这笔钱交的定金 cut as 这笔 / 钱交
