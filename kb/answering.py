@@ -47,6 +47,7 @@ from kb.guards import (
     detect_out_of_scope,
     load_rules,
 )
+from kb.numbers import asked_figure, states_figure
 from kb.pii import mask_pii, without_personal_numbers
 from kb.rerank import log_odds
 from kb.settings import Settings
@@ -255,6 +256,13 @@ class Answerer:
                 result = check_support(draft.pieces, hits, self.sim)
                 kept, dropped = result.kept, result.dropped
             kept, dropped, abstained = self._comply(kept, dropped, flags)
+            # The question asks for a number of days or a percentage and no quoted sentence
+            # states one: the sources are about the topic but do not give what was asked, and a
+            # reply without the figure reads as an answer it is not.
+            figure = asked_figure(q)
+            if not abstained and figure and not any(states_figure(c.text, figure) for c in kept if not c.own):
+                flags.append("figure_not_in_sources")
+                abstained, confidence = True, 0.0
         if abstained:
             text, citations = self._abstain_reply(q, hits, procedure, complaint, draft.best_sentence, account)
             mode = "extractive"

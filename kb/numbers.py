@@ -15,6 +15,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from kb.textnorm import normalize, standard_chinese
+
 _DIGITS = {
     "零": 0, "〇": 0, "○": 0, "一": 1, "壹": 1, "二": 2, "贰": 2, "貳": 2, "两": 2, "兩": 2,
     "三": 3, "叁": 3, "參": 3, "四": 4, "肆": 4, "五": 5, "伍": 5, "六": 6, "陆": 6, "陸": 6,
@@ -148,3 +150,33 @@ def asks_for_number(question: str) -> bool:
     return bool(
         re.search(r"多少|几[天日个月年次期笔倍]|几|多久|多长|多高|多大|利率|费率|比例|期限|上限|how (much|many|long|soon)|rate|limit", q)
     )
+
+
+# A question that asks for a figure of a given kind, and the ways a source states one.
+# asks_for_number above is broad on purpose (it only makes the composer prefer sentences
+# with numbers); these are narrow, because a reply is withheld when the asked-for figure is
+# stated nowhere in what it quotes. 多少钱 is left out: in a customer's account it mostly
+# describes (借了多少钱) rather than asks.
+_ASKED_FIGURE = {
+    "days": re.compile(r"几[天日](?=会|能|就|内|以内|后|之内|[?？]|$)|多少[天日]|how many days"),
+    "percent": re.compile(r"多少比例|百分之几|几个点|多少个点|what percent"),
+}
+_STATED_FIGURE = {
+    "days": re.compile(r"(?:\d+|[零〇一二两三四五六七八九十百]+)\s*个?(?:工作)?[日天]|\d+\s*days?", re.IGNORECASE),
+    "percent": re.compile(r"\d+(?:\.\d+)?\s*[%％]|百分之|percent", re.IGNORECASE),
+}
+
+
+def asked_figure(question: str) -> str | None:
+    """The kind of figure the question asks for ("days", "percent"), or None.
+    "逾期几天会上征信？" → "days"; "违约金一般收多少比例？" → "percent"; "几天前借的钱" → None."""
+    q = normalize(standard_chinese(question)).strip()
+    for kind, pattern in _ASKED_FIGURE.items():
+        if pattern.search(q):
+            return kind
+    return None
+
+
+def states_figure(text: str, kind: str) -> bool:
+    """Does the text state a figure of this kind ("二十日", "15个工作日", "24%", "百分之三十")?"""
+    return bool(_STATED_FIGURE[kind].search(normalize(text)))

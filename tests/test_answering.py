@@ -134,6 +134,21 @@ def test_a_legal_question_outside_consumer_credit_is_not_answered(answerer, monk
     assert "out_of_scope" not in b.flags and not b.abstained
 
 
+def test_a_figure_the_sources_do_not_state_is_not_answered(answerer, monkeypatch):
+    # the evidence model is taken as confident so that only the figure rule decides
+    monkeypatch.setattr("kb.answering.answerable_from", lambda *features: 0.99)
+    # asks for a percentage; the overdue-interest article is on topic but states none
+    a = answerer.ask("逾期利息一般按多少比例收？")
+    assert a.abstained and "figure_not_in_sources" in a.flags and a.confidence == 0.0
+    assert "知识库中暂时没有可作为依据的内容" in a.text and a.citations  # closest sources listed
+    # the product document states the fee as a percentage: answered with it
+    b = answerer.ask("随心贷提前还款的手续费是百分之几？")
+    assert not b.abstained and "figure_not_in_sources" not in b.flags and "1%" in b.text
+    # asks for days; the complaint procedure states "1个工作日"
+    c = answerer.ask("接到客户投诉后要在几天内转交责任部门？")
+    assert not c.abstained and "figure_not_in_sources" not in c.flags and "1个工作日" in c.text
+
+
 def test_names_the_knowledge_base_never_mentions_are_reported(kb, answerer):
     assert kb.unknown_names("招商银行的闪电贷利率是多少") == ["招商银行"]
     assert kb.unknown_names("深圳分公司的地址在哪") == ["深圳"]

@@ -1,6 +1,6 @@
 import pytest
 
-from kb.numbers import asks_for_number, extract_numbers, missing_numbers, parse_chinese
+from kb.numbers import asked_figure, asks_for_number, extract_numbers, missing_numbers, parse_chinese, states_figure
 
 
 def values(text):
@@ -61,3 +61,35 @@ def test_asks_for_number():
     assert asks_for_number("逾期多少天会上征信？")
     assert asks_for_number("How much is the late fee?")
     assert not asks_for_number("利息可以预先扣除吗？")
+
+
+@pytest.mark.parametrize(
+    ("question", "kind"),
+    [
+        ("逾期几天会被报送征信？", "days"),
+        ("征信异议法定多少天处理", "days"),
+        ("逾期幾天會上征信", "days"),  # Traditional
+        ("我几天之内要还", "days"),
+        ("How many days do I have to repay?", "days"),
+        ("违约金一般收多少比例", "percent"),
+        ("罚息是百分之几？", "percent"),
+        ("What percent is the penalty?", "percent"),
+        ("几天前借的钱，现在想提前还可以吗？", None),  # 几天前 tells when, it does not ask
+        ("我借了多少钱你们查得到吗", None),  # 多少钱 is left out on purpose
+        ("利息可以预先扣除吗？", None),
+    ],
+)
+def test_asked_figure(question, kind):
+    assert asked_figure(question) == kind
+
+
+def test_states_figure():
+    assert states_figure("应当自收到异议之日起二十日内处理", "days")
+    assert states_figure("在15个工作日内答复", "days")
+    assert states_figure("within 30 days", "days")
+    assert not states_figure("应当及时处理", "days")
+    assert not states_figure("每日计算", "days")  # a rate basis, not a number of days
+    assert states_figure("年利率24%", "percent")
+    assert states_figure("不得超过合同成立时一年期贷款市场报价利率四倍，即百分之十四点八", "percent")
+    assert not states_figure("年利率24%", "days")
+    assert not states_figure("违约金过分高于造成的损失的，可以请求适当减少", "percent")

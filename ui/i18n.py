@@ -77,6 +77,8 @@ _ENTRIES: dict[str, tuple[str, str]] = {
                              "This asks about the company's own practice (app, branches, payout times, current rates or offers) and the knowledge base has only statutes on it: please escalate."),
     "js.out_of_scope": ("这个问题不属于消费信贷业务（如交通事故、婚姻家庭、继承、劳动或租房纠纷，汇率、股价等行情），知识库中没有依据：请告知客户或升级处理。",
                         "This is outside consumer credit (a traffic accident, family, inheritance, work or renting; exchange rates or share prices): the knowledge base has no basis for it; tell the customer or escalate."),
+    "js.figure_not_in_sources": ("客户问的是具体天数或比例，而找到的来源都没有写明这个数字：请勿自行估计，请升级处理。",
+                                 "The customer asks for a number of days or a percentage and none of the sources found states one: do not guess; please escalate."),
     "js.nearest": ("最接近的来源：", "Nearest sources:"),
     "js.complaint": ("客户可能在投诉：请按投诉处理流程办理。", "The customer may be complaining: follow the complaint procedure."),
     "js.complaint_link": ("打开投诉处理流程", "Open the complaint procedure"),

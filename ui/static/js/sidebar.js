@@ -122,7 +122,8 @@
     if (data.abstained) {
       var reason = flags.indexOf("account_lookup") >= 0 ? "js.account_lookup"
         : flags.indexOf("no_company_source") >= 0 ? "js.no_company_source"
-        : flags.indexOf("out_of_scope") >= 0 ? "js.out_of_scope" : "js.abstained";
+        : flags.indexOf("out_of_scope") >= 0 ? "js.out_of_scope"
+        : flags.indexOf("figure_not_in_sources") >= 0 ? "js.figure_not_in_sources" : "js.abstained";
       var b = banner("abstain", t(reason));
       b.id = "abstain-banner";
     }
