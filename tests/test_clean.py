@@ -66,11 +66,18 @@ def test_cleaned_seed_reads_as_simplified_after_normalisation(seed_file):
 def test_written_cantonese_becomes_standard_chinese_in_the_customers_script():
     assert standard_chinese("我啲貸款已經還清咗，你哋仲留住我嘅資料做咩？") == "我的貸款已經還清了，你們還留住我的資料為什麼？"
     assert standard_chinese("我啲贷款还清咗，点解你哋仲收我钱？") == "我的贷款还清了，为什么你们还收我钱？"
-    assert standard_chinese("阿叔而家話要我全數還晒，我可唔可以遲啲先還？") == "阿叔現在話要我全數還完，我可不可以晚些先還？"
+    assert standard_chinese("阿叔而家話要我全數還晒，我可唔可以遲啲先還？") == "阿叔現在說要我全數還完，我可不可以晚些先還？"
+
+
+def test_cantonese_vocabulary_and_place_words():
+    assert standard_chinese("我屋企人嗰陣話喺你哋度借過錢，可唔可以睇返份合同？") == "我家人那時候說在你們那裡借過錢，可不可以查看份合同？"
+    assert standard_chinese("佢舊年過咗身，冇講明邊種擔保") == "他舊年去世了，沒有說明哪種擔保"
+    # 度 after a person is a place only when no standard word follows: 度假 stays, as does 電話
+    assert standard_chinese("我哋去度假嗰陣打咗電話") == "我們去度假那時候打了電話"
 
 
 def test_standard_chinese_is_left_alone():
     for text in ("仲裁委员会认定双方的关系", "我的贷款已经还清了，为什么还收钱？", "維係關係，仲介費", "What is the rate?"):
         assert standard_chinese(text) == text
     # a Cantonese question keeps the standard words it shares: 仲裁 and 關係 are not 還裁 or 關是
-    assert standard_chinese("佢哋話要去仲裁，同我哋冇關係") == "他們話要去仲裁，同我們沒有關係"
+    assert standard_chinese("佢哋話要去仲裁，同我哋冇關係") == "他們說要去仲裁，同我們沒有關係"
