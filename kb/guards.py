@@ -53,21 +53,24 @@ RULE_TYPES = ("forbidden_phrase", "required_disclosure")
 ACCOUNT_PATTERNS = (
     r"(?:帮我|帮忙|麻烦你?|给我|请|^)查(一下|一查|查|下)(我|本人|客户|他|她)",
     r"(?:帮我|帮忙|麻烦你?|给我|请)查(一下|一查|查|下)?(我的|本人的|客户的)?(额度|余额|账单|欠款|还款计划|待还|账户)",
-    r"我(的)?[^，。？?！!]{0,8}?(还|一共|总共)?(欠|剩)(了)?(多少|几期|几个月|多久)",
+    r"我(的)?[^,，。？?！!]{0,8}?(还|一共|总共)?(欠|剩)(了)?(多少|几期|几个月|多久)",
     r"我(的)?(账户|账单|借款|贷款|额度|申请|订单)(余额|还剩|进度|状态|审批到哪|到哪一步|批下来没)",
     # whether the customer's own application or payment has gone through: 我的申请批下来了吗,
     # 我昨天还的钱到账了没, 我筆貸款批咗未 (written Cantonese: 批了未)
-    r"我[^，。？?！!]{0,12}?(申请|提额|借款|贷款|还款|还的钱|转账|付款|放款)[^，。？?！!]{0,6}?"
+    r"我[^,，。？?！!]{0,12}?(申请|提额|借款|贷款|还款|还的钱|转账|付款|放款)[^,，。？?！!]{0,6}?"
     r"(批下来|审批下来|审核下来|通过|到账|到了|放下来|批)了?(吗|没|没有|嗎|沒|未)",
     # how far one's own application has got, however it is described: 我上周提交的借款申请审核到哪一步了
-    r"我[^，。？?！!]{0,16}?(申请|借款|贷款|订单|提额)[^，。？?！!]{0,8}?(进度|审批到哪|审核到哪|到哪一步|到什么程度|什么状态)",
+    r"我[^,，。？?！!]{0,16}?(申请|借款|贷款|订单|提额)[^,，。？?！!]{0,8}?(进度|审批到哪|审核到哪|到哪一步|到什么程度|什么状态)",
     # what one's own credit report shows (whether the law lets a lender report it is a question
     # for the statutes; whether it is there is a lookup): 我现在征信上有没有逾期记录
-    r"我[^，。？?！!]{0,8}?征信(上|里|报告上|报告里)?[^，。？?！!]{0,4}?(有没有|有冇|有无|是否有|是不是有)[^，。？?！!]{0,6}?(逾期|不良|记录|黑名单|污点)",
+    r"我[^,，。？?！!]{0,8}?征信(上|里|报告上|报告里)?[^,，。？?！!]{0,4}?(有没有|有冇|有无|是否有|是不是有)[^,，。？?！!]{0,6}?(逾期|不良|记录|黑名单|污点)",
     # a named employee's contact details: 催收员小王的手机号, 王经理的电话 (a surname before the title;
     # 总经理 is a role, not a name)
     r"(小|老|阿)[\u4e00-\u9fa5](经理|主管|专员|师傅)?的?(手机号?|电话|微信|联系方式|住址)"
     rf"|[{SURNAMES}](经理|主管|专员|总|先生|女士|小姐)的(手机号?|电话|微信|联系方式|住址)",
+    # an employee described rather than named: 给我打电话的那个客户经理姓陈，麻烦把他的手机号发我
+    r"(经理|催收员?|业务员|专员|工作人员|员工|客服|主管)[^。？?！!]{0,6}?(姓|叫(?![我你他她]))[^。？?！!]{1,24}?"
+    r"(手机号?|电话号码?|微信|联系方式|住址)",
     r"\b(check|look up|see) my (account|balance|loan|application)\b|\bhow much do i (still )?owe\b",
 )
 _ACCOUNT_RE = re.compile("|".join(f"(?:{p})" for p in ACCOUNT_PATTERNS), re.IGNORECASE)
@@ -77,20 +80,22 @@ _ACCOUNT_RE = re.compile("|".join(f"(?:{p})" for p in ACCOUNT_PATTERNS), re.IGNO
 # procedures) answer these; a statute says what the law allows, not what this company does, so a
 # reply built from statutes alone is not given (kb.answering).
 COMPANY_PRACTICE_PATTERNS = (
-    r"(app|客户端|小程序|网站|官网)[^，。？?！!]{0,12}?(菜单|页面|入口|按钮|选单)",
-    r"(哪个|哪一个)(菜单|页面|入口|按钮|选单)|(菜单|页面|入口|按钮|选单)[^，。？?！!]{0,6}?(在哪|哪里|哪儿|找不到)",
-    r"(网点|门店|营业厅|分公司|分行|支行|办公室)[^，。？?！!]{0,12}?(地址|在哪|哪里|几点|开门|营业|上班|下班)",
-    r"(客服|热线|电话|人工)[^，。？?！!]{0,8}?(几点|上班|下班|营业时间|工作时间|周末)",
-    r"(你们|贵公司|贵司|你司|平台)[^，。？?！!]{0,16}?(几个工作日|几天|多久|多长时间)[^，。？?！!]{0,4}?(放款|到账|批|审批|审核)",
-    r"(审核|审批)(通过|下来|完)[^，。？?！!]{0,12}?(几个工作日|几天|多久|多长时间)[^，。？?！!]{0,6}?(放款|到账|打款|打到|到卡)",
-    r"(你们|贵公司|贵司|你司|平台)[^，。？?！!]{0,12}?(现在|目前|最近)[^，。？?！!]{0,12}?(利率|利息|年化|费率|手续费)[^，。？?！!]{0,6}?(是多少|多少|几个点)",
-    r"(你们|贵公司|贵司|你司|平台)[^，。？?！!]{0,16}?(有没有|有什么|有冇)[^，。？?！!]{0,10}?(活动|优惠|免息券|优惠券|折扣|返现|奖励)",
-    r"(推荐|邀请)[^，。？?！!]{0,8}?(奖励|返现|红包)",
+    r"(app|客户端|小程序|网站|官网)[^,，。？?！!]{0,12}?(菜单|页面|入口|按钮|选单)",
+    r"(哪个|哪一个)(菜单|页面|入口|按钮|选单)|(菜单|页面|入口|按钮|选单)[^,，。？?！!]{0,6}?(在哪|哪里|哪儿|找不到)",
+    r"(网点|门店|营业厅|分公司|分行|支行|办公室)[^,，。？?！!]{0,12}?(地址|在哪|哪里|几点|开门|营业|上班|下班)",
+    r"(客服|热线|电话|人工)[^,，。？?！!]{0,8}?(几点|上班|下班|营业时间|工作时间|周末)",
+    r"(你们|贵公司|贵司|你司|平台)[^,，。？?！!]{0,16}?(几个工作日|几天|多久|多长时间)[^,，。？?！!]{0,4}?(放款|到账|批|审批|审核)",
+    r"(审核|审批)(通过|下来|完)[^,，。？?！!]{0,12}?(几个工作日|几天|多久|多长时间)[^,，。？?！!]{0,6}?(放款|到账|打款|打到|到卡)",
+    r"(你们|贵公司|贵司|你司|平台)[^,，。？?！!]{0,12}?(现在|目前|最近)[^,，。？?！!]{0,12}?(利率|利息|年化|费率|手续费)[^,，。？?！!]{0,6}?(是多少|多少|几个点)",
+    r"(你们|贵公司|贵司|你司|平台)[^,，。？?！!]{0,16}?(有没有|有什么|有冇)[^,，。？?！!]{0,10}?(活动|优惠|免息券|优惠券|折扣|返现|奖励)",
+    r"(推荐|邀请)[^,，。？?！!]{0,8}?(奖励|返现|红包)",
     # how to do something in the company's app: 你们app里怎么换绑银行卡
-    r"(app|客户端|小程序|网站|官网)(里|上|中|内)?[^，。？?！!]{0,6}?(怎么|如何|怎样|在哪)[^，。？?！!]{0,4}?"
+    r"(app|客户端|小程序|网站|官网)(里|上|中|内)?[^,，。？?！!]{0,6}?(怎么|如何|怎样|在哪)[^,，。？?！!]{0,4}?"
     r"(换绑|绑定|解绑|绑卡|修改|更改|更换|注销|设置|开通|关闭|取消|下载|登录|登陆)",
     # the company's own limits: 你们最高能给我批多少 (not 你们最多能收多少利息, a legal cap)
-    r"(你们|贵公司|贵司|你司|平台)[^，。？?！!]{0,10}?(最高|最多|最少|最低)[^，。？?！!]{0,8}?(批|借|贷|给我)[^，。？?！!]{0,4}?(多少|几)",
+    r"(你们|贵公司|贵司|你司|平台)[^,，。？?！!]{0,10}?(最高|最多|最少|最低)[^,，。？?！!]{0,8}?(批|借|贷|给我)[^,，。？?！!]{0,4}?(多少|几)",
+    # what the company's own loan costs each month: 你们家现在借一万分12期，每个月要还多少钱
+    r"(你们|贵公司|贵司|你司|平台)[^。？?！!]{0,20}?(每个月|每月|每期|一个月|一期)[^,，。？?！!]{0,4}?(要|得|需要)?(还|供|交)(多少|几多)",
     r"\b(your|the) (app|website)\b[^.?!]{0,40}\b(menu|button|page|screen)\b|\bwhich (menu|button|screen)\b"
     r"|\b(menu|button|screen)\b[^.?!]{0,30}\b(your|the) (app|website)\b",
     r"\b(branch|office|hotline|call cent(er|re))\b[^.?!]{0,30}\b(open|opening hours|close|address)\b",
@@ -114,7 +119,16 @@ OUT_OF_SCOPE_PATTERNS = (
     # market quotes: exchange rates, share, gold and coin prices
     r"汇率|换多少(人民币|美元|港币|港元|日元|欧元)|兑(换)?人民币|股价|股票|炒股|基金净值|金价|比特币|币价",
     r"\b(car|traffic) accident\b|\blandlord\b|\btenant\b|\bdivorce\b|\bcustody\b|\binheritance\b"
-    r"|\b(my )?(employer|salary|wages|overtime)\b|\bmedical\b|\bexchange rate\b|\bstock (price|tip)s?\b|\bbitcoin\b",
+    r"|\b(my )?(employer|salary|wages|overtime)\b|\bmedical\b|\bexchange rate\b|\bstock (price|tip)s?\b|\bbitcoin\b"
+    r"|\brear-?ended\b|\bcar repairs?\b|\bcar crash\b",
+)
+# Market quotes that do name credit: what the loan prime rate is today or will be next month. The
+# statutes say how the LPR caps a rate, not what it is; a credit term does not bring these in scope.
+MARKET_RATE_PATTERNS = (
+    r"(现在|目前|当前|最新|今天|本月|这个月|下个月|下月|今年|明年|最近)[^,，。？?！!]{0,10}?(lpr|贷款市场报价利率|基准利率)"
+    r"[^,，。？?！!]{0,8}?(是多少|多少|是几|会不会|下调|上调|降|涨|调整)",
+    r"(lpr|贷款市场报价利率)[^,，。？?！!]{0,6}?(现在|目前|最新|这个月|本月|下个月)[^,，。？?！!]{0,6}?(是多少|多少|会不会|降|涨|调)",
+    r"\b(current|today'?s|latest|next month'?s?)\b[^.?!]{0,20}\b(lpr|loan prime rate)\b",
 )
 CREDIT_TERMS = (
     r"贷|借|还款|还钱|欠款|欠钱|债|利息|利率|担保|保证人|征信|信用卡|银行卡|刷卡|盗刷|分期|催收|逾期|放款|额度"
@@ -123,6 +137,7 @@ CREDIT_TERMS = (
 )
 _OUT_OF_SCOPE_RE = re.compile("|".join(f"(?:{p})" for p in OUT_OF_SCOPE_PATTERNS), re.IGNORECASE)
 _CREDIT_RE = re.compile(CREDIT_TERMS, re.IGNORECASE)
+_MARKET_RATE_RE = re.compile("|".join(f"(?:{p})" for p in MARKET_RATE_PATTERNS), re.IGNORECASE)
 
 
 def detect_complaint(text: str) -> list[str]:
@@ -140,6 +155,9 @@ def detect_company_practice(text: str) -> str | None:
 def detect_out_of_scope(text: str) -> str | None:
     """The phrase that puts the question outside consumer credit (None when it is in scope)."""
     norm = normalize(standard_chinese(text))
+    quote = _MARKET_RATE_RE.search(norm)
+    if quote is not None:
+        return quote.group(0)
     m = _OUT_OF_SCOPE_RE.search(norm)
     if m is None or _CREDIT_RE.search(norm):
         return None

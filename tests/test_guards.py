@@ -57,7 +57,9 @@ def test_ordinary_questions_are_not_complaints(text):
      "我的身份证号是[身份证号]，帮我查下额度", "麻烦查一下账单", "我昨天提交的提额申请审批下来了吗？",
      "我上午还的钱到账了没", "我嘅貸款申請批下來了嗎？", "我前天交的贷款申请现在是什么状态？",
      "我月初提交的提额申请审核到哪了", "麻烦看看我征信上有没有不良记录", "我的征信报告里有没有逾期？",
-     "催收员小李的电话是多少", "把你们张经理的微信给我", "我筆貸款批咗未呀？", "我的借款批了没有"],
+     "催收员小李的电话是多少", "把你们张经理的微信给我", "我筆貸款批咗未呀？", "我的借款批了没有",
+     # an employee described rather than named
+     "昨天来电的那个业务员姓刘，把他的微信推给我", "催收员叫王强，我要他的电话号码"],
 )
 def test_requests_for_one_customers_account_are_recognised(text):
     assert detect_account_request(text)
@@ -68,7 +70,8 @@ def test_requests_for_one_customers_account_are_recognised(text):
     ["别人没经过我同意能查我的征信吗", "银行放贷前会查我哪些情况", "提前还款怎么还", "我的车开了9年还能办车主贷吗",
      "逾期多久会上征信", "How do I check my credit report?", "额度怎么提升", "账单日是哪天", "在哪里查额度",
      "借款申请一般多久能批下来？", "我还款以后多久能到账？", "逾期记录会在我征信上留多久？",
-     "我征信上的逾期记录是错的，怎么申请更正？", "你们客服电话是多少？", "催收员能打我家人的电话吗？", "你们总经理的手机号是多少"],
+     "我征信上的逾期记录是错的，怎么申请更正？", "你们客服电话是多少？", "催收员能打我家人的电话吗？", "你们总经理的手机号是多少",
+     "客服叫我把手机号发过去，安全吗？", "催收员姓什么我都不知道，他能随便打我电话吗？"],
 )
 def test_questions_about_rules_are_not_account_requests(text):
     assert detect_account_request(text) is None
@@ -149,7 +152,8 @@ def test_missing_rules_file(tmp_path):
      "Is your branch in Shenzhen open on Saturday?", "How many working days does it take to pay out my loan?",
      "What is your current interest rate?", "Do you have any promotion for new customers?",
      "申请审批通过后一般几天能放款？", "审核通过后要等几天钱才能打到卡上？",
-     "你们app里怎么换绑银行卡啊", "在小程序上如何注销账号？", "你们最高能给我批多少额度", "平台最多能借几万？"],
+     "你们app里怎么换绑银行卡啊", "在小程序上如何注销账号？", "你们最高能给我批多少额度", "平台最多能借几万？",
+     "在你们这借两万分24期，每期要还多少？", "平台借5000块一个月要还多少钱"],
 )
 def test_questions_about_the_companys_own_practice_are_recognised(text):
     assert detect_company_practice(text)
@@ -161,7 +165,8 @@ def test_questions_about_the_companys_own_practice_are_recognised(text):
      "你们乱报我的征信，我还能去哪里投诉？", "提前还款要提前多久通知你们？", "逾期以后你们会收多少罚息？",
      "借款的利息能预先从本金里扣除吗？", "Can the interest be deducted from the principal in advance?",
      "Is an interest rate above four times the LPR legal?", "Can your app read my contacts without consent?",
-     "你们最多能收多少利息？法律有上限吗", "在app上签的电子合同有效吗"],
+     "你们最多能收多少利息？法律有上限吗", "在app上签的电子合同有效吗",
+     "逾期以后每个月要还多少利息才合法？"],
 )
 def test_questions_about_the_rules_are_not_about_the_companys_practice(text):
     assert detect_company_practice(text) is None
@@ -173,7 +178,10 @@ def test_questions_about_the_rules_are_not_about_the_companys_practice(text):
      "爷爷的房子没有遗嘱，几个子女怎么分？", "老板拖了我三个月工资，能去劳动仲裁吗？",
      "房东不退押金还说我弄坏了家具，我该怎么办？", "醫院誤診耽誤了治療，可以索賠嗎？",
      "My landlord kept my deposit, what can I do?", "I was in a car accident, who pays for the repairs?",
-     "今天一美元能换多少人民币？", "這隻股票明天會唔會升？", "What's the euro exchange rate today?"],
+     "今天一美元能换多少人民币？", "這隻股票明天會唔會升？", "What's the euro exchange rate today?",
+     "Someone rear-ended me on the highway, who covers it?",
+     # what the loan prime rate is or will be is a market quote, credit term or not
+     "这个月的一年期LPR是多少？", "下个月贷款市场报价利率会不会下调", "What is the current LPR?"],
 )
 def test_legal_questions_outside_consumer_credit_are_recognised(text):
     assert detect_out_of_scope(text)
@@ -186,7 +194,8 @@ def test_legal_questions_outside_consumer_credit_are_recognised(text):
      "公司用我的工资卡自动扣了还款，合法吗？", "房东把我的身份证复印件和个人信息泄露给了别人，怎么办？",
      "出了车祸住院，这个月的贷款还不上，能申请延期吗？", "I lost my job, can I delay my loan repayment?",
      # and ordinary credit questions
-     "借款的利息能预先从本金里扣除吗？", "信用卡被盗刷了银行还要我还吗？", "贷款利率跟着LPR变，下个月会降吗？"],
+     "借款的利息能预先从本金里扣除吗？", "信用卡被盗刷了银行还要我还吗？", "贷款利率跟着LPR变，下个月会降吗？",
+     "现在LPR是3.1%，民间借贷利率最高能到多少？", "民间借贷的利率上限是LPR的几倍？"],
 )
 def test_credit_questions_are_in_scope(text):
     assert detect_out_of_scope(text) is None
