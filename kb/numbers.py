@@ -160,15 +160,22 @@ def asks_for_number(question: str) -> bool:
 _ASKED_FIGURE = {
     "days": re.compile(r"几[天日](?=会|能|就|内|以内|后|之内|[?？]|$)|多少[天日]|how many days"),
     "percent": re.compile(r"多少比例|百分之几|几个点|多少个点|what percent"),
+    "phone": re.compile(
+        r"(电话|热线|手机号?|客服号)(号码)?[^,，。？?！!]{0,3}?(是多少|多少|是几号|号码是)|(电话|热线)号码"
+        r"|what(?:'s| is) [^.?!]{0,30}(phone|hotline|telephone) number|(phone|hotline|telephone) number (for|of) "
+        r"|number (for|of) [^.?!]{0,30}(hotline|customer service)|which number (do|should|can) i call"
+    ),
 }
 _STATED_FIGURE = {
     "days": re.compile(r"(?:\d+|[零〇一二两三四五六七八九十百]+)\s*个?(?:工作)?[日天]|\d+\s*days?", re.IGNORECASE),
     "percent": re.compile(r"\d+(?:\.\d+)?\s*[%％]|百分之|percent", re.IGNORECASE),
+    # 400-000-5566, 12378, 010 12345678; a number masked at ingest still shows one was there
+    "phone": re.compile(r"(?<![\d.])(?:\d{3,4}[-\s]?\d{3,4}[-\s]?\d{3,4}|\d{5,})(?![\d.]|\s*(?:元|块|万|%|％|年|月|日))|\[(手机号|电话)\]"),
 }
 
 
 def asked_figure(question: str) -> str | None:
-    """The kind of figure the question asks for ("days", "percent"), or None.
+    """The kind of figure the question asks for ("days", "percent", "phone"), or None.
     "逾期几天会上征信？" → "days"; "违约金一般收多少比例？" → "percent"; "几天前借的钱" → None."""
     q = normalize(standard_chinese(question)).strip()
     for kind, pattern in _ASKED_FIGURE.items():
@@ -178,5 +185,6 @@ def asked_figure(question: str) -> str | None:
 
 
 def states_figure(text: str, kind: str) -> bool:
-    """Does the text state a figure of this kind ("二十日", "15个工作日", "24%", "百分之三十")?"""
+    """Does the text state a figure of this kind ("二十日", "15个工作日", "24%", "百分之三十",
+    "400-000-5566")?"""
     return bool(_STATED_FIGURE[kind].search(normalize(text)))

@@ -74,6 +74,11 @@ def test_asks_for_number():
         ("违约金一般收多少比例", "percent"),
         ("罚息是百分之几？", "percent"),
         ("What percent is the penalty?", "percent"),
+        ("人民银行征信中心的客服电话是多少？", "phone"),
+        ("你们投诉热线号码给我一下", "phone"),
+        ("What is the phone number for customer service?", "phone"),
+        ("If my ID number and phone number leaked, must you tell me?", None),  # mentions, does not ask
+        ("客服电话几点上班？", None),
         ("几天前借的钱，现在想提前还可以吗？", None),  # 几天前 tells when, it does not ask
         ("我借了多少钱你们查得到吗", None),  # 多少钱 is left out on purpose
         ("利息可以预先扣除吗？", None),
@@ -93,3 +98,6 @@ def test_states_figure():
     assert states_figure("不得超过合同成立时一年期贷款市场报价利率四倍，即百分之十四点八", "percent")
     assert not states_figure("年利率24%", "days")
     assert not states_figure("违约金过分高于造成的损失的，可以请求适当减少", "percent")
+    assert states_figure("可通过客服热线400-000-5566投诉", "phone")
+    assert states_figure("金融消费者投诉热线为12378。", "phone")
+    assert not states_figure("借款12000元，分12期", "phone")  # an amount, not a number to call
