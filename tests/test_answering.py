@@ -147,6 +147,9 @@ def test_a_figure_the_sources_do_not_state_is_not_answered(answerer, monkeypatch
     # asks for days; the complaint procedure states "1个工作日"
     c = answerer.ask("接到客户投诉后要在几天内转交责任部门？")
     assert not c.abstained and "figure_not_in_sources" not in c.flags and "1个工作日" in c.text
+    # asks for a phone number that no source gives
+    d = answerer.ask("征信机构的客服电话是多少？")
+    assert d.abstained and "figure_not_in_sources" in d.flags
 
 
 def test_names_the_knowledge_base_never_mentions_are_reported(kb, answerer):
