@@ -256,8 +256,8 @@ class Answerer:
                 result = check_support(draft.pieces, hits, self.sim)
                 kept, dropped = result.kept, result.dropped
             kept, dropped, abstained = self._comply(kept, dropped, flags)
-            # The question asks for a number of days or a percentage and no quoted sentence
-            # states one: the sources are about the topic but do not give what was asked, and a
+            # The question asks for a number of days, a percentage or a phone number and no
+            # quoted sentence states one: the sources are about the topic but do not give what was asked, and a
             # reply without the figure reads as an answer it is not.
             figure = asked_figure(q)
             if not abstained and figure and not any(states_figure(c.text, figure) for c in kept if not c.own):

@@ -57,7 +57,8 @@ _CANTONESE_WORDS = {
     "多啲": "多些", "少啲": "少些", "快啲": "快些", "遲啲": "晚些", "早啲": "早些", "先至": "才", "嘅話": "的話",
     "屋企人": "家人", "屋企": "家裡", "嗰陣時": "那時候", "嗰陣": "那時候", "呢排": "最近", "過身": "去世", "過咗身": "去世了",
     "睇返": "查看", "搵返": "找回", "攞返": "拿回", "俾返": "還給", "畀返": "還給", "買埋": "一起買",
-    "即係": "就是", "淨係": "只是", "點知": "誰知", "邊間": "哪家", "邊種": "哪種", "邊啲": "哪些", "邊位": "哪位", "講明": "說明", "講清楚": "說清楚", "老細": "老闆", "嬲": "生氣",
+    "即係": "就是", "淨係": "只是", "點知": "誰知", "邊間": "哪家", "邊種": "哪種", "邊啲": "哪些", "邊位": "哪位",
+    "講明": "說明", "講清楚": "說清楚", "老細": "老闆", "嬲": "生氣",
     "咗": "了", "冇": "沒有", "嘅": "的", "佢": "他", "唔": "不", "喺": "在", "嚟": "來", "啲": "的",
     "咩": "什麼", "乜": "什麼", "睇": "看", "搵": "找", "揾": "找", "攞": "拿", "俾": "給", "畀": "給",
     "諗": "想", "嘢": "東西", "咁": "這麼", "嗰": "那", "呃": "騙", "啱": "對", "㗎": "", "喎": "", "囉": "", "咯": "",
@@ -69,7 +70,7 @@ _CANTONESE_CONTEXT = [
     (re.compile(r"呢(?=[個个筆笔份次間间張张單单種种樣样])"), "這"),
     (re.compile(r"晒(?=[太衣被])"), "曬"),
     # 話 is 說 (said) except in the standard words it spells: 電話, 說話, 對話, 話費, 話題 …
-    (re.compile(r"(?<![電电說说對对談谈講讲笑廢废神童佳情會会白大閒闲土俗打通])話(?![費费筒題题語语劇剧術术])"), "說"),
+    (re.compile(r"(?<![電电說说對对談谈講讲笑廢废神童佳情會会白大閒闲土俗打通])[話话](?![費费筒題题語语劇剧術术])"), "說"),
     # 度 after a person is "at their place": 喺你哋度 → 在你們那裡 (not 度假, 度過)
     (re.compile(r"(?<=[們们你我他她])度(?![假過过日])"), "那裡"),
 ]
@@ -143,7 +144,7 @@ def proper_nouns(text: str) -> dict[str, str]:
     each with its jieba tag, in order of appearance."""
     found: dict[str, str] = {}
     words = list(jieba.posseg.cut(normalize(standard_chinese(text))))
-    for previous, w in zip(["", *(x.word for x in words)], words):
+    for previous, w in zip(["", *(x.word for x in words[:-1])], words, strict=True):
         if w.flag not in PROPER_NOUN_TAGS or len(w.word) < 2 or _REDUPLICATED.match(w.word) or w.word in NOT_NAMES:
             continue
         # after a measure word comes a thing, not a person: 这笔钱交的定金 cut as 这笔 / 钱交

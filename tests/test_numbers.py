@@ -1,6 +1,13 @@
 import pytest
 
-from kb.numbers import asked_figure, asks_for_number, extract_numbers, missing_numbers, parse_chinese, states_figure
+from kb.numbers import (
+    asked_figure,
+    asks_for_number,
+    extract_numbers,
+    missing_numbers,
+    parse_chinese,
+    states_figure,
+)
 
 
 def values(text):
