@@ -144,7 +144,8 @@ def proper_nouns(text: str) -> dict[str, str]:
     each with its jieba tag, in order of appearance."""
     found: dict[str, str] = {}
     words = list(jieba.posseg.cut(normalize(standard_chinese(text))))
-    for previous, w in zip(["", *(x.word for x in words[:-1])], words, strict=True):
+    for i, w in enumerate(words):
+        previous = words[i - 1].word if i else ""
         if w.flag not in PROPER_NOUN_TAGS or len(w.word) < 2 or _REDUPLICATED.match(w.word) or w.word in NOT_NAMES:
             continue
         # after a measure word comes a thing, not a person: 这笔钱交的定金 cut as 这笔 / 钱交
