@@ -286,6 +286,9 @@ class ExtractiveComposer:
                 said.append((c, [c.hit_index + 1]))
             else:
                 same[1].append(c.hit_index + 1)
+        # a sentence that a longer one of the reply contains word for word adds nothing
+        keys = [_dup_key(c.text) for c, _ in said]
+        said = [g for g, k in zip(said, keys, strict=True) if not any(k and k in o and k != o for o in keys)]
         case_lead_done = False
         for c, numbers in said:
             if hits[c.hit_index].chunk.meta.get("record") == "case" and not case_lead_done:

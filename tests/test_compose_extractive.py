@@ -127,3 +127,13 @@ def test_the_same_rule_in_two_sources_is_said_once_and_cited_to_both(composer):
     assert text.count("免收手续费") == 1
     assert "借款满3期后提前还款免收手续费[1][2]。" in text
     assert {c.chunk_id for c in cites} == {"c7", "c8"}
+
+
+def test_a_sentence_already_said_inside_a_longer_one_is_not_repeated(composer):
+    # the FAQ adds a clause to the product section's sentence, so the two are not "the same" (the
+    # shorter is under 80% of the longer); the reply still says the shorter one only once
+    faq = hit(7, "问：车主贷利率多少？\n答：车主贷的年化利率为6.5%至15.4%，具体以借款合同为准；车辆评估免费，抵押登记费用由公司承担。", 0.9,
+              record="faq")
+    product = hit(8, "## 利率与费用\n车主贷的年化利率为6.5%至15.4%，具体以借款合同为准。", 0.88)
+    text, _ = reply(composer, "车主贷的年化利率是多少？", [faq, product])
+    assert text.count("具体以借款合同为准") == 1 and "车辆评估免费" in text
