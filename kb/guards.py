@@ -25,7 +25,11 @@ BUILTIN_RULES = Path(__file__).with_name("compliance_rules.yaml")
 # input (投訴, 騙子, 暴力催收) is covered by the Simplified forms.
 COMPLAINT_PATTERNS: dict[str, str] = {
     "complaint": r"投诉|申诉|举报|维权|告你们|complain|file a complaint|report (you|this)",
-    "regulator": r"12378|12363|12315|银保监|银监会|金融监管|人民银行|人行|消协|监管部门|cfpb|regulator|ombudsman",
+    # a regulator's hotline, or going to a regulator; a question about who regulates what
+    # ("这种公司也归银行业的监管部门管吗", "人民银行征信中心的电话") names one without complaining
+    "regulator": r"12378|12363|12315|cfpb|ombudsman"
+    r"|(找|去|向|到|打给|打电话给|联系|反映给|反映到|告到|捅到)[^,，。；？?！!]{0,6}?(银保监|银监会|金融监管|人民银行|人行|消协|监管)"
+    r"|\b(report|complain|go|write|escalate|take)\b[^.?!]{0,20}\bto (the |a )?(regulator|banking regulator)",
     # the customer threatening legal action, not a question about the law ("法院会支持吗",
     # "去法院起诉别人要什么证据", "对方起诉我怎么办" are questions a statute answers); 告你们 is
     # already a "complaint" signal

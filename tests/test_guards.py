@@ -31,6 +31,9 @@ def rules():
         ("太过分了，简直是骗子", "anger"),
         ("這群騙子", "anger"),
         ("I will file a complaint with the CFPB", "regulator"),
+        ("再不处理我就去银保监会反映", "regulator"),
+        ("我要打电话给人民银行说你们乱收费", "regulator"),
+        ("I'll report you to the regulator", "regulator"),
         ("This is a scam and I'm furious", "anger"),
     ],
 )
@@ -44,7 +47,10 @@ def test_complaints_are_detected(text, kind):
      # questions about the law that mention a court are not threats to go to one
      "逾期利率约定得特别高，法院会全部支持吗", "去法院起诉别人欠钱，要准备什么证据",
      "对方拿着借条去法院告我，要谁拿证据？", "我跟你們客服的聊天記錄，能拿去法院當證據嗎？",
-     "Does a court enforce a verbal loan agreement?"],
+     "Does a court enforce a verbal loan agreement?",
+     # questions that name a regulator without going to one
+     "我的车贷是在金融租赁公司办的，这种公司也归银行业的监管部门管吗？", "人民银行征信中心在哪里查征信？",
+     "My bank got taken over by the regulator, do I still repay as usual?"],
 )
 def test_ordinary_questions_are_not_complaints(text):
     assert detect_complaint(text) == []
