@@ -73,8 +73,9 @@ ACCOUNT_PATTERNS = (
     r"(小|老|阿)[\u4e00-\u9fa5](经理|主管|专员|师傅)?的?(手机号?|电话|微信|联系方式|住址)"
     rf"|[{SURNAMES}](经理|主管|专员|总|先生|女士|小姐)的(手机号?|电话|微信|联系方式|住址)",
     # an employee described rather than named: 给我打电话的那个客户经理姓陈，麻烦把他的手机号发我
-    r"(经理|催收员?|业务员|专员|工作人员|员工|客服|主管)[^。？?！!]{0,6}?(姓|叫(?![我你他她]))[^。？?！!]{1,24}?"
-    r"(手机号?|电话号码?|微信|联系方式|住址)",
+    # (asking for *their* number, not telling that they called: 催收员姓王，天天打电话骚扰我)
+    r"(经理|催收员?|业务员|专员|工作人员|员工|客服|主管)[^。？?！!]{0,6}?(姓|叫(?![我你他她嚣骂喊]))[^。？?！!]{1,24}?"
+    r"((他|她|其)的?(手机号?|电话号码?|微信|联系方式|住址)|(手机号?|电话号码?|微信|联系方式)[^。？?！!]{0,6}?(给我|发我|告诉我|推给我|是多少))",
     r"\b(check|look up|see) my (account|balance|loan|application)\b|\bhow much do i (still )?owe\b",
 )
 _ACCOUNT_RE = re.compile("|".join(f"(?:{p})" for p in ACCOUNT_PATTERNS), re.IGNORECASE)

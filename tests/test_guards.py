@@ -77,7 +77,8 @@ def test_requests_for_one_customers_account_are_recognised(text):
      "逾期多久会上征信", "How do I check my credit report?", "额度怎么提升", "账单日是哪天", "在哪里查额度",
      "借款申请一般多久能批下来？", "我还款以后多久能到账？", "逾期记录会在我征信上留多久？",
      "我征信上的逾期记录是错的，怎么申请更正？", "你们客服电话是多少？", "催收员能打我家人的电话吗？", "你们总经理的手机号是多少",
-     "客服叫我把手机号发过去，安全吗？", "催收员姓什么我都不知道，他能随便打我电话吗？"],
+     "客服叫我把手机号发过去，安全吗？", "催收员姓什么我都不知道，他能随便打我电话吗？",
+     "催收员姓王，天天打电话骚扰我", "催收员叫嚣要去我单位，还一直打我电话"],
 )
 def test_questions_about_rules_are_not_account_requests(text):
     assert detect_account_request(text) is None
