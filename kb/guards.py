@@ -131,9 +131,10 @@ OUT_OF_SCOPE_PATTERNS = (
 # statutes say how the LPR caps a rate, not what it is; a credit term does not bring these in scope.
 MARKET_RATE_PATTERNS = (
     r"(现在|目前|当前|最新|今天|本月|这个月|下个月|下月|今年|明年|最近)[^,，。？?！!]{0,10}?(lpr|贷款市场报价利率|基准利率)"
-    r"[^,，。？?！!]{0,8}?(是多少|多少|是几|会不会|下调|上调|降|涨|调整)",
-    r"(lpr|贷款市场报价利率)[^,，。？?！!]{0,6}?(现在|目前|最新|这个月|本月|下个月)[^,，。？?！!]{0,6}?(是多少|多少|会不会|降|涨|调)",
-    r"\b(current|today'?s|latest|next month'?s?)\b[^.?!]{0,20}\b(lpr|loan prime rate)\b",
+    r"[^,，。？?！!]{0,8}?(是多少|多少|是几|会不会|会(下调|上调|降|涨|调|变))",
+    r"(lpr|贷款市场报价利率)[^,，。？?！!]{0,6}?(现在|目前|最新|这个月|本月|下个月)[^,，。？?！!]{0,6}?(是多少|多少|会不会|会(降|涨|调|变))",
+    r"\bwhat(?:'s| is) (the )?(current|today'?s|latest|next month'?s?) (one-year )?(lpr|loan prime rate)\b"
+    r"|\bwill (the )?(lpr|loan prime rate)\b[^.?!]{0,20}\b(fall|drop|rise|go (up|down)|change)\b",
 )
 CREDIT_TERMS = (
     r"贷|借|还款|还钱|欠款|欠钱|债|利息|利率|担保|保证人|征信|信用卡|银行卡|刷卡|盗刷|分期|催收|逾期|放款|额度"

@@ -188,7 +188,7 @@ def test_questions_about_the_rules_are_not_about_the_companys_practice(text):
      "今天一美元能换多少人民币？", "這隻股票明天會唔會升？", "What's the euro exchange rate today?",
      "Someone rear-ended me on the highway, who covers it?",
      # what the loan prime rate is or will be is a market quote, credit term or not
-     "这个月的一年期LPR是多少？", "下个月贷款市场报价利率会不会下调", "What is the current LPR?"],
+     "这个月的一年期LPR是多少？", "下个月贷款市场报价利率会不会下调", "下个月LPR会降吗", "What is the current LPR?", "Will the LPR go down next month?"],
 )
 def test_legal_questions_outside_consumer_credit_are_recognised(text):
     assert detect_out_of_scope(text)
@@ -202,7 +202,8 @@ def test_legal_questions_outside_consumer_credit_are_recognised(text):
      "出了车祸住院，这个月的贷款还不上，能申请延期吗？", "I lost my job, can I delay my loan repayment?",
      # and ordinary credit questions
      "借款的利息能预先从本金里扣除吗？", "信用卡被盗刷了银行还要我还吗？", "贷款利率跟着LPR变，下个月会降吗？",
-     "现在LPR是3.1%，民间借贷利率最高能到多少？", "民间借贷的利率上限是LPR的几倍？"],
+     "现在LPR是3.1%，民间借贷利率最高能到多少？", "民间借贷的利率上限是LPR的几倍？",
+     "最近LPR降了，我的贷款利率会跟着降吗？", "Is a rate above four times the current LPR legal?"],
 )
 def test_credit_questions_are_in_scope(text):
     assert detect_out_of_scope(text) is None
