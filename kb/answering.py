@@ -256,11 +256,20 @@ class Answerer:
                 result = check_support(draft.pieces, hits, self.sim)
                 kept, dropped = result.kept, result.dropped
             kept, dropped, abstained = self._comply(kept, dropped, flags)
-            # The question asks for a number of days, a percentage or a phone number and no
-            # quoted sentence states one: the sources are about the topic but do not give what was asked, and a
-            # reply without the figure reads as an answer it is not.
+            # The question asks for a number of days, a percentage or a phone number, the reply
+            # quotes statutes only, and no quoted sentence states one: the articles are about the
+            # topic but do not give what was asked, and a reply without the figure reads as an
+            # answer it is not. The company's own documents are written to answer customers, and
+            # their answer may rightly be a condition rather than a figure (逾期几天会上征信 →
+            # "宽限期结束仍未还款的，在下一个报送周期报送"), so a reply quoting one is given.
             figure = asked_figure(q)
-            if not abstained and figure and not any(states_figure(c.text, figure) for c in kept if not c.own):
+            quoted = [c for c in kept if not c.own]
+            if (
+                not abstained
+                and figure
+                and all(hits[i].chunk.kind == "regulation" for c in quoted for i in c.cited)
+                and not any(states_figure(c.text, figure) for c in quoted)
+            ):
                 flags.append("figure_not_in_sources")
                 abstained, confidence = True, 0.0
         if abstained:

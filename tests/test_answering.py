@@ -152,6 +152,26 @@ def test_a_figure_the_sources_do_not_state_is_not_answered(answerer, monkeypatch
     assert d.abstained and "figure_not_in_sources" in d.flags
 
 
+def test_a_company_document_may_answer_a_figure_question_with_a_condition(tmp_path, monkeypatch):
+    monkeypatch.setattr("kb.answering.answerable_from", lambda *features: 0.99)
+    faq, faq_chunks = _doc("d_prod", "随心贷产品说明", "product", [
+        "宽限期结束仍未还款的，逾期信息在下一个报送周期报送征信中心，首次报送前短信告知客户本人。",
+    ], ["征信报送"])
+    law, law_chunks = _doc("d_law", "征信业管理条例", "regulation", [
+        "第十五条 信息提供者向征信机构提供个人不良信息，应当事先告知信息主体本人。",
+    ], ["第十五条"])
+    with KnowledgeBase.open(Settings(data_dir=tmp_path), writer=True) as kb:
+        kb.upsert_document(faq, faq_chunks)
+        kb.upsert_document(law, law_chunks)
+        answerer = Answerer(kb, kb.settings)
+        # the product document's answer is a condition, not a number of days: it is the company's answer
+        a = answerer.ask("逾期几天会上征信？")
+        assert not a.abstained and "宽限期结束仍未还款的" in a.text
+        # with the statute alone the same question gets no reply
+        b = answerer.ask("逾期几天会上征信？", kind="regulation")
+        assert b.abstained and "figure_not_in_sources" in b.flags
+
+
 def test_names_the_knowledge_base_never_mentions_are_reported(kb, answerer):
     assert kb.unknown_names("招商银行的闪电贷利率是多少") == ["招商银行"]
     assert kb.unknown_names("深圳分公司的地址在哪") == ["深圳"]
