@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from kb.lexical import term_alternatives
 from kb.numbers import asks_for_number, extract_numbers
-from kb.pii import CARD_MASK, EMAIL_MASK, ID_MASK, MOBILE_MASK
+from kb.pii import MASKS_RE
 from kb.sentences import is_chinese, split_sentences
 from kb.textnorm import standard_chinese, to_simplified, tokenize
 from kb.types import Chunk, Hit
@@ -52,7 +52,6 @@ _ANSWER_LABEL = re.compile(r"(?:^|\n)\s*(?:答|回答|答复|A|Answer)\s*[:：]\
 _RESOLUTION_LABEL = re.compile(r"(?:^|\n)\s*(?:处理方式|处理結果|处理结果|處理方式|處理結果|解决方案|解決方案|resolution)\s*[:：]\s*", re.IGNORECASE)
 _PREFIX = re.compile(r"\s*[（(]?[一二三四五六七八九十\d]{1,3}[)）.、．]\s*")
 _TERMINAL = re.compile(r"[。！？!?.；;]\s*$")
-_MASKS = re.compile("|".join(re.escape(m) for m in (ID_MASK, CARD_MASK, MOBILE_MASK, EMAIL_MASK)))
 MAX_SENTENCES = 4
 MAX_CANDIDATES = 16
 # A sentence's score: e5 similarity to the question + LEXICAL_WEIGHT × share of the question's
@@ -135,7 +134,7 @@ def _sentences(text: str) -> list[str]:
             s = s[m.end() :]
         if len(s) < 6 or not _TERMINAL.search(s) and len(s) < 15:
             continue  # headings, labels, fragments
-        if _MASKS.search(s) and len(_MASKS.sub("", s)) < 8:
+        if MASKS_RE.search(s) and len(MASKS_RE.sub("", s)) < 8:
             continue  # "投诉邮箱[邮箱]。": a label whose value was masked at ingest tells the customer nothing
         out.append(s)
     return out

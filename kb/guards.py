@@ -19,6 +19,11 @@ import yaml
 from kb.errors import ConfigError
 from kb.textnorm import SURNAMES, normalize, standard_chinese, to_simplified
 
+
+def _any_of(patterns) -> re.Pattern:
+    """One case-insensitive pattern matching any of the given ones."""
+    return re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+
 BUILTIN_RULES = Path(__file__).with_name("compliance_rules.yaml")
 
 # Complaint signals, matched on the normalised text (Simplified, lower case), so Traditional
@@ -78,7 +83,7 @@ ACCOUNT_PATTERNS = (
     r"((他|她|其)的?(手机号?|电话号码?|微信|联系方式|住址)|(手机号?|电话号码?|微信|联系方式)[^。？?！!]{0,6}?(给我|发我|告诉我|推给我|是多少))",
     r"\b(check|look up|see) my (account|balance|loan|application)\b|\bhow much do i (still )?owe\b",
 )
-_ACCOUNT_RE = re.compile("|".join(f"(?:{p})" for p in ACCOUNT_PATTERNS), re.IGNORECASE)
+_ACCOUNT_RE = _any_of(ACCOUNT_PATTERNS)
 
 # Questions about the company's own practice: its app's menus, its branches and hours, how fast it
 # pays out, its current rates and promotions. Only the company's own documents (products, FAQ,
@@ -107,7 +112,7 @@ COMPANY_PRACTICE_PATTERNS = (
     r"\bhow (long|many (working |business )?days)\b[^.?!]{0,40}\b(pay ?out|disburse|approve|get the money)\b",
     r"\byour (current|latest) (interest )?rates?\b|\b(promotion|coupon|referral (bonus|reward))s?\b",
 )
-_COMPANY_PRACTICE_RE = re.compile("|".join(f"(?:{p})" for p in COMPANY_PRACTICE_PATTERNS), re.IGNORECASE)
+_COMPANY_PRACTICE_RE = _any_of(COMPANY_PRACTICE_PATTERNS)
 
 # Questions outside consumer credit: a traffic accident, a divorce, an inheritance, a job, a rented
 # flat, or a market quote (an exchange rate, a share price). The statutes of a credit company's knowledge base do not answer them, yet a lay
@@ -141,9 +146,9 @@ CREDIT_TERMS = (
     r"|个人信息|资料|隐私|泄露|电子签|支付|转账|扣款|扣钱"
     r"|\b(loan|borrow\w*|lend\w*|credit|debt|interest|repay\w*|guarant\w*|card|instal?ments?|collect\w*|personal (data|information)|privacy)\b"
 )
-_OUT_OF_SCOPE_RE = re.compile("|".join(f"(?:{p})" for p in OUT_OF_SCOPE_PATTERNS), re.IGNORECASE)
+_OUT_OF_SCOPE_RE = _any_of(OUT_OF_SCOPE_PATTERNS)
 _CREDIT_RE = re.compile(CREDIT_TERMS, re.IGNORECASE)
-_MARKET_RATE_RE = re.compile("|".join(f"(?:{p})" for p in MARKET_RATE_PATTERNS), re.IGNORECASE)
+_MARKET_RATE_RE = _any_of(MARKET_RATE_PATTERNS)
 
 
 def detect_complaint(text: str) -> list[str]:

@@ -15,6 +15,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+from kb.pii import MOBILE_MASK
 from kb.textnorm import normalize, standard_chinese
 
 _DIGITS = {
@@ -169,8 +170,10 @@ _ASKED_FIGURE = {
 _STATED_FIGURE = {
     "days": re.compile(r"(?:\d+|[零〇一二两三四五六七八九十百]+)\s*个?(?:工作)?[日天]|\d+\s*days?", re.IGNORECASE),
     "percent": re.compile(r"\d+(?:\.\d+)?\s*[%％]|百分之|percent", re.IGNORECASE),
-    # 400-000-5566, 12378, 010 12345678; a number masked at ingest still shows one was there
-    "phone": re.compile(r"(?<![\d.])(?:\d{3,4}[-\s]?\d{3,4}[-\s]?\d{3,4}|\d{5,})(?![\d.]|\s*(?:元|块|万|%|％|年|月|日))|\[(手机号|电话)\]"),
+    # 400-000-5566, 12378, 010 12345678; a mobile number masked at ingest still shows one was there
+    "phone": re.compile(
+        r"(?<![\d.])(?:\d{3,4}[-\s]?\d{3,4}[-\s]?\d{3,4}|\d{5,})(?![\d.]|\s*(?:元|块|万|%|％|年|月|日))|" + re.escape(MOBILE_MASK)
+    ),
 }
 
 

@@ -95,7 +95,8 @@ def mask(text: str, keep: frozenset[str] = frozenset()) -> str:
     return mask_pii(text, keep).text
 
 
-_MASKS_RE = re.compile("|".join(re.escape(m) for m in (ID_MASK, CARD_MASK, MOBILE_MASK, EMAIL_MASK)))
+# any of the masks mask_pii writes (a sentence or clause that held a personal number)
+MASKS_RE = re.compile("|".join(re.escape(m) for m in (ID_MASK, CARD_MASK, MOBILE_MASK, EMAIL_MASK)))
 _CLAUSE_RE = re.compile(r"[^，,。；;！!？?\n]*[，,。；;！!？?\n]?")
 # what is left of a clause that only gives a number (我的身份证是, 电话, my phone is) is at most this
 # many Chinese characters and Latin words
@@ -108,15 +109,15 @@ def without_personal_numbers(masked: str) -> str:
     身份证是[身份证号], 电话[手机号]) says nothing about what is asked, and its words (身份证, 电话)
     would pull in articles about identity documents; it is left out. Elsewhere the mask itself is
     removed. The masked question is what is logged, returned and sent to a model."""
-    if not _MASKS_RE.search(masked):
+    if not MASKS_RE.search(masked):
         return masked
     kept = []
     for clause in _CLAUSE_RE.findall(masked):
-        if not _MASKS_RE.search(clause):
+        if not MASKS_RE.search(clause):
             kept.append(clause)
             continue
-        rest = _MASKS_RE.sub("", clause)
+        rest = MASKS_RE.sub("", clause)
         if len(_UNIT_RE.findall(rest)) > _NUMBER_ONLY_UNITS:
             kept.append(rest)
     text = "".join(kept).strip()
-    return text or _MASKS_RE.sub("", masked).strip() or masked
+    return text or MASKS_RE.sub("", masked).strip() or masked
