@@ -91,6 +91,22 @@ def evidence_features(top: Hit, draft: Draft, unknown_name: bool, lang: str, rar
     )
 
 
+def figure_missing(question: str, kept: list[Checked], hits: list[Hit]) -> bool:
+    """The question asks for a number of days, a percentage or a phone number, the reply quotes
+    statutes only, and no quoted sentence states one: the articles are about the topic but do not
+    give what was asked, and a reply without the figure reads as an answer it is not. The
+    company's own documents are written to answer customers, and their answer may rightly be a
+    condition rather than a figure (逾期几天会上征信 → "宽限期结束仍未还款的，在下一个报送周期报送"),
+    so a reply quoting one is given."""
+    figure = asked_figure(question)
+    quoted = [c for c in kept if not c.own]
+    return (
+        figure is not None
+        and all(hits[i].chunk.kind == "regulation" for c in quoted for i in c.cited)
+        and not any(states_figure(c.text, figure) for c in quoted)
+    )
+
+
 def confidence_features(answer: Answer) -> tuple[float, ...]:
     """The evidence features of an answer (as recorded by `ask` in answer.features)."""
     return getattr(answer, "features", (0.0,) * len(EVIDENCE_FEATURES))
@@ -256,20 +272,7 @@ class Answerer:
                 result = check_support(draft.pieces, hits, self.sim)
                 kept, dropped = result.kept, result.dropped
             kept, dropped, abstained = self._comply(kept, dropped, flags)
-            # The question asks for a number of days, a percentage or a phone number, the reply
-            # quotes statutes only, and no quoted sentence states one: the articles are about the
-            # topic but do not give what was asked, and a reply without the figure reads as an
-            # answer it is not. The company's own documents are written to answer customers, and
-            # their answer may rightly be a condition rather than a figure (逾期几天会上征信 →
-            # "宽限期结束仍未还款的，在下一个报送周期报送"), so a reply quoting one is given.
-            figure = asked_figure(q)
-            quoted = [c for c in kept if not c.own]
-            if (
-                not abstained
-                and figure
-                and all(hits[i].chunk.kind == "regulation" for c in quoted for i in c.cited)
-                and not any(states_figure(c.text, figure) for c in quoted)
-            ):
+            if not abstained and figure_missing(q, kept, hits):
                 flags.append("figure_not_in_sources")
                 abstained, confidence = True, 0.0
         if abstained:
