@@ -74,6 +74,9 @@ SECOND_SOURCE_RELEVANCE = 0.3
 MAX_EXTRA_SOURCES = 2
 MAX_LIST_ITEMS = 4  # sentences kept after one that introduces a list (ends with a colon)
 _INTRODUCES = re.compile(r"[:：]\s*$")
+_ITEM_END = re.compile(r"[;；]\s*$")
+_NAMES_LIST = re.compile(r"下列|如下|the following", re.IGNORECASE)
+LEAD_SPAN = 3  # sentences looked back from a list's colon for the one that names the list
 
 
 def language(question: str) -> str:
@@ -119,25 +122,71 @@ def answer_part(chunk: Chunk) -> str:
 def answer_sentences(chunk: Chunk) -> list[str]:
     """The sentences a reply may quote from a chunk: what `candidates` scores and embeds, and
     what the knowledge base embeds ahead at ingest."""
-    return _sentences(answer_part(chunk))
+    return [s for _, s in _sentence_parts(answer_part(chunk))]
 
 
-def _sentences(text: str) -> list[str]:
+def _sentence_parts(text: str, leads: bool = False) -> list[tuple[str, str]]:
+    """(list label removed, sentence) for each quotable sentence of a text; with leads=True also
+    the short sentences that introduce a list ("前款规定不适用下列文书:"), which are not quoted
+    for themselves."""
     out = []
     for s in split_sentences(text):
         if s.startswith("#") or s.startswith("<!--"):
             continue
         s = _LABEL.sub("", s).strip()
         # list numbering ("3." "（二）") is layout, not content; a step's label ("先安抚情绪:") is kept
+        label = ""
         m = _PREFIX.match(s)
         if m and m.end() and len(s) - m.end() >= 12:
-            s = s[m.end() :]
-        if len(s) < 6 or not _TERMINAL.search(s) and len(s) < 15:
+            label, s = s[: m.end()].strip(), s[m.end() :]
+        if (len(s) < 6 or not _TERMINAL.search(s) and len(s) < 15) and not (leads and _INTRODUCES.search(s)):
             continue  # headings, labels, fragments
         if MASKS_RE.search(s) and len(MASKS_RE.sub("", s)) < 8:
             continue  # "投诉邮箱[邮箱]。": a label whose value was masked at ingest tells the customer nothing
-        out.append(s)
+        out.append((label, s))
     return out
+
+
+@dataclass
+class ListShape:
+    """Where a chunk's quotable sentences sit in lists: `labels[i]` is sentence i's numbering
+    ("（三）"; empty when it kept it in its text or has none) and `leads[i]` the position of the
+    sentence that introduces the list sentence i is an item of ("前款规定不适用下列文书:")."""
+
+    sentences: list[str]
+    labels: list[str]
+    leads: list[int | None]
+
+    def items(self, lead: int) -> list[int]:
+        return [i for i, x in enumerate(self.leads) if x == lead]
+
+    def lead_span(self, lead: int) -> range:
+        """The sentences that introduce a list: the one ending with the colon, and the ones
+        before it back to the one that names the list, when the colon ends a later sentence of
+        the same paragraph ("…有下列行为之一的,…没收违法所得。给信息主体造成损失的,…追究刑事责任:")."""
+        for j in range(lead, max(lead - LEAD_SPAN, -1), -1):
+            if _NAMES_LIST.search(self.sentences[j]):
+                return range(j, lead + 1)
+        return range(lead, lead + 1)
+
+    def find(self, text: str, position: int) -> int | None:
+        """The index of an answer sentence (`position` in answer_sentences) in `sentences`,
+        which also has the short leads answer_sentences leaves out."""
+        return next((i for i in range(position, len(self.sentences)) if self.sentences[i] == text), None)
+
+
+def list_shape(chunk: Chunk) -> ListShape:
+    parts = _sentence_parts(answer_part(chunk), leads=True)
+    leads: list[int | None] = []
+    lead = None
+    for i, (label, s) in enumerate(parts):
+        numbered = bool(label) or bool(_PREFIX.match(s))
+        if lead is None or not numbered:
+            lead = None
+        leads.append(lead)
+        if _INTRODUCES.search(s):
+            lead = i
+    return ListShape([s for _, s in parts], [label for label, _ in parts], leads)
 
 
 def scoring_text(question: str) -> str:
@@ -232,23 +281,72 @@ class ExtractiveComposer:
                 extra += 1
         return sorted(chosen, key=lambda c: (c.hit_index != best.hit_index, c.hit_index, c.position))
 
-    def _continue_lists(self, chosen: list[Candidate], hits: list[Hit]) -> list[Candidate]:
-        """A chosen sentence that introduces a list ("可以通过下列途径解决:") says nothing by
-        itself: the list items that follow it in the same source are kept with it."""
-        out: list[Candidate] = []
+    def _in_context(self, chosen: list[Candidate], hits: list[Hit]) -> list[Candidate]:
+        """A list item says nothing without the sentence that introduces its list, and can say
+        the opposite ("(一)涉及婚姻、收养、继承等人身关系的;" is what 前款规定不适用下列文书: excludes):
+        an item is quoted after its lead. A chosen lead ("可以通过下列途径解决:") says nothing
+        by itself either: its first MAX_LIST_ITEMS items follow it. Items are shown with their
+        numbering, and the last one shown ends the sentence."""
+        out: list[tuple[Candidate, bool]] = []  # (sentence, whether its position is in its ListShape)
         seen: set[tuple[int, int]] = set()
+        shapes: dict[int, ListShape] = {}
+
+        def add(hit_index: int, position: int) -> None:  # position in shapes[hit_index].sentences
+            if (hit_index, position) not in seen:
+                seen.add((hit_index, position))
+                out.append((Candidate(hit_index, position, shapes[hit_index].sentences[position]), True))
+
         for c in chosen:
-            if (c.hit_index, c.position) in seen:
+            shape = shapes.setdefault(c.hit_index, list_shape(hits[c.hit_index].chunk))
+            i = shape.find(c.text, c.position)
+            if i is None:  # not a sentence of the chunk's answer part: kept as it is
+                out.append((c, False))
                 continue
-            out.append(c)
-            seen.add((c.hit_index, c.position))
-            if _INTRODUCES.search(c.text):
-                following = answer_sentences(hits[c.hit_index].chunk)[c.position + 1 : c.position + 1 + MAX_LIST_ITEMS]
-                for k, s in enumerate(following, c.position + 1):
-                    if (c.hit_index, k) not in seen:
-                        out.append(Candidate(c.hit_index, k, s))
-                        seen.add((c.hit_index, k))
-        return out
+            lead = shape.leads[i]
+            if lead is not None:
+                for k in shape.lead_span(lead):
+                    add(c.hit_index, k)
+                # items between two chosen items of one list are shown too: "(一)…(三)…" reads as a gap
+                shown_before = [k for k in shape.items(lead) if k < i and (c.hit_index, k) in seen]
+                if shown_before:
+                    for k in range(shown_before[-1] + 1, i):
+                        add(c.hit_index, k)
+            items = shape.items(i)
+            for k in shape.lead_span(i) if items else [i]:
+                add(c.hit_index, k)
+            for k in items[:MAX_LIST_ITEMS]:
+                add(c.hit_index, k)
+
+        def lead_of(entry: tuple[Candidate, bool] | None) -> tuple[int, int] | None:
+            if entry is None or not entry[1] or shapes[entry[0].hit_index].leads[entry[0].position] is None:
+                return None
+            return entry[0].hit_index, shapes[entry[0].hit_index].leads[entry[0].position]
+
+        # numbering back on items; a run of items that stops before its list does ends with "……"
+        shown: list[Candidate] = []
+        for j, (c, _) in enumerate(out):
+            lead = lead_of(out[j])
+            if lead is None:
+                shown.append(c)
+                continue
+            shape = shapes[c.hit_index]
+            text = shape.labels[c.position] + c.text
+            if lead_of(out[j + 1] if j + 1 < len(out) else None) != lead and _ITEM_END.search(text):
+                more = any(k > c.position for k in shape.items(lead[1]))
+                text = _ITEM_END.sub("……" if more else "。", text)
+            shown.append(Candidate(c.hit_index, c.position, text, c.score, c.dense, c.lexical))
+        return shown
+
+    def complaint_step(self, chunk: Chunk) -> str:
+        """What the agent does first under the complaint procedure: the procedure's sentence
+        nearest to COMPLAINT_QUERY. In the complaint procedure itself that is its first step
+        ("先安抚情绪:…"); in a section that covers more ("1.客户咨询接待:… 3.客户投诉处理:接到投诉后,
+        客服人员应立即安抚客户情绪…") it is the step about complaints, not the section's first."""
+        steps = answer_sentences(chunk)
+        if len(steps) <= 1:
+            return steps[0] if steps else ""
+        emb = self.sim.embed([COMPLAINT_QUERY, *steps])
+        return steps[int((emb[1:] @ emb[0]).argmax())]
 
     def compose(self, question: str, hits: list[Hit], *, procedure: int | None = None) -> Draft:
         """A draft reply. `procedure` is the index in `hits` of the complaint procedure, when
@@ -261,7 +359,7 @@ class ExtractiveComposer:
         cands = self.candidates(question, answer_hits)
         for c in cands:
             c.hit_index = index[c.hit_index]
-        chosen = self._continue_lists(self.select(cands, hits), hits)
+        chosen = self._in_context(self.select(cands, hits), hits)
 
         def show(text: str) -> str:
             return to_simplified(text) if simplified else text
@@ -269,11 +367,10 @@ class ExtractiveComposer:
         pieces: list[Piece] = []
         if procedure is not None:
             pieces.append(Piece(ph["complaint"], own=True))
-            # a procedure is followed in order: what the agent does now is its first step
-            steps = answer_sentences(hits[procedure].chunk)
-            if steps:
+            step = self.complaint_step(hits[procedure].chunk)
+            if step:
                 pieces.append(Piece(ph["complaint_lead"], own=True))
-                pieces.append(Piece(_marked(show(steps[0]), procedure + 1)))
+                pieces.append(Piece(_marked(show(step), procedure + 1)))
         else:
             pieces.append(Piece(ph["greeting"], own=True))
         # an FAQ answer and the product section it summarises often state the same rule word for

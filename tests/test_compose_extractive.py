@@ -137,3 +137,47 @@ def test_a_sentence_already_said_inside_a_longer_one_is_not_repeated(composer):
     product = hit(8, "## 利率与费用\n车主贷的年化利率为6.5%至15.4%，具体以借款合同为准。", 0.88)
     text, _ = reply(composer, "车主贷的年化利率是多少？", [faq, product])
     assert text.count("具体以借款合同为准") == 1 and "车辆评估免费" in text
+
+
+SIGNATURE = hit(10, "第三条 民事活动中的合同或者其他文件、单证等文书，当事人可以约定使用或者不使用电子签名、数据电文。\n\n"
+                    "前款规定不适用下列文书：\n\n（一）涉及婚姻、收养、继承等人身关系的；\n\n"
+                    "（二）涉及停止供水、供热、供气等公用事业服务的；\n\n（三）法律、行政法规规定的不适用电子文书的其他情形。", 0.6)
+
+
+def test_a_list_item_is_quoted_after_the_sentence_that_introduces_its_list(composer):
+    # "涉及婚姻…的" alone reads as if marriage documents could be signed electronically; the
+    # article says the opposite in the line before
+    text, _ = reply(composer, "离婚协议和继承这种涉及人身关系的文书，能用电子签名吗？", [SIGNATURE])
+    lead = text.index("前款规定不适用下列文书[1]")
+    assert lead < text.index("（一）涉及婚姻、收养、继承等人身关系的[1]")
+
+
+def test_items_between_two_quoted_items_are_shown_and_keep_their_numbers(composer):
+    items = [s.split("）", 1)[1] for s in SIGNATURE.chunk.text.split("\n\n")[2:]]
+    cands = composer.candidates("涉及婚姻、收养、继承等人身关系的文书，以及法律规定不适用电子文书的其他情形", [SIGNATURE])
+    # the first and the third item, in the order `select` hands them on (as they stand in the source)
+    picked = sorted((c for c in cands if c.text in (items[0], items[2])), key=lambda c: c.position)
+    shown = [c.text for c in composer._in_context(picked, [SIGNATURE])]
+    assert shown == ["前款规定不适用下列文书：", "（一）" + items[0], "（二）" + items[1], "（三）" + items[2]]
+
+
+def test_a_list_cut_short_ends_with_an_ellipsis_and_its_lead_is_the_whole_introduction(composer):
+    # the colon ends the second sentence of the paragraph; the list is named in the first
+    penalties = hit(11, "第三十八条 征信机构违反本条例规定，有下列行为之一的，由国务院征信业监督管理部门责令限期改正，"
+                        "对单位处5万元以上50万元以下的罚款。给信息主体造成损失的，依法承担民事责任：\n\n"
+                        "（一）窃取或者以其他方式非法获取信息；\n\n（二）采集禁止采集的个人信息或者未经同意采集个人信息；\n\n"
+                        "（三）违法提供或者出售信息；\n\n（四）因过失泄露信息。", 0.6)
+    text, _ = reply(composer, "征信机构没经过我同意就采集我的个人信息，会怎么处罚？", [penalties])
+    assert "有下列行为之一的" in text and "给信息主体造成损失的" in text
+    assert "（二）采集禁止采集的个人信息或者未经同意采集个人信息[1]……" in text
+    assert "（四）因过失泄露信息" not in text
+
+
+def test_a_complaint_quotes_the_complaint_step_of_a_section_that_covers_more(composer):
+    # the seed regulation's section on customer service: reception first, complaints third
+    section = hit(12, "1.客户咨询接待:客服人员应在客户咨询的第一时间做出响应,使用礼貌、专业的语言问候客户。"
+                      "2.业务办理协助:协助客户办理信贷业务申请、资料提交、进度查询等事项。"
+                      "3.客户投诉处理:建立客户投诉快速响应机制,接到投诉后,客服人员应立即安抚客户情绪,详细记录投诉内容。", 0.5)
+    text, _ = reply(composer, "你们的人打电话态度太差了，我要投诉！", [CASE, section], procedure=1)
+    step = text.split("按照我们的投诉处理流程：", 1)[1]
+    assert step.startswith("客户投诉处理:建立客户投诉快速响应机制") and "问候客户" not in text
