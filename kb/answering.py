@@ -47,7 +47,7 @@ from kb.guards import (
     detect_out_of_scope,
     load_rules,
 )
-from kb.numbers import asked_figure, states_figure
+from kb.numbers import asked_figure, phone_owner, states_figure, states_phone_of
 from kb.pii import mask_pii, without_personal_numbers
 from kb.rerank import log_odds
 from kb.settings import Settings
@@ -97,9 +97,15 @@ def figure_missing(question: str, kept: list[Checked], hits: list[Hit]) -> bool:
     give what was asked, and a reply without the figure reads as an answer it is not. The
     company's own documents are written to answer customers, and their answer may rightly be a
     condition rather than a figure (逾期几天会上征信 → "宽限期结束仍未还款的，在下一个报送周期报送"),
-    so a reply quoting one is given."""
+    so a reply quoting one is given, unless the question asks for an institution's phone number
+    (kb.numbers.phone_owner) and no quoted clause gives a number beside the institution's name."""
     figure = asked_figure(question)
     quoted = [c for c in kept if not c.own]
+    owner = phone_owner(question)
+    if owner:
+        # an institution's number (人民银行征信中心的客服电话): company documents give the company's
+        # own numbers, so whatever the sources, a clause must name the institution beside a number
+        return not any(states_phone_of(c.text, owner) for c in quoted)
     return (
         figure is not None
         and all(hits[i].chunk.kind == "regulation" for c in quoted for i in c.cited)

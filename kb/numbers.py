@@ -191,3 +191,43 @@ def states_figure(text: str, kind: str) -> bool:
     """Does the text state a figure of this kind ("二十日", "15个工作日", "24%", "百分之三十",
     "400-000-5566")?"""
     return bool(_STATED_FIGURE[kind].search(normalize(text)))
+
+
+# Whose phone number a question asks for, when it is an institution's and not the company's:
+# "人民银行征信中心的客服电话是多少" → "人民银行征信中心". The company's own documents give the
+# company's numbers; an institution's is stated only where a clause names it beside the number.
+_PHONE_OWNER = re.compile(
+    r"(?P<owner>[\u4e00-\u9fff]{2,12}?)的?(?:客服|投诉|咨询|服务|官方)?(?:电话|热线)"
+)
+_INSTITUTION = re.compile(r"中心|银行|法院|协会|消协|监|委员会|[^结]局|公安|派出所|仲裁|征信|机构")
+_SELF = re.compile(r"^(?:你们|您们|贵|我们|咱们|本)")  # "你们机构的电话": the company's own
+_OWNER_WINDOW = 4  # characters of the owner's name a clause must repeat ("征信中心")
+_CLAUSES = re.compile(r"[,，;；。.!！?？]")
+
+
+def phone_owner(question: str) -> str | None:
+    """The institution whose phone number a phone question asks for, or None (the company's own
+    number, or no owner named): "人民银行征信中心的客服电话是多少" → "人民银行征信中心";
+    "你们的客服电话是多少" → None."""
+    if asked_figure(question) != "phone":
+        return None
+    q = normalize(standard_chinese(question))
+    m = _PHONE_OWNER.search(q)
+    if not m or not _INSTITUTION.search(m.group("owner")) or _SELF.search(m.group("owner")):
+        return None
+    return m.group("owner")
+
+
+def states_phone_of(text: str, owner: str) -> bool:
+    """Does a clause of the text give a phone number and name the owner, in that clause or the
+    one before it (four characters of its name in a row, or all of a shorter one)?
+    "客户也有权向金融监管部门投诉,金融消费者投诉热线为12378" gives the regulator's number;
+    "客户可通过客服热线400-000-5566…,也可以直接向征信中心…提出异议" gives the company's, not the
+    credit reference centre's."""
+    n = min(_OWNER_WINDOW, len(owner))
+    windows = {owner[i : i + n] for i in range(len(owner) - n + 1)}
+    clauses = _CLAUSES.split(normalize(text))
+    return any(
+        states_figure(clause, "phone") and any(w in before + clause for w in windows)
+        for before, clause in zip(["", *clauses[:-1]], clauses, strict=True)
+    )

@@ -172,6 +172,21 @@ def test_a_company_document_may_answer_a_figure_question_with_a_condition(tmp_pa
         assert b.abstained and "figure_not_in_sources" in b.flags
 
 
+def test_an_institutions_phone_number_is_not_answered_with_the_companys(tmp_path, monkeypatch):
+    monkeypatch.setattr("kb.answering.answerable_from", lambda *features: 0.99)
+    proc, proc_chunks = _doc("d_obj", "征信异议处理流程", "procedure", [
+        "客户可通过客服热线400-000-5566提交征信异议，也可以直接向人民银行征信中心或其分支机构提出异议。",
+    ], ["受理异议"])
+    with KnowledgeBase.open(Settings(data_dir=tmp_path), writer=True) as kb:
+        kb.upsert_document(proc, proc_chunks)
+        answerer = Answerer(kb, kb.settings)
+        # the only number in the knowledge base is the company's own hotline
+        a = answerer.ask("人民银行征信中心的客服电话是多少？")
+        assert a.abstained and "figure_not_in_sources" in a.flags and "400-000-5566" not in a.text
+        b = answerer.ask("你们提交征信异议的客服电话是多少？")
+        assert not b.abstained and "400-000-5566" in b.text
+
+
 def test_names_the_knowledge_base_never_mentions_are_reported(kb, answerer):
     assert kb.unknown_names("招商银行的闪电贷利率是多少") == ["招商银行"]
     assert kb.unknown_names("深圳分公司的地址在哪") == ["深圳"]

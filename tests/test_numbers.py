@@ -6,7 +6,9 @@ from kb.numbers import (
     extract_numbers,
     missing_numbers,
     parse_chinese,
+    phone_owner,
     states_figure,
+    states_phone_of,
 )
 
 
@@ -108,3 +110,30 @@ def test_states_figure():
     assert states_figure("可通过客服热线400-000-5566投诉", "phone")
     assert states_figure("金融消费者投诉热线为12378。", "phone")
     assert not states_figure("借款12000元，分12期", "phone")  # an amount, not a number to call
+
+
+@pytest.mark.parametrize(
+    ("question", "owner"),
+    [
+        ("人民银行征信中心的客服电话是多少", "人民银行征信中心"),
+        ("消费者协会的电话号码", "消费者协会"),
+        ("银保监会的投诉热线是多少", "银保监会"),
+        ("你们的客服电话是多少", None),  # the company's own number
+        ("你们机构的电话多少", None),
+        ("澄原的客服电话是多少", None),  # a name that is no institution: the company's, as far as we know
+        ("投诉电话多少", None),  # no owner named
+        ("人民银行征信中心在哪里", None),  # not a phone question
+    ],
+)
+def test_phone_owner(question, owner):
+    assert phone_owner(question) == owner
+
+
+def test_states_phone_of_needs_the_owner_named_beside_the_number():
+    # the company's hotline in a sentence that goes on to mention the credit reference centre
+    company = "客户可通过客服热线400-000-5566、App“在线客服—征信异议”提交异议，也可以直接向征信中心或其分支机构提出异议。"
+    assert states_figure(company, "phone") and not states_phone_of(company, "人民银行征信中心")
+    assert states_phone_of("征信中心客服电话400-810-8866。", "人民银行征信中心")
+    # named in the clause before the number
+    assert states_phone_of("客户也有权向金融监管部门投诉，金融消费者投诉热线为12378。", "金融监管部门")
+    assert not states_phone_of("客户也有权向金融监管部门投诉。", "金融监管部门")  # named, but no number
