@@ -91,6 +91,7 @@ class Candidate:
     score: float = 0.0
     dense: float = 0.0
     lexical: float = 0.0
+    listed: bool = False  # introduces or is an item of a list quoted with it: said where it stands
 
 
 @dataclass
@@ -291,10 +292,16 @@ class ExtractiveComposer:
         seen: set[tuple[int, int]] = set()
         shapes: dict[int, ListShape] = {}
 
-        def add(hit_index: int, position: int) -> None:  # position in shapes[hit_index].sentences
-            if (hit_index, position) not in seen:
-                seen.add((hit_index, position))
-                out.append((Candidate(hit_index, position, shapes[hit_index].sentences[position]), True))
+        def add(hit_index: int, position: int, listed: bool = True) -> None:  # position in shapes[hit_index].sentences
+            if (hit_index, position) in seen:
+                # a sentence chosen for itself that turns out to introduce a list chosen after it
+                for c, in_shape in out:
+                    if in_shape and (c.hit_index, c.position) == (hit_index, position):
+                        c.listed = c.listed or listed
+                return
+            seen.add((hit_index, position))
+            text = shapes[hit_index].sentences[position]
+            out.append((Candidate(hit_index, position, text, listed=listed), True))
 
         for c in chosen:
             shape = shapes.setdefault(c.hit_index, list_shape(hits[c.hit_index].chunk))
@@ -313,7 +320,7 @@ class ExtractiveComposer:
                         add(c.hit_index, k)
             items = shape.items(i)
             for k in shape.lead_span(i) if items else [i]:
-                add(c.hit_index, k)
+                add(c.hit_index, k, listed=bool(items) or lead is not None)
             for k in items[:MAX_LIST_ITEMS]:
                 add(c.hit_index, k)
 
@@ -334,7 +341,7 @@ class ExtractiveComposer:
             if lead_of(out[j + 1] if j + 1 < len(out) else None) != lead and _ITEM_END.search(text):
                 more = any(k > c.position for k in shape.items(lead[1]))
                 text = _ITEM_END.sub("……" if more else "。", text)
-            shown.append(Candidate(c.hit_index, c.position, text, c.score, c.dense, c.lexical))
+            shown.append(Candidate(c.hit_index, c.position, text, c.score, c.dense, c.lexical, listed=True))
         return shown
 
     def complaint_step(self, chunk: Chunk) -> str:
@@ -375,16 +382,20 @@ class ExtractiveComposer:
             pieces.append(Piece(ph["greeting"], own=True))
         # an FAQ answer and the product section it summarises often state the same rule word for
         # word: such a sentence is said once, citing both sources
+        # (a sentence that belongs to a quoted list is said where it stands, with its list)
         said: list[tuple[Candidate, list[int]]] = []
         for c in chosen:
-            same = next((g for g in said if _same_sentence(_dup_key(g[0].text), _dup_key(c.text))), None)
+            same = next(
+                (g for g in said if not (c.listed or g[0].listed) and _same_sentence(_dup_key(g[0].text), _dup_key(c.text))),
+                None,
+            )
             if same is None:
                 said.append((c, [c.hit_index + 1]))
             else:
                 same[1].append(c.hit_index + 1)
         # a sentence that a longer one of the reply contains word for word adds nothing
         keys = [_dup_key(c.text) for c, _ in said]
-        said = [g for g, k in zip(said, keys, strict=True) if not any(k and k in o and k != o for o in keys)]
+        said = [g for g, k in zip(said, keys, strict=True) if g[0].listed or not any(k and k in o and k != o for o in keys)]
         case_lead_done = False
         for c, numbers in said:
             if hits[c.hit_index].chunk.meta.get("record") == "case" and not case_lead_done:

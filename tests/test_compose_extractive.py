@@ -181,3 +181,16 @@ def test_a_complaint_quotes_the_complaint_step_of_a_section_that_covers_more(com
     text, _ = reply(composer, "你们的人打电话态度太差了，我要投诉！", [CASE, section], procedure=1)
     step = text.split("按照我们的投诉处理流程：", 1)[1]
     assert step.startswith("客户投诉处理:建立客户投诉快速响应机制") and "问候客户" not in text
+
+
+def test_a_list_introduction_is_not_merged_into_the_same_words_of_another_source(composer):
+    # both articles end a paragraph with the same sentence; in the second it introduces a list,
+    # and said once (cited to both, at the first article's place) it would leave the list headless
+    users = hit(13, "第四十一条 信息使用者未经个人信息主体同意向第三方提供个人信息的，对单位处2万元以上20万元以下的罚款。"
+                    "给信息主体造成损失的，依法承担民事责任。", 0.6)
+    providers = hit(14, "第四十条 向金融信用信息基础数据库提供或者查询信息的机构有下列行为之一的，对单位处5万元以上50万元以下的罚款。"
+                        "给信息主体造成损失的，依法承担民事责任：\n\n（一）违法提供或者出售信息；\n\n（二）因过失泄露信息。", 0.55)
+    text, _ = reply(composer, "征信信息被违法出售，机构要承担什么责任？", [users, providers])
+    named = text.index("有下列行为之一的")
+    intro = text.index("给信息主体造成损失的，依法承担民事责任[", named)  # said again, after the list's name
+    assert intro < text.index("（一）违法提供或者出售信息")
