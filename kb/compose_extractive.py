@@ -92,6 +92,11 @@ class Candidate:
     dense: float = 0.0
     lexical: float = 0.0
     listed: bool = False  # introduces or is an item of a list quoted with it: said where it stands
+    # the share of the question's terms in the sentence alone, without its heading, and the score
+    # with it: the abstention model's features (the similarity of the sentence this ranks first,
+    # the best share) were fitted on these (kb.answering)
+    plain: float = 0.0
+    feature_score: float = 0.0
 
 
 @dataclass
@@ -221,10 +226,17 @@ class ExtractiveComposer:
         wants_number = asks_for_number(question)
         cands: list[Candidate] = []
         for i in use:
+            # an FAQ's answer is read with its question: "按时还款满6期的客户可在App内申请提额" answers
+            # "随心贷怎么申请提额?" and so shares 随心贷 with 随心贷怎么提额 (other documents' headings
+            # were tried too: the seed regulation's broad ones, "三、客服工作事项管理", drew replies
+            # away from the article that answers; docs/benchmarks.md)
+            chunk = hits[i].chunk
+            heading = set(tokenize(chunk.section)) if chunk.meta.get("record") == "faq" else set()
             for pos, s in enumerate(answer_sentences(hits[i].chunk)):
                 s_tokens = set(tokenize(s))
-                overlap = sum(1 for alts in terms if alts & s_tokens) / len(terms) if terms else 0.0
-                cands.append(Candidate(i, pos, s, lexical=overlap))
+                plain = sum(1 for alts in terms if alts & s_tokens) / len(terms) if terms else 0.0
+                overlap = sum(1 for alts in terms if alts & (s_tokens | heading)) / len(terms) if terms else 0.0
+                cands.append(Candidate(i, pos, s, lexical=overlap, plain=plain))
         if not cands:
             return []
         # embedding is the expensive step: only the lexically and positionally likeliest
@@ -238,7 +250,9 @@ class ExtractiveComposer:
             # retrieval's score is calibrated across chunks; a sentence of the top hit needs
             # a clearly better match before a weaker hit's sentence is preferred
             rel = hits[c.hit_index].score / top if top > 0 else 0.0
-            c.score = c.dense + LEXICAL_WEIGHT * c.lexical + RELEVANCE_WEIGHT * rel + bonus - RANK_PENALTY * c.hit_index
+            common = c.dense + RELEVANCE_WEIGHT * rel + bonus - RANK_PENALTY * c.hit_index
+            c.score = common + LEXICAL_WEIGHT * c.lexical
+            c.feature_score = common + LEXICAL_WEIGHT * c.plain
         cands.sort(key=lambda c: -c.score)
         return cands
 
@@ -405,8 +419,8 @@ class ExtractiveComposer:
         pieces.append(Piece(ph["closing"], own=True))
         return Draft(
             pieces=pieces,
-            best_similarity=cands[0].dense if cands else 0.0,
-            best_lexical=max((c.lexical for c in cands), default=0.0),
+            best_similarity=max(cands, key=lambda c: c.feature_score).dense if cands else 0.0,
+            best_lexical=max((c.plain for c in cands), default=0.0),
             best_sentence={c.hit_index: c.text for c in reversed(cands)},
         )
 

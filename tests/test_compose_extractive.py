@@ -194,3 +194,27 @@ def test_a_list_introduction_is_not_merged_into_the_same_words_of_another_source
     named = text.index("有下列行为之一的")
     intro = text.index("给信息主体造成损失的，依法承担民事责任[", named)  # said again, after the list's name
     assert intro < text.index("（一）违法提供或者出售信息")
+
+
+def faq_hit(n, question, answer, score):
+    return Hit(Chunk(f"c{n}", f"d{n}", f"问：{question}\n答：{answer}", section=question,
+                     meta={"title": "常见问题", "record": "faq", "keys": [question]}), score)
+
+
+def test_an_faq_answer_is_read_with_its_question(composer):
+    # every candidate but the answer repeats the product name; the answer's own question has it
+    raise_faq = faq_hit(15, "随心贷怎么申请提额？", "按时还款满6期的客户可在App内申请提额，审核结果在3个工作日内通过短信告知。", 0.72)
+    limit_faq = faq_hit(16, "随心贷最多能借多少钱？", "随心贷的授信额度为1,000元至200,000元，以审批结果为准，单笔借款最低500元。", 0.61)
+    fees = hit(17, "## 利率与费用\n随心贷的年化利率（单利）为7.2%–18%。随心贷不收取账户管理费、服务费或砍头息。", 0.4)
+    text, cites = reply(composer, "随心贷怎么提额", [raise_faq, limit_faq, fees])
+    assert text.startswith("您好，按时还款满6期的客户可在App内申请提额")
+    assert cites[0].chunk_id == "c15"
+
+
+def test_the_abstention_features_are_the_sentences_own(composer):
+    # the features the abstention model was fitted on do not count the FAQ's question: an answer
+    # that shares no word with the customer's question still reads as sharing none
+    faq = faq_hit(15, "随心贷怎么申请提额？", "按时还款满6期的客户可在App内申请。", 0.72)
+    draft = composer.compose("随心贷怎么提额", [faq])
+    cands = composer.candidates("随心贷怎么提额", [faq])
+    assert cands[0].lexical > 0 and draft.best_lexical == 0.0 == cands[0].plain
