@@ -82,6 +82,16 @@ def make_client(data_dir: Path, chroma_url: str | None = None):
     return chromadb.PersistentClient(path=str(path), settings=chroma_settings)
 
 
+# How many graph neighbours a search explores (Chroma's default is 100, and never fewer than the
+# entries asked for). A search asks for 2n + 8 entries, about 130; with a breadth that small the
+# graph search returns an approximate top list, and which entries it misses depends on the graph,
+# which each process builds anew from the log. The candidates, and the fused scores that are
+# relative to them (kb.retrieval.fusion_features), then differed from run to run. With 1,000 the
+# top list is the exact one on the knowledge bases measured (docs/benchmarks.md), so a question
+# gets the same candidates in every process.
+SEARCH_EF = 1000
+
+
 class ChromaStore:
     """A Chroma collection in cosine space."""
 
@@ -89,7 +99,12 @@ class ChromaStore:
         self.client = client
         self.name = name
         try:
-            self._col = client.get_or_create_collection(name=name, configuration={"hnsw": {"space": "cosine"}})
+            self._col = client.get_or_create_collection(
+                name=name, configuration={"hnsw": {"space": "cosine", "ef_search": SEARCH_EF}}
+            )
+            hnsw = (getattr(self._col, "configuration_json", None) or {}).get("hnsw") or {}
+            if hnsw.get("ef_search", SEARCH_EF) < SEARCH_EF:  # a collection made before the setting
+                self._col.modify(configuration={"hnsw": {"ef_search": SEARCH_EF}})
         except Exception as exc:
             raise StoreError(f"cannot open the vector collection {name!r}: {exc}") from exc
         self._lock = threading.RLock()

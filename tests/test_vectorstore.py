@@ -133,3 +133,19 @@ def test_bad_server_urls_are_clear_errors(tmp_path):
         make_client(tmp_path, "ftp://nowhere")
     with pytest.raises(StoreError, match="cannot reach"):
         make_client(tmp_path, f"http://127.0.0.1:{free_port()}")
+
+
+def test_query_returns_the_exact_nearest_chunks(tmp_path):
+    # a search's candidates are the exact nearest chunks, so the same question gets the same
+    # candidates (and fused scores, which are relative to them) in every process: with Chroma's
+    # default search breadth the approximate graph search missed some, and which ones depended on
+    # the graph each process built
+    rng = np.random.default_rng(7)
+    vecs = rng.normal(size=(4000, 64)).astype(np.float32)
+    vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+    store = ChromaStore(make_client(tmp_path), collection_name("test-model", "exact"))
+    store.add([VectorEntry(f"c{i}", f"c{i}", v) for i, v in enumerate(vecs)])
+    for q in rng.normal(size=(5, 64)).astype(np.float32):
+        q /= np.linalg.norm(q)
+        exact = [f"c{i}" for i in np.argsort(-(vecs @ q))[:60]]
+        assert [c for c, _ in store.query(q, 60)] == exact
