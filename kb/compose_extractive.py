@@ -302,33 +302,26 @@ class ExtractiveComposer:
         an item is quoted after its lead. A chosen lead ("可以通过下列途径解决:") says nothing
         by itself either: its first MAX_LIST_ITEMS items follow it. Items are shown with their
         numbering, and the last one shown ends the sentence."""
-        out: list[tuple[Candidate, bool]] = []  # (sentence, whether its position is in its ListShape)
-        seen: set[tuple[int, int]] = set()
         shapes: dict[int, ListShape] = {}
+        # (hit index, position in its ListShape) -> the sentence, in the order they are said
+        out: dict[tuple[int, int], Candidate] = {}
 
-        def add(hit_index: int, position: int, listed: bool = True) -> None:  # position in shapes[hit_index].sentences
-            if (hit_index, position) in seen:
-                # a sentence chosen for itself that turns out to introduce a list chosen after it
-                for c, in_shape in out:
-                    if in_shape and (c.hit_index, c.position) == (hit_index, position):
-                        c.listed = c.listed or listed
-                return
-            seen.add((hit_index, position))
-            text = shapes[hit_index].sentences[position]
-            out.append((Candidate(hit_index, position, text, listed=listed), True))
+        def add(hit_index: int, position: int, listed: bool = True) -> None:
+            c = out.get((hit_index, position))
+            if c is None:
+                out[hit_index, position] = Candidate(hit_index, position, shapes[hit_index].sentences[position], listed=listed)
+            else:  # a sentence chosen for itself that turns out to introduce a list chosen after it
+                c.listed = c.listed or listed
 
         for c in chosen:
             shape = shapes.setdefault(c.hit_index, list_shape(hits[c.hit_index].chunk))
-            i = shape.find(c.text, c.position)
-            if i is None:  # not a sentence of the chunk's answer part: kept as it is
-                out.append((c, False))
-                continue
+            i = shape.find(c.text, c.position)  # chosen sentences are the chunk's: always found
             lead = shape.leads[i]
             if lead is not None:
                 for k in shape.lead_span(lead):
                     add(c.hit_index, k)
                 # items between two chosen items of one list are shown too: "(一)…(三)…" reads as a gap
-                shown_before = [k for k in shape.items(lead) if k < i and (c.hit_index, k) in seen]
+                shown_before = [k for k in shape.items(lead) if k < i and (c.hit_index, k) in out]
                 if shown_before:
                     for k in range(shown_before[-1] + 1, i):
                         add(c.hit_index, k)
@@ -338,25 +331,23 @@ class ExtractiveComposer:
             for k in items[:MAX_LIST_ITEMS]:
                 add(c.hit_index, k)
 
-        def lead_of(entry: tuple[Candidate, bool] | None) -> tuple[int, int] | None:
-            if entry is None or not entry[1] or shapes[entry[0].hit_index].leads[entry[0].position] is None:
-                return None
-            return entry[0].hit_index, shapes[entry[0].hit_index].leads[entry[0].position]
+        def lead_of(c: Candidate | None) -> tuple[int, int] | None:
+            lead = shapes[c.hit_index].leads[c.position] if c is not None else None
+            return None if lead is None else (c.hit_index, lead)
 
         # numbering back on items; a run of items that stops before its list does ends with "……"
-        shown: list[Candidate] = []
-        for j, (c, _) in enumerate(out):
-            lead = lead_of(out[j])
+        said = list(out.values())
+        for j, c in enumerate(said):
+            lead = lead_of(c)
             if lead is None:
-                shown.append(c)
                 continue
             shape = shapes[c.hit_index]
-            text = shape.labels[c.position] + c.text
-            if lead_of(out[j + 1] if j + 1 < len(out) else None) != lead and _ITEM_END.search(text):
+            c.text = shape.labels[c.position] + c.text
+            if lead_of(said[j + 1] if j + 1 < len(said) else None) != lead and _ITEM_END.search(c.text):
                 more = any(k > c.position for k in shape.items(lead[1]))
-                text = _ITEM_END.sub("……" if more else "。", text)
-            shown.append(Candidate(c.hit_index, c.position, text, c.score, c.dense, c.lexical, listed=True))
-        return shown
+                c.text = _ITEM_END.sub("……" if more else "。", c.text)
+            c.listed = True
+        return said
 
     def complaint_step(self, chunk: Chunk) -> str:
         """What the agent does first under the complaint procedure: the procedure's sentence
