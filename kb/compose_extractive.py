@@ -92,11 +92,14 @@ class Candidate:
     dense: float = 0.0
     lexical: float = 0.0
     listed: bool = False  # introduces or is an item of a list quoted with it: said where it stands
-    # the share of the question's terms in the sentence alone, without its heading, and the score
-    # with it: the abstention model's features (the similarity of the sentence this ranks first,
-    # the best share) were fitted on these (kb.answering)
+    # the share of the question's terms in the sentence alone, without an FAQ's question: the
+    # abstention model's features (the best share, and the similarity of the sentence the score
+    # ranks first when it counts this share) were fitted on it (kb.answering)
     plain: float = 0.0
-    feature_score: float = 0.0
+
+    @property
+    def feature_score(self) -> float:
+        return self.score - LEXICAL_WEIGHT * (self.lexical - self.plain)
 
 
 @dataclass
@@ -195,6 +198,11 @@ def list_shape(chunk: Chunk) -> ListShape:
     return ListShape([s for _, s in parts], [label for label, _ in parts], leads)
 
 
+def _share(terms: list[set[str]], tokens: set[str]) -> float:
+    """The share of the question's terms (each with its alternatives) found among the tokens."""
+    return sum(1 for alts in terms if alts & tokens) / len(terms) if terms else 0.0
+
+
 def scoring_text(question: str) -> str:
     """The text whose e5 vector source sentences are scored against: standard written Chinese in
     Simplified script, like the sources (kb.answering computes its vector ahead, during the search)."""
@@ -232,11 +240,10 @@ class ExtractiveComposer:
             # away from the article that answers; docs/benchmarks.md)
             chunk = hits[i].chunk
             heading = set(tokenize(chunk.section)) if chunk.meta.get("record") == "faq" else set()
-            for pos, s in enumerate(answer_sentences(hits[i].chunk)):
+            for pos, s in enumerate(answer_sentences(chunk)):
                 s_tokens = set(tokenize(s))
-                plain = sum(1 for alts in terms if alts & s_tokens) / len(terms) if terms else 0.0
-                overlap = sum(1 for alts in terms if alts & (s_tokens | heading)) / len(terms) if terms else 0.0
-                cands.append(Candidate(i, pos, s, lexical=overlap, plain=plain))
+                plain = _share(terms, s_tokens)
+                cands.append(Candidate(i, pos, s, lexical=_share(terms, s_tokens | heading) if heading else plain, plain=plain))
         if not cands:
             return []
         # embedding is the expensive step: only the lexically and positionally likeliest
@@ -250,9 +257,7 @@ class ExtractiveComposer:
             # retrieval's score is calibrated across chunks; a sentence of the top hit needs
             # a clearly better match before a weaker hit's sentence is preferred
             rel = hits[c.hit_index].score / top if top > 0 else 0.0
-            common = c.dense + RELEVANCE_WEIGHT * rel + bonus - RANK_PENALTY * c.hit_index
-            c.score = common + LEXICAL_WEIGHT * c.lexical
-            c.feature_score = common + LEXICAL_WEIGHT * c.plain
+            c.score = c.dense + LEXICAL_WEIGHT * c.lexical + RELEVANCE_WEIGHT * rel + bonus - RANK_PENALTY * c.hit_index
         cands.sort(key=lambda c: -c.score)
         return cands
 
