@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from contextlib import contextmanager
 
 import pytest
 from test_compose_llm import StandInLLM
@@ -152,18 +153,25 @@ def test_a_figure_the_sources_do_not_state_is_not_answered(answerer, monkeypatch
     assert d.abstained and "figure_not_in_sources" in d.flags
 
 
-def test_a_company_document_may_answer_a_figure_question_with_a_condition(tmp_path, monkeypatch):
+@contextmanager
+def _confident_answerer(tmp_path, monkeypatch, *docs):
+    """An Answerer over just these documents that never abstains for weak evidence, so what is
+    tested is the rule that abstains, not the abstention model on a two-chunk knowledge base."""
     monkeypatch.setattr("kb.answering.answerable_from", lambda *features: 0.99)
-    faq, faq_chunks = _doc("d_prod", "随心贷产品说明", "product", [
+    with KnowledgeBase.open(Settings(data_dir=tmp_path), writer=True) as kb:
+        for doc, chunks in docs:
+            kb.upsert_document(doc, chunks)
+        yield Answerer(kb, kb.settings)
+
+
+def test_a_company_document_may_answer_a_figure_question_with_a_condition(tmp_path, monkeypatch):
+    faq = _doc("d_prod", "随心贷产品说明", "product", [
         "宽限期结束仍未还款的，逾期信息在下一个报送周期报送征信中心，首次报送前短信告知客户本人。",
     ], ["征信报送"])
-    law, law_chunks = _doc("d_law", "征信业管理条例", "regulation", [
+    law = _doc("d_law", "征信业管理条例", "regulation", [
         "第十五条 信息提供者向征信机构提供个人不良信息，应当事先告知信息主体本人。",
     ], ["第十五条"])
-    with KnowledgeBase.open(Settings(data_dir=tmp_path), writer=True) as kb:
-        kb.upsert_document(faq, faq_chunks)
-        kb.upsert_document(law, law_chunks)
-        answerer = Answerer(kb, kb.settings)
+    with _confident_answerer(tmp_path, monkeypatch, faq, law) as answerer:
         # the product document's answer is a condition, not a number of days: it is the company's answer
         a = answerer.ask("逾期几天会上征信？")
         assert not a.abstained and "宽限期结束仍未还款的" in a.text
@@ -173,13 +181,10 @@ def test_a_company_document_may_answer_a_figure_question_with_a_condition(tmp_pa
 
 
 def test_an_institutions_phone_number_is_not_answered_with_the_companys(tmp_path, monkeypatch):
-    monkeypatch.setattr("kb.answering.answerable_from", lambda *features: 0.99)
-    proc, proc_chunks = _doc("d_obj", "征信异议处理流程", "procedure", [
+    proc = _doc("d_obj", "征信异议处理流程", "procedure", [
         "客户可通过客服热线400-000-5566提交征信异议，也可以直接向人民银行征信中心或其分支机构提出异议。",
     ], ["受理异议"])
-    with KnowledgeBase.open(Settings(data_dir=tmp_path), writer=True) as kb:
-        kb.upsert_document(proc, proc_chunks)
-        answerer = Answerer(kb, kb.settings)
+    with _confident_answerer(tmp_path, monkeypatch, proc) as answerer:
         # the only number in the knowledge base is the company's own hotline
         a = answerer.ask("人民银行征信中心的客服电话是多少？")
         assert a.abstained and "figure_not_in_sources" in a.flags and "400-000-5566" not in a.text
