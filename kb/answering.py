@@ -101,7 +101,7 @@ def figure_missing(question: str, kept: list[Checked], hits: list[Hit]) -> bool:
     (kb.numbers.phone_owner) and no quoted clause gives a number beside the institution's name."""
     figure = asked_figure(question)
     quoted = [c for c in kept if not c.own]
-    owner = phone_owner(question)
+    owner = phone_owner(question) if figure == "phone" else None
     if owner:
         # an institution's number (人民银行征信中心的客服电话): company documents give the company's
         # own numbers, so whatever the sources, a clause must name the institution beside a number
