@@ -96,6 +96,9 @@ class Candidate:
     # abstention model's features (the best share, and the similarity of the sentence the score
     # ranks first when it counts this share) were fitted on it (kb.answering)
     plain: float = 0.0
+    # it has a word of the question, or a legal term the lexicon gives for one of its lay words
+    # (担保人 → 保证, 借钱 → 借款): what lets a sentence of another source join the reply (`select`)
+    shares_word: bool = False
 
     @property
     def feature_score(self) -> float:
@@ -226,11 +229,10 @@ class ExtractiveComposer:
         # words with Chinese sources, so its words count as found through their Chinese terms
         # in the lexicon (kb/query_terms.yaml). Chinese questions keep the literal overlap the
         # abstention model was fitted on: counting lay → legal terms for them too left the
-        # statute numbers unchanged but made "你们总经理的手机号是多少" look answerable.
-        if language(question) == "en":
-            terms = list(term_alternatives(question).values())
-        else:
-            terms = [{t} for t in set(tokenize(question))]
+        # statute numbers unchanged but made "你们总经理的手机号是多少" look answerable. Whether
+        # a sentence shares a word at all does count the legal terms (`Candidate.shares_word`).
+        alternatives = list(term_alternatives(question).values())
+        terms = alternatives if language(question) == "en" else [{t} for t in set(tokenize(question))]
         wants_number = asks_for_number(question)
         cands: list[Candidate] = []
         for i in use:
@@ -243,7 +245,10 @@ class ExtractiveComposer:
             for pos, s in enumerate(answer_sentences(chunk)):
                 s_tokens = set(tokenize(s))
                 plain = _share(terms, s_tokens)
-                cands.append(Candidate(i, pos, s, lexical=_share(terms, s_tokens | heading) if heading else plain, plain=plain))
+                cands.append(Candidate(
+                    i, pos, s, lexical=_share(terms, s_tokens | heading) if heading else plain, plain=plain,
+                    shares_word=any(alts & (s_tokens | heading) for alts in alternatives),
+                ))
         if not cands:
             return []
         # embedding is the expensive step: only the lexically and positionally likeliest
@@ -277,11 +282,12 @@ class ExtractiveComposer:
                 same_hit = c.hit_index == best.hit_index
                 strong = hits[c.hit_index].score >= SECOND_SOURCE_RELEVANCE * hits[best.hit_index].score
                 margin = SAME_SOURCE_MARGIN if same_hit else 0.02
-                if c.score >= best.score - margin and (same_hit or (strong and c.lexical > 0)):
+                if c.score >= best.score - margin and (same_hit or (strong and c.shares_word)):
                     chosen.append(c)
         # when another strong source matches almost as well, its best sentence joins: the top
         # hits often split one answer (an FAQ and the product section it summarises). It must share
-        # a word with the question, except for retrieval's first hit: a statute article found
+        # a word with the question (or a legal term for one of its lay words: the customer's 担保人
+        # is the statute's 保证人), except for retrieval's first hit: a statute article found
         # through its customers' phrasings (question keys) often shares none, and a reply that
         # leaves out the source retrieval trusts most for a near-tie is the worse reply.
         used = {c.hit_index for c in chosen}
@@ -293,7 +299,7 @@ class ExtractiveComposer:
                 continue
             if (
                 c.score >= best.score - SECOND_SOURCE_MARGIN
-                and (c.lexical > 0 or c.hit_index == 0)
+                and (c.shares_word or c.hit_index == 0)
                 and hits[c.hit_index].score >= SECOND_SOURCE_RELEVANCE * hits[best.hit_index].score
             ):
                 chosen.append(c)

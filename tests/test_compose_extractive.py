@@ -218,3 +218,17 @@ def test_the_abstention_features_are_the_sentences_own(composer):
     draft = composer.compose("随心贷怎么提额", [faq])
     cands = composer.candidates("随心贷怎么提额", [faq])
     assert cands[0].lexical > 0 and draft.best_lexical == 0.0 == cands[0].plain
+
+
+def test_a_source_in_the_statutes_words_for_the_customers_lay_words_can_join(composer):
+    # the customer says 担保人, the statute 保证: no word in common, but the lexicon's legal terms
+    # for 担保人 (kb/query_terms.yaml) are the article's words, so its sentence joins the reply
+    joint = hit(7, "第六百八十八条 当事人在保证合同中约定保证人和债务人对债务承担连带责任的,为连带责任保证。", 0.9)
+    manner = hit(8, "第六百八十六条 保证的方式包括一般保证和连带责任保证。"
+                    "当事人在保证合同中对保证方式没有约定或者约定不明确的,按照一般保证承担保证责任。", 0.6)
+    question = "我帮朋友做担保人，文件里只写了同意担保，哪种担保没讲。他欠的钱没还上，你们能直接找我吗？"
+    cands = composer.candidates(question, [joint, manner])
+    second = next(c for c in cands if c.hit_index == 1)
+    assert second.plain == 0.0 and second.shares_word
+    text, cites = reply(composer, question, [joint, manner])
+    assert [c.chunk_id for c in cites] == ["c7", "c8"] and "[2]" in text
