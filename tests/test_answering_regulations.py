@@ -1,5 +1,6 @@
-"""The Answerer measured on the 13 statutes + the seed regulation with the first regulations set
-(real corpus, real e5; slow). The other sets are measured by evals (docs/benchmarks.md)."""
+"""The Answerer measured on the 13 statutes + the seed regulation with the seven regulations sets
+(real corpus, real e5; slow): the first set in detail, all seven against the issue's targets.
+Per-set figures are in docs/benchmarks.md."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from kb.answering import Answerer
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
 
+SETS = ["regulations.yaml"] + [f"regulations_{x}.yaml" for x in "bcdefg"]
+
 
 @pytest.fixture(scope="module")
-def regulations(tmp_path_factory, corpora_dir, seed_file, project_root):
+def every_set(tmp_path_factory, corpora_dir, seed_file, project_root):
     from evals.qaset import load_qaset
     from ingest.pipeline import ingest_paths
 
@@ -20,10 +23,15 @@ def regulations(tmp_path_factory, corpora_dir, seed_file, project_root):
         report = ingest_paths(kb, [corpora_dir / "regulations_zh", seed_file], progress=False)
         assert not report.errors
         answerer = Answerer(kb, settings)
-        rows = []
-        for item in load_qaset(project_root / "evals" / "sets" / "regulations.yaml").items:
-            rows.append((item, answerer.ask(item.question)))
-        yield rows
+        yield {
+            name: [(item, answerer.ask(item.question)) for item in load_qaset(project_root / "evals" / "sets" / name).items]
+            for name in SETS
+        }
+
+
+@pytest.fixture(scope="module")
+def regulations(every_set):
+    return every_set["regulations.yaml"]
 
 
 def _rates(rows):
@@ -70,7 +78,7 @@ def test_re_ranking_puts_the_right_article_first_for_four_in_five(regulations):
 
 @pytest.mark.slow
 def test_answerable_regulation_questions_cite_the_right_article(regulations):
-    # 69 of 72 measured (95.8%; docs/benchmarks.md); the blind sets of longer questions stay below
+    # 69 of 72 measured (95.8%; docs/benchmarks.md)
     cited_right, _, _ = _rates(regulations)
     assert cited_right >= 0.90
 
@@ -87,3 +95,19 @@ def test_confidence_is_calibrated_on_the_regulations_set(regulations):
     high = [ok for conf, ok in pairs if conf >= 0.5]
     assert low and high
     assert sum(low) / len(low) < 0.25 < 0.5 < sum(high) / len(high)
+
+
+@pytest.mark.slow
+def test_the_seven_sets_meet_the_targets_for_cited_answers_and_abstention(every_set):
+    # measured: 403 of 432 answerable questions cite the right article (93.3%), 8 are abstained on
+    # (1.9%), 134 of 137 unanswerable ones are abstained on (97.8%). The cited rate is gated on the
+    # pooled questions: per set it is 90.0% to 95.8%, and with 60 questions one reply is 1.7 points.
+    pooled = [row for rows in every_set.values() for row in rows]
+    cited_right, answerable_abstained, unanswerable_abstained = _rates(pooled)
+    assert cited_right >= 0.90
+    assert answerable_abstained <= 0.05
+    assert unanswerable_abstained >= 0.80
+    for name, rows in every_set.items():
+        _, answerable_abstained, unanswerable_abstained = _rates(rows)
+        assert answerable_abstained <= 0.05, name
+        assert unanswerable_abstained >= 0.80, name
