@@ -231,8 +231,8 @@ class ExtractiveComposer:
         # abstention model was fitted on: counting lay → legal terms for them too left the
         # statute numbers unchanged but made "你们总经理的手机号是多少" look answerable. Whether
         # a sentence shares a word at all does count the legal terms (`Candidate.shares_word`).
-        alternatives = list(term_alternatives(question).values())
-        terms = alternatives if language(question) == "en" else [{t} for t in set(tokenize(question))]
+        alternatives = term_alternatives(question)  # each question token -> itself and its legal terms
+        terms = list(alternatives.values()) if language(question) == "en" else [{t} for t in alternatives]
         wants_number = asks_for_number(question)
         cands: list[Candidate] = []
         for i in use:
@@ -244,10 +244,11 @@ class ExtractiveComposer:
             heading = set(tokenize(chunk.section)) if chunk.meta.get("record") == "faq" else set()
             for pos, s in enumerate(answer_sentences(chunk)):
                 s_tokens = set(tokenize(s))
+                read = s_tokens | heading
                 plain = _share(terms, s_tokens)
                 cands.append(Candidate(
-                    i, pos, s, lexical=_share(terms, s_tokens | heading) if heading else plain, plain=plain,
-                    shares_word=any(alts & (s_tokens | heading) for alts in alternatives),
+                    i, pos, s, lexical=_share(terms, read) if heading else plain, plain=plain,
+                    shares_word=any(alts & read for alts in alternatives.values()),
                 ))
         if not cands:
             return []
