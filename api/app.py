@@ -4,13 +4,12 @@ built once in the lifespan and reached through api/deps.py."""
 
 from __future__ import annotations
 
-import importlib
 import logging
 import threading
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from api.auth import RateLimiter
@@ -19,9 +18,10 @@ from api.routers import ROUTERS
 from api.tasks import JobManager
 from kb.records import Records, settings_hash
 from kb.settings import Settings, get_settings
+from ui.routes import STATIC_DIR
+from ui.routes import router as pages
 
 log = logging.getLogger("citedesk.api")
-UI_STATIC = Path(__file__).resolve().parent.parent / "ui" / "static"
 
 
 def _settings_of(app: FastAPI) -> Settings:
@@ -30,7 +30,7 @@ def _settings_of(app: FastAPI) -> Settings:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
-    from kb.answering import Answerer
+    from kb.answer.pipeline import Answerer
     from kb.knowledge import KnowledgeBase
 
     settings = _settings_of(app)
@@ -68,18 +68,9 @@ def _warm_up(kb) -> None:
 
 
 def _include_ui(app: FastAPI) -> None:
-    """The web pages, once the ui package provides them; the API works without."""
-    try:
-        routes = importlib.import_module("ui.routes")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("ui.routes",):
-            raise
-        return
-    app.include_router(routes.router)
-    if UI_STATIC.is_dir():
-        from fastapi.staticfiles import StaticFiles
-
-        app.mount("/static", StaticFiles(directory=UI_STATIC), name="static")
+    """The web pages (ui.routes) and their static files."""
+    app.include_router(pages)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:

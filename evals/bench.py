@@ -27,12 +27,12 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from kb.compose_extractive import answer_sentences
+from kb.index.lexical import chunk_tokens
+from kb.index.vectorstore import VectorEntry
 from kb.knowledge import KnowledgeBase
-from kb.lexical import chunk_tokens
 from kb.settings import Settings, get_settings
+from kb.text.quotable import answer_sentences
 from kb.types import Chunk, Document, make_chunk_id, make_doc_id
-from kb.vectorstore import VectorEntry
 
 QUERIES = [
     "借款利息可以预先在本金中扣除吗",
@@ -127,7 +127,7 @@ def synthesise(kb: KnowledgeBase, sents: list[str], n_chunks: int, seed: int = 7
     base_texts = sents[:400]
     base = kb.embedder.embed_passages(base_texts)
     # the answer sentences' vectors, stored at ingest (query side), perturbed copies too: a search
-    # re-ranks its pool by them (kb/rerank.py) and must find them stored, as after a real ingest
+    # re-ranks its pool by them (kb/search/rerank.py) and must find them stored, as after a real ingest
     qbase = kb.embedder.embed_queries(base_texts)
     sentence_vectors: dict[str, np.ndarray] = {}
     per_doc = 50
@@ -172,7 +172,7 @@ def serve_probe(data_dir: Path, rounds: int) -> dict[str, float]:
         "p50_ms": float(np.percentile(times, 50)),
         "p95_ms": float(np.percentile(times, 95)),
         "peak_rss_mb": _peak_rss_mb(),
-        # the question encoder's worker process (kb.embedders.EncoderProcess), when there is one
+        # the question encoder's worker process (kb.index.encoder_process.EncoderProcess), when there is one
         "worker_rss_mb": sum(c.memory_info().rss for c in psutil.Process().children(recursive=True)) / 2**20,
     }
 

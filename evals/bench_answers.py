@@ -29,7 +29,13 @@ import numpy as np
 
 from evals.metrics import source_matches
 from evals.qaset import load_qaset
-from kb.answering import ABSTAIN_THRESHOLD, Answerer, answerable_from, confidence_features, confidence_from
+from kb.answer.pipeline import (
+    ABSTAIN_THRESHOLD,
+    Answerer,
+    answerable_from,
+    confidence_features,
+    confidence_from,
+)
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
 

@@ -1,7 +1,7 @@
-"""Fit and measure the second-stage ranking (kb/rerank.py) on graded Q&A sets.
+"""Fit and measure the second-stage ranking (kb/search/rerank.py) on graded Q&A sets.
 
     python -m evals.fit_rerank --data-dir DIR --set evals/sets/regulations.yaml ... [--rows pools.json]
-        per answerable question, the pool a search ranks (kb.retrieval.HybridRetriever.pool: the
+        per answerable question, the pool a search ranks (kb.search.retriever.HybridRetriever.pool: the
         3k + 10 best fused candidates) with its RERANK_FEATURES and which candidates are an expected
         source; then the report below.
 
@@ -22,12 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
+from evals.fitting import fit_rerank
 from evals.metrics import source_matches
 from evals.qaset import load_qaset
 from kb.knowledge import KnowledgeBase
-from kb.pii import mask_pii, without_personal_numbers
-from kb.rerank import RERANK_WEIGHTS, fit_rerank, rerank, rerank_features
+from kb.search.rerank import RERANK_WEIGHTS, rerank, rerank_features
 from kb.settings import Settings
+from kb.text.pii import mask_pii, without_personal_numbers
 
 
 def collect(data_dir: Path, set_paths: list[Path]) -> list[dict]:
@@ -40,7 +41,7 @@ def collect(data_dir: Path, set_paths: list[Path]) -> list[dict]:
             for item in qaset.items:
                 if not item.answerable or not item.expected_sources:
                     continue
-                # searched as the Answerer searches it (kb.answering.Answerer.ask)
+                # searched as the Answerer searches it (kb.answer.pipeline.Answerer.ask)
                 query = without_personal_numbers(mask_pii(item.question).text)
                 pool = kb.retriever.pool(query, settings.top_k)
                 if pool is None:

@@ -14,7 +14,7 @@ from typing import Any
 from evals import metrics as m
 from evals.qaset import QAItem, QASet
 from kb.errors import CiteDeskError, ValidationError
-from kb.textnorm import normalize
+from kb.text.norm import normalize
 
 RETRIEVAL_KEYS = ("hit@1", "hit@3", "hit@5", "mrr", "ndcg@5", "recall@5")
 ANSWER_KEYS = (

@@ -3,7 +3,7 @@ through the product's own `KnowledgeBase.search`.
 
 Corpus: the unique gold articles of `<corpora>/lecoqa/lecoqa_all.jsonl` (one document per law, one
 chunk per article, section = the article name such as 中华人民共和国民法典第六百七十条) plus the articles
-of `<corpora>/regulations_zh` as distractors, built by kb.retrieval_bench.lecoqa_documents (the same
+of `<corpora>/regulations_zh` as distractors, built by evals.retrieval_bench.lecoqa_documents (the same
 corpus the retrieval tuning uses) and upserted with the normal knowledge base. A question is a hit@k
 when a chunk among the first k results has a gold article's name as its section.
 
@@ -18,8 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from evals.retrieval_bench import Question, lecoqa_documents
 from kb.errors import ConfigError
-from kb.retrieval_bench import Question, lecoqa_documents
 from kb.types import Chunk, Document
 
 SOURCE_PREFIX = "lecoqa:"

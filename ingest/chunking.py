@@ -14,7 +14,7 @@ The structure, in order of precedence:
   mistaken for outline items. A marker followed by a short phrase without sentence punctuation
   is a heading; one followed by sentences is an item (a piece).
 
-Then pieces over ``MAX_CHARS`` are split between sentences (``kb.sentences``), consecutive
+Then pieces over ``MAX_CHARS`` are split between sentences (``kb.text.sentences``), consecutive
 pieces in the same section are packed up to ``TARGET_CHARS``, and small neighbours under the
 same parent are merged (their section becomes the parent). A piece's text is always a slice of
 the document text (``span``), so it never starts or ends inside a sentence unless a single
@@ -27,8 +27,8 @@ import re
 from dataclasses import dataclass
 
 from ingest.loaders.base import Block
-from kb.numbers import parse_chinese
-from kb.sentences import split_sentences
+from kb.text.numbers import parse_chinese
+from kb.text.sentences import split_sentences
 
 TARGET_CHARS = 500
 MAX_CHARS = 1200

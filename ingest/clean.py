@@ -10,11 +10,11 @@ Steps (``clean_text`` runs them in this order):
 3. Document-site boilerplate is dropped: page-title lines (``…_第1頁``), ``已閱讀5頁…``,
    ``下載本文檔``, ``版權說明…``, ``文檔簡介``, and everything from ``溫馨提示`` on (the site's
    notices, 最新文檔, 評論, 0/150, 提交評論). Lines are compared in simplified script
-   (``kb.textnorm.to_simplified``) so Traditional and Simplified pages are both recognised.
+   (``kb.text.norm.to_simplified``) so Traditional and Simplified pages are both recognised.
 4. Whitespace: spaces and tabs collapse to one, blank-line runs collapse to one blank line.
 
 The text keeps its original script (Traditional stays Traditional); the Traditional→Simplified
-form is made by ``kb.textnorm`` at indexing time.
+form is made by ``kb.text.norm`` at indexing time.
 
 ``split_info_header`` separates the statute files' info header (the lines before
 ``<!-- INFO END -->``: title headings and dated adoption/amendment lines) from the body.
@@ -26,7 +26,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
-from kb.textnorm import to_simplified
+from kb.text.norm import to_simplified
 
 _TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ"
 _PINYIN_LETTERS = f"a-zü{_TONED}"

@@ -8,7 +8,7 @@ it has a numbered outline (一、/(一)/1.) or headings, else ``other``.
 Title: the front matter's, else the statute info header's, else the first heading (or the
 page/document title of HTML, Word and PDF), else the file name without its extension.
 
-Personal numbers (ID cards, bank cards, mobiles, e-mails) are masked with ``kb.pii.mask`` in
+Personal numbers (ID cards, bank cards, mobiles, e-mails) are masked with ``kb.text.pii.mask`` in
 every block and every record field before anything is chunked or stored, except the
 organisation's own published contacts a Markdown document lists in its front matter
 (``public_contacts``: the complaint mailbox of a procedure, say).
@@ -23,7 +23,7 @@ from typing import Any
 from ingest.chunking import chunk_blocks, section_string
 from ingest.loaders.base import Block, Loaded
 from kb.errors import IngestError
-from kb.pii import mask
+from kb.text.pii import mask
 from kb.types import KINDS, Chunk, Document, make_chunk_id
 
 DOC_META_KEYS = ("product", "version", "effective_date", "expiry_date", "tags")

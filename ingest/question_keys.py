@@ -31,8 +31,8 @@ import yaml
 
 import kb
 from kb.errors import ConfigError
-from kb.pii import mask_pii
-from kb.textnorm import normalize
+from kb.text.norm import normalize
+from kb.text.pii import mask_pii
 from kb.types import Chunk
 
 BUNDLED = Path(kb.__file__).resolve().parent / "question_keys"

@@ -29,7 +29,7 @@ from sqlalchemy import DateTime, delete, insert, select, text
 from sqlalchemy.engine import make_url
 
 from kb.errors import ValidationError
-from kb.locking import LOCK_NAME, WriterLock
+from kb.index.locking import LOCK_NAME, WriterLock
 from kb.records import Records, settings_snapshot
 from kb.records.models import Base
 from kb.settings import Settings
@@ -178,7 +178,7 @@ def create_backup(settings: Settings, dest: Path, records: Records | None = None
                 if chroma_client is not None:
                     vectors = export_vectors(chroma_client, stage / "vectors")
                 else:
-                    from kb.vectorstore import make_client
+                    from kb.index.vectorstore import make_client
 
                     try:
                         vectors = export_vectors(make_client(data_dir), stage / "vectors")

@@ -22,19 +22,21 @@ from typing import Any
 
 import numpy as np
 
-from kb.catalog import SENTENCE_REFS_STATE, Catalog
-from kb.compose_extractive import answer_sentences
-from kb.embedders import Embedder, make_embedder, search_query_encoder
 from kb.errors import ConfigError, NotFoundError, StoreError, ValidationError
-from kb.lexical import LexicalIndex, chunk_tokens, index_text
-from kb.locking import WriterLock
-from kb.rerank import SentenceScorer
-from kb.retrieval import DocMeta, HybridRetriever, doc_status
+from kb.index.catalog import SENTENCE_REFS_STATE, Catalog
+from kb.index.embedders import Embedder, make_embedder
+from kb.index.encoder_process import search_query_encoder
+from kb.index.lexical import LexicalIndex, chunk_tokens, index_text
+from kb.index.locking import WriterLock
+from kb.index.similarity import SentenceSimilarity
+from kb.index.vectorstore import ChromaStore, VectorEntry, collection_name, make_client
+from kb.search.filters import DocMeta, doc_status
+from kb.search.rerank import SentenceScorer
+from kb.search.retriever import HybridRetriever
 from kb.settings import Settings
-from kb.textnorm import PERSON_TAGS, PERSON_TITLES, proper_nouns
+from kb.text.norm import PERSON_TAGS, PERSON_TITLES, proper_nouns
+from kb.text.quotable import answer_sentences
 from kb.types import KINDS, Chunk, Document, Hit, SearchFilters, stable_hash
-from kb.vectorstore import ChromaStore, VectorEntry, collection_name, make_client
-from kb.verify import SentenceSimilarity
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +210,7 @@ class KnowledgeBase:
 
     def _new_sentence_vectors(self, embedder: Embedder, per_chunk: list[list[str]]) -> dict[str, np.ndarray]:
         """Vectors of the chunks' answer sentences (`answer_sentences` of each chunk) not stored
-        yet, embedded as the composer embeds them (kb.verify.SentenceSimilarity: query prefix), so
+        yet, embedded as the composer embeds them (kb.index.similarity.SentenceSimilarity: query prefix), so
         a reply embeds only its question."""
         texts = list(dict.fromkeys(s for sentences in per_chunk for s in sentences))
         if not texts:

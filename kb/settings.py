@@ -44,7 +44,7 @@ class Settings(BaseSettings):
     rerank: bool = Field(
         True,
         description="re-rank the best fused candidates by the question's similarity to their sentences and text "
-        "(kb/rerank.py); off ranks by the fused score alone",
+        "(kb/search/rerank.py); off ranks by the fused score alone",
     )
     abstain_threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="override the calibrated evidence threshold for abstaining"

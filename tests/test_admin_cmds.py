@@ -74,7 +74,7 @@ def test_serve_refuses_a_placeholder_secret_in_production(data_dir, monkeypatch)
 
 
 def test_serve_refuses_a_data_directory_another_writer_holds(data_dir):
-    from kb.locking import WriterLock
+    from kb.index.locking import WriterLock
 
     lock = WriterLock(data_dir)
     lock.acquire()

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 import pytest
 from test_compose_llm import StandInLLM
 
-from kb.answering import Answerer, answer_to_dict
+from kb.answer.pipeline import Answerer, answer_to_dict
 from kb.errors import ConfigError, ValidationError
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
@@ -97,7 +97,7 @@ def test_a_question_sharing_no_word_with_any_source_abstains_however_answerable_
 ):
     # on the demo knowledge base e5 alone ranks a grace-period FAQ first for these (no city name
     # gives them away) and the evidence model reads them as answerable: simulate that here
-    monkeypatch.setattr("kb.answering.answerable_from", lambda *features: 0.99)
+    monkeypatch.setattr("kb.answer.pipeline.answerable_from", lambda *features: 0.99)
     a = answerer.ask(question)
     assert a.abstained and not re.search(r"\[\d+\]", a.text)
     assert "知识库中暂时没有可作为依据的内容" in a.text and a.confidence == 0.0
@@ -126,7 +126,7 @@ def test_the_companys_own_practice_is_not_answered_from_statutes_alone(answerer)
 def test_a_legal_question_outside_consumer_credit_is_not_answered(answerer, monkeypatch):
     question = "前天开车被人追尾了，对方保险公司一直拖着不赔，我该找谁？"
     # whatever the evidence model makes of the nearest article ("赔偿" shares words with consumer law)
-    monkeypatch.setattr("kb.answering.answerable_from", lambda *features: 0.99)
+    monkeypatch.setattr("kb.answer.pipeline.answerable_from", lambda *features: 0.99)
     a = answerer.ask(question)
     assert a.abstained and "out_of_scope" in a.flags and a.confidence == 0.0
     assert not re.search(r"\[\d+\]", a.text) and a.citations  # the closest sources are still listed
@@ -137,7 +137,7 @@ def test_a_legal_question_outside_consumer_credit_is_not_answered(answerer, monk
 
 def test_a_figure_the_sources_do_not_state_is_not_answered(answerer, monkeypatch):
     # the evidence model is taken as confident so that only the figure rule decides
-    monkeypatch.setattr("kb.answering.answerable_from", lambda *features: 0.99)
+    monkeypatch.setattr("kb.answer.pipeline.answerable_from", lambda *features: 0.99)
     # asks for a percentage; the overdue-interest article is on topic but states none
     a = answerer.ask("逾期利息一般按多少比例收？")
     assert a.abstained and "figure_not_in_sources" in a.flags and a.confidence == 0.0
@@ -157,7 +157,7 @@ def test_a_figure_the_sources_do_not_state_is_not_answered(answerer, monkeypatch
 def _confident_answerer(tmp_path, monkeypatch, *docs):
     """An Answerer over just these documents that never abstains for weak evidence, so what is
     tested is the rule that abstains, not the abstention model on a two-chunk knowledge base."""
-    monkeypatch.setattr("kb.answering.answerable_from", lambda *features: 0.99)
+    monkeypatch.setattr("kb.answer.pipeline.answerable_from", lambda *features: 0.99)
     with KnowledgeBase.open(Settings(data_dir=tmp_path), writer=True) as kb:
         for doc, chunks in docs:
             kb.upsert_document(doc, chunks)

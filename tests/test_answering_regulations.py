@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from kb.answering import Answerer
+from kb.answer.pipeline import Answerer
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
 

@@ -15,8 +15,8 @@ import pytest
 from ingest.pipeline import ingest_bytes
 from kb.backup import create_backup, restore_backup, verify_archive
 from kb.errors import ValidationError, WriterLockedError
+from kb.index.locking import WriterLock
 from kb.knowledge import KnowledgeBase
-from kb.locking import WriterLock
 from kb.records import Records
 from kb.settings import Settings
 

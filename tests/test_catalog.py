@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from kb.catalog import Catalog
+from kb.index.catalog import Catalog
 from kb.types import Chunk, Document
 
 

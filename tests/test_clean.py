@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ingest.clean import clean_text, collapse_whitespace, split_info_header, strip_boilerplate, strip_pinyin
-from kb.textnorm import standard_chinese, to_simplified
+from kb.text.norm import standard_chinese, to_simplified
 
 BOILERPLATE = ["_第1頁", "已閱讀", "下載本文檔", "版權說明", "文檔簡介", "溫馨提示", "最新文檔", "評論", "0/150", "提交評論",
                "人人文庫網", "WinRAR"]  # fmt: skip

@@ -1,9 +1,11 @@
 import pytest
 
-from kb.compose_extractive import ExtractiveComposer, answer_part, language
-from kb.embedders import make_embedder
+from kb.answer.composer import ExtractiveComposer
+from kb.answer.verify import check_support, finalize
+from kb.index.embedders import make_embedder
+from kb.index.similarity import SentenceSimilarity
+from kb.text.quotable import answer_part, language
 from kb.types import Chunk, Hit
-from kb.verify import SentenceSimilarity, check_support, finalize
 
 
 def hit(n, text, score=0.8, **meta):
@@ -222,7 +224,7 @@ def test_the_abstention_features_are_the_sentences_own(composer):
 
 def test_a_source_in_the_statutes_words_for_the_customers_lay_words_can_join(composer):
     # the customer says 担保人, the statute 保证: no word in common, but the lexicon's legal terms
-    # for 担保人 (kb/query_terms.yaml) are the article's words, so its sentence joins the reply
+    # for 担保人 (kb/text/query_terms.yaml) are the article's words, so its sentence joins the reply
     joint = hit(7, "第六百八十八条 当事人在保证合同中约定保证人和债务人对债务承担连带责任的,为连带责任保证。", 0.9)
     manner = hit(8, "第六百八十六条 保证的方式包括一般保证和连带责任保证。"
                     "当事人在保证合同中对保证方式没有约定或者约定不明确的,按照一般保证承担保证责任。", 0.6)

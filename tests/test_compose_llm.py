@@ -10,7 +10,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from kb.compose_llm import LLMComposer, LLMNoAnswer, build_messages
+from kb.answer.llm import LLMComposer, LLMNoAnswer, build_messages
 from kb.errors import ConfigError, LLMError
 from kb.settings import Settings
 from kb.types import Chunk, Hit

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kb.embedders import E5Embedder, Embedder, SentenceTransformerEmbedder, make_embedder
 from kb.errors import ConfigError
+from kb.index.embedders import E5Embedder, Embedder, SentenceTransformerEmbedder, make_embedder
 
 
 def test_e5_gives_normalised_vectors_that_rank_paraphrases_first():

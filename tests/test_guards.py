@@ -1,7 +1,6 @@
 import pytest
 
-from kb.errors import ConfigError
-from kb.guards import (
+from kb.answer.guards import (
     check_compliance,
     detect_account_request,
     detect_company_practice,
@@ -9,6 +8,7 @@ from kb.guards import (
     detect_out_of_scope,
     load_rules,
 )
+from kb.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

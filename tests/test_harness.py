@@ -8,7 +8,7 @@ from evals.harness import aggregate, check_thresholds, parse_thresholds, run_eva
 from evals.qaset import parse_qaset
 from evals.ragas_metrics import RagasScorer
 from ingest.pipeline import ingest_paths
-from kb.answering import Answerer
+from kb.answer.pipeline import Answerer
 from kb.errors import ValidationError
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings

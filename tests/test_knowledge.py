@@ -7,8 +7,8 @@ import threading
 import numpy as np
 import pytest
 
-from kb.embedders import make_embedder
 from kb.errors import ConfigError, NotFoundError, StoreError, ValidationError, WriterLockedError
+from kb.index.embedders import make_embedder
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
 from kb.types import Chunk, Document, SearchFilters, make_chunk_id, make_doc_id
@@ -235,7 +235,7 @@ def test_search_vectors_are_normalised_similarities(kb):
 
 
 def test_answer_sentences_are_embedded_at_ingest_so_a_reply_embeds_only_its_question(kb, counting):
-    from kb.answering import Answerer
+    from kb.answer.pipeline import Answerer
 
     doc, chunks = make_doc("repay.md", "还款规则", REPAY)
     kb.upsert_document(doc, chunks)

@@ -5,18 +5,16 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from kb.catalog import Catalog
-from kb.lexical import (
+from kb.index.catalog import Catalog
+from kb.index.lexical import LexicalIndex, chunk_tokens, index_text
+from kb.text.lexicon import (
     QUERY_TERMS_PATH,
-    LexicalIndex,
-    chunk_tokens,
     expansion_terms,
     expansion_tokens,
-    index_text,
     load_query_terms,
     term_alternatives,
 )
-from kb.textnorm import normalize, tokenize
+from kb.text.norm import normalize, tokenize
 from kb.types import Chunk, Document
 
 TEXTS = {
@@ -101,7 +99,7 @@ def test_allowed_documents_restrict_the_scores(tmp_path):
     catalog.close()
 
 
-# -- lay → legal query expansion (kb/query_terms.yaml) -----------------------------------------
+# -- lay → legal query expansion (kb/text/query_terms.yaml) -----------------------------------------
 
 STATUTE = {
     "a670": "借款的利息不得预先在本金中扣除。利息预先在本金中扣除的，应当按照实际借款数额返还借款并计算利息。",

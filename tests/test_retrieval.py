@@ -5,9 +5,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from kb import retrieval
 from kb.knowledge import KnowledgeBase
-from kb.retrieval import DocMeta, allowed_documents, base_title, dedupe, doc_status, fuse
+from kb.search import retriever as retrieval
+from kb.search.filters import DocMeta, allowed_documents, base_title, doc_status
+from kb.search.fusion import fuse
+from kb.search.retriever import dedupe
 from kb.settings import Settings
 from kb.types import Chunk, Document, Hit, SearchFilters, make_chunk_id, make_doc_id
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kb import retrieval_bench as rb
+from evals import retrieval_bench as rb
 
 
 def test_regulation_articles_are_split_per_article(corpora_dir):

@@ -1,4 +1,4 @@
-from kb.sentences import is_chinese, markers_in, split_sentences, strip_markers
+from kb.text.sentences import is_chinese, markers_in, split_sentences, strip_markers
 
 
 def test_chinese_sentences_keep_their_markers():

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from kb.errors import ConfigError, StoreError
-from kb.vectorstore import ChromaStore, ChunkStore, VectorEntry, collection_name, make_client
+from kb.index.vectorstore import ChromaStore, ChunkStore, VectorEntry, collection_name, make_client
 from ui.demo_site import free_port
 
 CHROMA = Path(sys.executable).parent / "chroma"

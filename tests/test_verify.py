@@ -2,10 +2,11 @@ import re
 
 import pytest
 
-from kb.embedders import make_embedder
-from kb.sentences import markers_in
+from kb.answer.verify import SUPPORT_THRESHOLD, Piece, check_support, finalize
+from kb.index.embedders import make_embedder
+from kb.index.similarity import SentenceSimilarity
+from kb.text.sentences import markers_in
 from kb.types import Chunk, Hit
-from kb.verify import SUPPORT_THRESHOLD, Piece, SentenceSimilarity, check_support, finalize
 
 
 def hit(n, text, title="民法典", section="", version=None, score=0.9):
@@ -152,7 +153,7 @@ def test_support_threshold_separates_paraphrases_from_unrelated(sim):
 
 
 def test_an_english_frame_around_chinese_quotes_keeps_its_spaces():
-    from kb.verify import Checked
+    from kb.answer.verify import Checked
 
     quote = ("先安抚情绪：先对客户的感受表示理解，例如给您带来不便非常抱歉，我理解您现在很着急，不打断、不争辩，"
              "再详细记录投诉的时间、渠道、涉及的产品和客户的诉求，并在一个工作日内转交相关责任部门处理。")

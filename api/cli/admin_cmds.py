@@ -36,7 +36,7 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
     import uvicorn
 
     from api.app import create_app
-    from kb.locking import WriterLock
+    from kb.index.locking import WriterLock
 
     settings = settings_for(data_dir)
     settings.check_safe()
@@ -153,7 +153,7 @@ def users_list(data_dir: Path | None, as_json: bool) -> None:
 def backup(file: Path, server: str, api_key: str | None, data_dir: Path | None, as_json: bool) -> None:
     """Write one archive of the knowledge base and records (consistent even while the server runs)."""
     from kb.backup import create_backup
-    from kb.locking import WriterLock
+    from kb.index.locking import WriterLock
 
     settings = settings_for(data_dir)
     lock = WriterLock(Path(settings.data_dir))

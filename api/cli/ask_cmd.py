@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from api.cli.common import data_dir_option, emit_json, handle_errors, json_option, main, settings_for
-from kb.answering import Answerer, answer_to_dict
+from kb.answer.pipeline import Answerer, answer_to_dict
 from kb.errors import ValidationError
 from kb.knowledge import KnowledgeBase
 from kb.types import KINDS

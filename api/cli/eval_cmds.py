@@ -95,9 +95,9 @@ def eval_cmd(sets, report_dir, fail_under, no_ragas, as_json, data_dir):
     qasets = [load_qaset(p) for p in sets]  # every set is validated before anything runs
     settings = settings_for(data_dir)
     try:
-        from kb.answering import Answerer
+        from kb.answer.pipeline import Answerer
     except ModuleNotFoundError as exc:
-        raise ConfigError("answer composition (kb.answering) is not available in this installation") from exc
+        raise ConfigError("answer composition (kb.answer.pipeline) is not available in this installation") from exc
     judge = None
     if not no_ragas:
         from evals.ragas_metrics import RagasScorer

@@ -86,7 +86,7 @@ def reindex(spec, as_json, data_dir):
     """Re-embed every chunk into a new collection; switch over only when complete."""
     settings = settings_for(data_dir)
     # the active collection may belong to another embedder than the settings name: open with that one
-    from kb.catalog import Catalog
+    from kb.index.catalog import Catalog
 
     catalog = Catalog(settings.data_dir / "catalog.sqlite")
     try:

@@ -47,7 +47,7 @@ class AskResponse(BaseModel):
 @router.post("/ask", response_model=AskResponse)
 def ask(body: AskRequest, request: Request, user: AgentUser, answerer: AnswererDep, kb: KBDep,
         records: RecordsDep) -> dict[str, Any]:
-    from kb.answering import answer_to_dict
+    from kb.answer.pipeline import answer_to_dict
 
     answer = answerer.ask(body.question, kind=body.kind, product=body.product)
     data = answer_to_dict(answer)

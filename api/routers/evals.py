@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import logging
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,8 @@ from pydantic import BaseModel, Field
 
 from api.deps import MAX_ID, AnswererDep, JobsDep, KBDep, RecordsDep, RowId, SettingsDep, TrainerUser
 from api.routers.qasets import to_eval_set
+from evals.harness import run_eval
+from evals.report import compare, run_report_dir, runs_from_records, write_report
 from kb.errors import NotFoundError, ValidationError
 
 log = logging.getLogger("citedesk.api")
@@ -49,19 +50,11 @@ def run_out(run: Any) -> EvalRunOut:
                       finished_at=run.finished_at.isoformat() if run.finished_at else None)
 
 
-def report_dir(data_dir: Path, run_id: int) -> Path:
-    return Path(data_dir) / "eval_reports" / str(run_id)
-
-
 def _write_html(result: dict[str, Any], records: Any, out: Path) -> None:
     """The evals package's report (with the set's history from the records database)."""
-    try:
-        report = importlib.import_module("evals.report")
-    except ModuleNotFoundError:
-        return
-    history = report.runs_from_records(records, result["set"])
+    history = runs_from_records(records, result["set"])
     previous = history[-2] if len(history) >= 2 else None
-    report.write_report(result, out, report.compare(result, previous), history)
+    write_report(result, out, compare(result, previous), history)
 
 
 @router.post("", response_model=EvalRunOut, status_code=202)
@@ -70,24 +63,20 @@ def start(body: EvalStart, request: Request, user: TrainerUser, settings: Settin
     qaset = to_eval_set(records, body.qaset_id)
     if not qaset.items:
         raise ValidationError(f"Q&A set {qaset.name!r} has no items to evaluate")
-    try:
-        harness = importlib.import_module("evals.harness")
-    except ModuleNotFoundError as exc:
-        raise ValidationError("the evaluation harness is not installed on this server") from exc
     run_id = records.start_eval_run(qaset.name, qaset_id=body.qaset_id, actor=user.name)
     shash = request.app.state.settings_hash
 
     def work() -> dict[str, Any]:
         records.mark_eval_run(run_id, "running")
         try:
-            result = harness.run_eval(qaset, answerer, kb=kb)
+            result = run_eval(qaset, answerer, kb=kb)
             records.save_eval_run(result, qaset.name, run_id=run_id, snapshot_id=str(kb.snapshot_id),
                                   settings_hash=shash)
         except Exception as exc:
             records.mark_eval_run(run_id, "failed", error=str(exc) or type(exc).__name__)
             raise
         try:
-            _write_html(result, records, report_dir(settings.data_dir, run_id))
+            _write_html(result, records, run_report_dir(settings.data_dir, run_id))
         except Exception:  # the run is stored; only its HTML page is missing
             log.exception("could not write the HTML report of eval run %s", run_id)
         return {"run_id": run_id}
@@ -115,7 +104,7 @@ def report(run_id: RowId, user: TrainerUser, records: RecordsDep, settings: Sett
     if run.status != "done":
         raise NotFoundError(f"eval run {run_id} has no report yet (status {run.status})")
     if format == "html":
-        pages = sorted(report_dir(settings.data_dir, run_id).glob("*.html"))
+        pages = sorted(run_report_dir(settings.data_dir, run_id).glob("*.html"))
         if not pages:
             raise NotFoundError(f"no HTML report was written for eval run {run_id}")
         return HTMLResponse(pages[0].read_text(encoding="utf-8"))

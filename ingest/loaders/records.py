@@ -23,7 +23,7 @@ from typing import Any
 from ingest.clean import clean_inline
 from ingest.loaders.base import Loaded, decode, read_bytes
 from kb.errors import IngestError
-from kb.textnorm import to_simplified
+from kb.text.norm import to_simplified
 
 FAQ_REQUIRED = ("question", "answer")
 CASE_REQUIRED = ("case_id", "customer_issue", "resolution")

@@ -23,7 +23,7 @@ from bs4 import BeautifulSoup, NavigableString
 from ingest.clean import clean_inline, split_info_header
 from ingest.loaders.base import Block, Loaded, blocks_from_markdown, decode, first_heading, read_bytes
 from kb.errors import IngestError
-from kb.pii import public_contact_key
+from kb.text.pii import public_contact_key
 from kb.types import KINDS
 
 _FRONT_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)

@@ -10,8 +10,8 @@ from typing import Any
 from sqlalchemy import delete, select
 
 from kb.errors import NotFoundError, ValidationError
-from kb.pii import mask_pii
 from kb.records.models import EvalResult, EvalRun, Feedback, Interaction, QAItem, QASet, utcnow
+from kb.text.pii import mask_pii
 
 ITEM_FIELDS = ("ext_id", "question", "reference_answer", "key_points", "expected_sources", "answerable", "topic", "tags",
                "author", "reviewed", "grades", "source_interaction_id")

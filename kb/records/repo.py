@@ -19,7 +19,6 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
 from kb.errors import ConfigError, NotFoundError, ValidationError
-from kb.pii import mask_pii
 from kb.records.curation import CurationMixin
 from kb.records.models import (
     ROLES,
@@ -31,6 +30,7 @@ from kb.records.models import (
     User,
     utcnow,
 )
+from kb.text.pii import mask_pii
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 KEY_PREFIX = "cdk_"

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from fastapi import APIRouter
 
 from ui.routes import admin, agent, trainer
 
+STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 router = APIRouter(include_in_schema=False)
 router.include_router(agent.router)
 router.include_router(trainer.router)
 router.include_router(admin.router)
 
-__all__ = ["router"]
+__all__ = ["STATIC_DIR", "router"]

@@ -9,12 +9,11 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.deps import KBDep, RecordsDep
 from kb.errors import CiteDeskError
 from kb.records import ROLES
 from kb.types import KINDS
 from ui.i18n import translate
-from ui.routes.common import guard, guard_form, lang_of, render
+from ui.routes.common import KBDep, RecordsDep, guard, guard_form, lang_of, render
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 

@@ -10,10 +10,11 @@ from typing import Any
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 
-from api.deps import KBDep, RecordsDep
 from kb.types import KINDS
 from ui.i18n import translate
 from ui.routes.common import (
+    KBDep,
+    RecordsDep,
     check_csrf,
     error_page,
     guard,

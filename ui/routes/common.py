@@ -5,19 +5,35 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 
-from fastapi import Request
+from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from kb.knowledge import KnowledgeBase
 from kb.records import Records, role_at_least
 from kb.records.models import User
+from kb.settings import Settings, get_settings
 from ui.i18n import COOKIE, DEFAULT_LANG, js_strings, normalise_lang, translator
 
 TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
 templates = Jinja2Templates(directory=str(TEMPLATES_DIR))  # .html templates autoescape
+
+# The objects the app's lifespan (api.app) builds once and keeps on app.state; the pages read them
+# through these, as the API's routers do through api.deps (the web pages do not import the API).
+def _kb(request: Request) -> KnowledgeBase:
+    return request.app.state.kb
+
+
+def _records(request: Request) -> Records:
+    return request.app.state.records
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+KBDep = Annotated[KnowledgeBase, Depends(_kb)]
+RecordsDep = Annotated[Records, Depends(_records)]
 
 # (href, catalogue key, minimum role) — the role decides which links appear
 NAV = [

@@ -11,11 +11,11 @@ from urllib.parse import quote
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
-from api.deps import RecordsDep, SettingsDep
+from evals.report import run_report_dir
 from kb.errors import CiteDeskError, NotFoundError, ValidationError
 from ui.chart import Series, legend, line_chart
 from ui.i18n import translate
-from ui.routes.common import error_page, guard, guard_form, lang_of, render
+from ui.routes.common import RecordsDep, SettingsDep, error_page, guard, guard_form, lang_of, render
 
 router = APIRouter(prefix="/trainer", include_in_schema=False)
 GRADES = ("correct", "partial", "wrong")
@@ -192,7 +192,6 @@ def evals(request: Request, records: RecordsDep) -> Response:
 
 @router.get("/evals/{run_id}", response_class=HTMLResponse)
 def eval_report(run_id: int, request: Request, records: RecordsDep, settings: SettingsDep) -> Response:
-    from api.routers.evals import report_dir
 
     user = _denied(request, records)
     if isinstance(user, Response):
@@ -203,7 +202,7 @@ def eval_report(run_id: int, request: Request, records: RecordsDep, settings: Se
         return error_page(request, 404, user, "error.404.title", message=str(run_id))
     results = records.eval_results(run_id)
     metric_names = sorted({k for r in results for k in (r.scores or {})})
-    has_html = any(report_dir(settings.data_dir, run_id).glob("*.html"))
+    has_html = any(run_report_dir(settings.data_dir, run_id).glob("*.html"))
     return render(request, "trainer/eval_report.html", {"run": run, "results": results, "metric_names": metric_names,
                                                         "has_html": has_html}, user=user)
 

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from kb.rerank import fit_calibration, fit_listwise
-from kb.retrieval import FUSION_WEIGHTS, fuse, fusion_features
+from evals.fitting import fit_calibration, fit_listwise
+from kb.search.fusion import FUSION_WEIGHTS, fuse, fusion_features
 from kb.types import Chunk, Document, make_chunk_id, make_doc_id
 
 _ARTICLE = re.compile(r"^(第[零〇一二三四五六七八九十百千]+条(?:之[一二三四五六七八九十]+)?)\s*(.*)$")
@@ -157,7 +157,7 @@ def score_rows(rows: list[dict[str, Any]], method: str = "fused", weights=FUSION
 
 
 def fit_fusion(rows: list[dict[str, Any]], lam: float = 1e-3) -> tuple[float, ...]:
-    """Fusion weights (bias first) from collected rows, in two steps (kb.rerank's shared fits):
+    """Fusion weights (bias first) from collected rows, in two steps (kb.search.rerank's shared fits):
     1. ranking weights w ≥ 0 by a listwise loss (`fit_listwise`: softmax over each question's
        candidates, gold as the target), which orders candidates better than a pointwise fit;
     2. a logistic calibration p = σ(a + β·(w·x) + γ·dense), β, γ ≥ 0, on every candidate, so the

@@ -2,7 +2,7 @@
 hosted Qwen/DeepSeek …) through the `openai` client.
 
 The prompt holds the numbered sources and the masked question, and requires a [n] marker on
-every sentence. Whatever comes back is only a draft: kb.verify keeps the sentences their cited
+every sentence. Whatever comes back is only a draft: kb.answer.verify keeps the sentences their cited
 source supports. Any failure (timeout, refused connection, HTTP error, an empty reply or one
 without a single marker) raises LLMError, and the Answerer falls back to the extractive reply.
 """
@@ -13,11 +13,11 @@ import logging
 
 import openai
 
+from kb.answer.verify import Piece
 from kb.errors import ConfigError, LLMError
-from kb.sentences import markers_in, split_sentences
 from kb.settings import Settings
+from kb.text.sentences import markers_in, split_sentences
 from kb.types import Hit
-from kb.verify import Piece
 
 log = logging.getLogger(__name__)
 

@@ -86,7 +86,7 @@ def make_client(data_dir: Path, chroma_url: str | None = None):
 # entries asked for). A search asks for 2n + 8 entries, about 130; with a breadth that small the
 # graph search returns an approximate top list, and which entries it misses depends on the graph,
 # which each process builds anew from the log. The candidates, and the fused scores that are
-# relative to them (kb.retrieval.fusion_features), then differed from run to run. With 1,000 the
+# relative to them (kb.search.fusion.fusion_features), then differed from run to run. With 1,000 the
 # top list is the exact one on the knowledge bases measured (docs/benchmarks.md), so a question
 # gets the same candidates in every process.
 SEARCH_EF = 1000

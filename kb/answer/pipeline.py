@@ -13,11 +13,11 @@ regulation and on the demo Q&A set over the demo knowledge base (`python -m eval
 * ANSWERABLE_WEIGHTS: P(the knowledge base answers this question); the reply abstains below
   ABSTAIN_THRESHOLD (CITEDESK_ABSTAIN_THRESHOLD overrides it).
 * CONFIDENCE_WEIGHTS: P(the reply cites a correct source) = Answer.confidence.
-A question that asks for one customer's account data (kb.guards.detect_account_request) is not
+A question that asks for one customer's account data (kb.answer.guards.detect_account_request) is not
 answered from documents at all: the reply says to check it in the business system. A question
-about the company's own practice (kb.guards.detect_company_practice) with only statutes among the
+about the company's own practice (kb.answer.guards.detect_company_practice) with only statutes among the
 hits is abstained on (flag no_company_source), and so is a legal question outside consumer credit
-(kb.guards.detect_out_of_scope: a traffic accident, a divorce, a job; flag out_of_scope).
+(kb.answer.guards.detect_out_of_scope: a traffic accident, a divorce, a job; flag out_of_scope).
 """
 
 from __future__ import annotations
@@ -28,18 +28,8 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from kb.compose_extractive import (
-    ANSWER_HITS,
-    COMPLAINT_QUERY,
-    PHRASES,
-    Draft,
-    ExtractiveComposer,
-    answer_part,
-    language,
-)
-from kb.compose_llm import LLMComposer, LLMNoAnswer
-from kb.errors import LLMError, ValidationError
-from kb.guards import (
+from kb.answer.composer import ANSWER_HITS, COMPLAINT_QUERY, PHRASES, Draft, ExtractiveComposer
+from kb.answer.guards import (
     check_compliance,
     detect_account_request,
     detect_company_practice,
@@ -47,13 +37,16 @@ from kb.guards import (
     detect_out_of_scope,
     load_rules,
 )
-from kb.numbers import asked_figure, phone_owner, states_figure, states_phone_of
-from kb.pii import mask_pii, without_personal_numbers
-from kb.rerank import log_odds
+from kb.answer.llm import LLMComposer, LLMNoAnswer
+from kb.answer.verify import Checked, Piece, check_support, citation, finalize, source_sentences
+from kb.errors import LLMError, ValidationError
+from kb.search.rerank import log_odds
 from kb.settings import Settings
-from kb.textnorm import normalize
+from kb.text.norm import normalize
+from kb.text.numbers import asked_figure, phone_owner, states_figure, states_phone_of
+from kb.text.pii import mask_pii, without_personal_numbers
+from kb.text.quotable import answer_part, language
 from kb.types import Answer, Citation, Hit, SearchFilters
-from kb.verify import Checked, Piece, check_support, citation, finalize, source_sentences
 
 log = logging.getLogger(__name__)
 
@@ -66,14 +59,14 @@ ABSTAIN_SOURCES = 3
 
 
 EVIDENCE_FEATURES = (
-    # log-odds of the top hit's calibrated relevance (kb.rerank; kb.retrieval.fuse without it): the
+    # log-odds of the top hit's calibrated relevance (kb.search.rerank; kb.search.fusion.fuse without it): the
     # re-ranked score of a right article under a long question is often 0.01–0.05, and on the
     # log-odds scale those differ as much as 0.5 and 0.9 do (docs/answers.md)
     "top_logit",
     "similarity",  # e5 similarity of the question to the best answer sentence
     "lexical",  # share of the question's terms found in that sentence
     "unknown_name",  # 1 when the question names someone or something no document mentions
-    "top_bm25",  # log(1 + the top hit's BM25 score in units of a rare term's IDF; kb.lexical)
+    "top_bm25",  # log(1 + the top hit's BM25 score in units of a rare term's IDF; kb.index.lexical)
     "english",  # 1 for an English question: its words reach Chinese sources only through the lexicon
 )
 
@@ -98,7 +91,7 @@ def figure_missing(question: str, kept: list[Checked], hits: list[Hit]) -> bool:
     company's own documents are written to answer customers, and their answer may rightly be a
     condition rather than a figure (逾期几天会上征信 → "宽限期结束仍未还款的，在下一个报送周期报送"),
     so a reply quoting one is given, unless the question asks for an institution's phone number
-    (kb.numbers.phone_owner) and no quoted clause gives a number beside the institution's name."""
+    (kb.text.numbers.phone_owner) and no quoted clause gives a number beside the institution's name."""
     figure = asked_figure(question)
     quoted = [c for c in kept if not c.own]
     owner = phone_owner(question) if figure == "phone" else None
@@ -218,7 +211,7 @@ class Answerer:
         if account:
             flags.append("account_lookup")
         # what is searched and scored: the masked question without the clauses that only give a
-        # personal number (kb.pii.without_personal_numbers)
+        # personal number (kb.text.pii.without_personal_numbers)
         sq = without_personal_numbers(q)
         hits = self.kb.search(sq, k=self.settings.top_k, filters=SearchFilters(kind=kind, product=product, tags=tags))
         procedure = None

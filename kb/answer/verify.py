@@ -3,7 +3,7 @@
 A sentence is kept only when it carries a marker [n] naming a retrieved source AND that
 source supports it: the sentence is semantically close to the source's best sentence
 (e5 cosine similarity above SUPPORT_THRESHOLD, or a verbatim quote) and every number it
-states appears in the source (kb.numbers compares 三十天 with 30天, 百分之二十四 with 24%).
+states appears in the source (kb.text.numbers compares 三十天 with 30天, 百分之二十四 with 24%).
 Markers naming no retrieved source are removed; a sentence left with none is dropped.
 Sentences the composer wrote itself (greeting, closing) are marked `own` by the composer
 and exempt; an LLM cannot mark its own sentences.
@@ -23,12 +23,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
-
-from kb.embedders import VectorCache
-from kb.numbers import missing_numbers
-from kb.sentences import is_chinese, markers_in, split_sentences, strip_markers
-from kb.textnorm import normalize
+from kb.index.similarity import SentenceSimilarity
+from kb.text.norm import normalize
+from kb.text.numbers import missing_numbers
+from kb.text.sentences import is_chinese, markers_in, split_sentences, strip_markers
 from kb.types import Citation, Hit
 
 SUPPORT_THRESHOLD = 0.92
@@ -65,38 +63,6 @@ class VerifyResult:
     @property
     def answer_sentences(self) -> list[Checked]:
         return [c for c in self.kept if not c.own]
-
-
-class SentenceSimilarity:
-    """Cosine similarity of short texts with an Embedder (query prefix on both sides, the
-    e5 recipe for symmetric tasks), cached by text: a chunk's sentences are embedded once
-    per process however many questions retrieve it."""
-
-    def __init__(self, embedder, cache_size: int = 20_000, stored=None) -> None:
-        """`stored(texts)` → {text: vector} looks up vectors computed ahead (at ingest) with the
-        same embedder and prefix; what it lacks is embedded here."""
-        self.embedder = embedder
-        self.stored = stored
-        self._cache = VectorCache(cache_size)
-
-    def _compute(self, missing: list[str]) -> list[np.ndarray]:
-        found = self.stored(missing) if self.stored is not None else {}
-        todo = [t for t in missing if t not in found]
-        rows = dict(zip(todo, self.embedder.embed_queries(todo), strict=True)) if todo else {}
-        return [found[t] if t in found else rows[t] for t in missing]
-
-    def embed(self, texts: list[str]) -> np.ndarray:
-        out = self._cache.get(texts, self._compute)
-        return np.vstack(out) if out else np.zeros((0, 1), dtype=np.float32)
-
-    def best(self, sentence: str, candidates: list[str]) -> tuple[float, int]:
-        """Highest similarity of sentence to the candidates and its index."""
-        if not candidates:
-            return 0.0, -1
-        m = self.embed([sentence, *candidates])
-        sims = m[1:] @ m[0]
-        i = int(np.argmax(sims))
-        return float(sims[i]), i
 
 
 def _key(text: str) -> str:

@@ -1,6 +1,6 @@
 """Guards around an answer: complaint detection and compliance rules.
 
-Personal numbers are masked by kb.pii before anything else sees the question; this module
+Personal numbers are masked by kb.text.pii before anything else sees the question; this module
 decides whether the customer is complaining (so the reply acknowledges their feelings and
 the complaint procedure is among the sources) and whether a reply breaks a compliance rule
 (forbidden promises are removed, a rate without its annualised form is flagged).
@@ -17,7 +17,7 @@ from pathlib import Path
 import yaml
 
 from kb.errors import ConfigError
-from kb.textnorm import SURNAMES, normalize, standard_chinese, to_simplified
+from kb.text.norm import SURNAMES, normalize, standard_chinese, to_simplified
 
 
 def _any_of(patterns) -> re.Pattern:
@@ -58,7 +58,7 @@ RULE_TYPES = ("forbidden_phrase", "required_disclosure")
 # Requests to look up one customer's own account (balance, instalments left, application status)
 # or a named person's contact details: the knowledge base holds documents, not account data, so
 # the honest reply is "check it in the business system", never a guess from similar documents.
-# A surname (kb.textnorm.SURNAMES) before a title is a person: "王经理", against "总经理" (a role).
+# A surname (kb.text.norm.SURNAMES) before a title is a person: "王经理", against "总经理" (a role).
 ACCOUNT_PATTERNS = (
     r"(?:帮我|帮忙|麻烦你?|给我|请|^)查(一下|一查|查|下)(我|本人|客户|他|她)",
     r"(?:帮我|帮忙|麻烦你?|给我|请)查(一下|一查|查|下)?(我的|本人的|客户的)?(额度|余额|账单|欠款|还款计划|待还|账户)",
@@ -88,7 +88,7 @@ _ACCOUNT_RE = _any_of(ACCOUNT_PATTERNS)
 # Questions about the company's own practice: its app's menus, its branches and hours, how fast it
 # pays out, its current rates and promotions. Only the company's own documents (products, FAQ,
 # procedures) answer these; a statute says what the law allows, not what this company does, so a
-# reply built from statutes alone is not given (kb.answering).
+# reply built from statutes alone is not given (kb.answer.pipeline).
 COMPANY_PRACTICE_PATTERNS = (
     r"(app|客户端|小程序|网站|官网)[^,，。？?！!]{0,12}?(菜单|页面|入口|按钮|选单)",
     r"(哪个|哪一个)(菜单|页面|入口|按钮|选单)|(菜单|页面|入口|按钮|选单)[^,，。？?！!]{0,6}?(在哪|哪里|哪儿|找不到)",

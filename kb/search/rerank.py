@@ -1,13 +1,13 @@
 """Second-stage ranking: the pool of best fused candidates re-scored with what the fusion cannot see.
 
-The fusion (kb.retrieval.fuse) ranks a chunk by its best vector entry (its text or one of its
+The fusion (kb.search.fusion.fuse) ranks a chunk by its best vector entry (its text or one of its
 question keys) and its BM25 score. On the regulations Q&A sets the article that answers is among
 the candidates for almost every question, yet first for only three in four: the articles of one
 statute share their vocabulary, and a neighbouring article often wins. Two signals tell them
 apart better:
 
 * "sentence": the e5 similarity of the question to the best of the chunk's answer sentences
-  (kb.compose_extractive.answer_sentences, the sentences a reply may quote; their vectors are
+  (kb.text.quotable.answer_sentences, the sentences a reply may quote; their vectors are
   stored at ingest), so an article wins by one sentence that says what was asked rather than by
   its overall topic;
 * "text": the similarity of the question's search vector to the chunk's own text vector (the
@@ -25,9 +25,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from kb.compose_extractive import answer_sentences, scoring_text
+from kb.index.similarity import SentenceSimilarity
+from kb.text.quotable import answer_sentences, scoring_text
 from kb.types import Chunk
-from kb.verify import SentenceSimilarity
 
 RERANK_FEATURES = (
     "fused_logit",  # log-odds of the fused score
@@ -83,58 +83,3 @@ def rerank(features: np.ndarray, weights: Sequence[float] = RERANK_WEIGHTS) -> n
         return np.zeros(0)
     z = weights[0] + features @ np.asarray(weights[1:], dtype=np.float64)
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))
-
-
-def fit_listwise(pools: list[tuple[np.ndarray, np.ndarray]], lam: float, start: float = 0.0) -> np.ndarray:
-    """Ranking weights w ≥ 0 by a listwise loss: a softmax over each pool's candidates (rows of
-    features), its gold candidates (the boolean array) as the target, plus a ridge penalty lam·|w|²;
-    scipy L-BFGS-B from w = start. Pools without a gold candidate teach nothing and are skipped.
-    Shared by this module's fit and kb.retrieval_bench.fit_fusion."""
-    from scipy.optimize import minimize
-
-    pos = [(x, y / y.sum()) for x, y in ((x, y.astype(float)) for x, y in pools) if y.any()]
-    dim = pools[0][0].shape[1]
-
-    def loss(w):
-        total, grad = 0.0, np.zeros(dim)
-        for x, t in pos:
-            z = x @ w
-            p = np.exp(z - z.max())
-            p /= p.sum()
-            total -= float(t @ np.log(p + 1e-12))
-            grad -= x.T @ (t - p)
-        return total / len(pos) + lam * w @ w, grad / len(pos) + 2 * lam * w
-
-    return minimize(loss, np.full(dim, start), jac=True, method="L-BFGS-B", bounds=[(0, None)] * dim).x
-
-
-def fit_calibration(xs: np.ndarray, ys: np.ndarray, start: np.ndarray, options: dict | None = None) -> np.ndarray:
-    """v of the logistic p = σ(xs·v) by mean log-loss (scipy L-BFGS-B from `start`); the first
-    column of xs is the constant, whose coefficient is free, every other coefficient is ≥ 0."""
-    from scipy.optimize import minimize
-
-    def loss(v):
-        p = 1.0 / (1.0 + np.exp(-np.clip(xs @ v, -50, 50)))
-        total = -np.mean(ys * np.log(p + 1e-12) + (1 - ys) * np.log(1 - p + 1e-12))
-        return total, xs.T @ (p - ys) / len(ys)
-
-    bounds = [(None, None)] + [(0, None)] * (xs.shape[1] - 1)
-    return minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds, options=options).x
-
-
-def fit_rerank(pools: list[tuple[np.ndarray, np.ndarray]], lam: float = 1e-3) -> tuple[float, ...]:
-    """Weights (bias first) from (features, is-gold) pools, one per question, in two steps, as
-    kb.retrieval_bench.fit_fusion does for the fusion:
-    1. ranking weights w ≥ 0 by `fit_listwise`, on features standardised over all pools so that
-       one ridge penalty suits them all;
-    2. a logistic calibration p = σ(a + β·(w·x)), β ≥ 0, on every candidate of every pool."""
-    allx = np.vstack([x for x, _ in pools])
-    mu, sd = allx.mean(axis=0), allx.std(axis=0) + 1e-9
-    zs = [((x - mu) / sd, y) for x, y in pools]
-    w = fit_listwise(zs, lam, start=0.1)
-    s = np.concatenate([x @ w for x, _ in zs])
-    ys = np.concatenate([y for _, y in zs]).astype(float)
-    a, beta = fit_calibration(np.column_stack([np.ones(len(s)), s]), ys, np.array([-2.0, 1.0]))
-    raw = beta * w / sd  # back from standardised to raw features
-    bias = a - float(raw @ mu)
-    return (round(float(bias), 4), *[round(float(v), 4) for v in raw])

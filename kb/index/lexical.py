@@ -1,13 +1,10 @@
 """The lexical index: BM25 (bm25s) over normalised jieba tokens of each chunk's index text.
 
 The index text of a chunk is its title, section, text and FAQ key questions, normalised
-(NFKC, Traditional→Simplified, lower case) by `kb.textnorm.tokenize`. The catalog stores each
+(NFKC, Traditional→Simplified, lower case) by `kb.text.norm.tokenize`. The catalog stores each
 chunk's tokens, so the index is rebuilt from the catalog alone. It is persisted under
 data_dir/lexical/ tagged with the catalog snapshot id it was built from; when the catalog has
 moved on, the index is rebuilt before it answers, so it never disagrees with the catalog.
-
-Query expansion: `expansion_tokens` maps lay words in a question to legal terms through the lexicon
-kb/query_terms.yaml; kb.retrieval adds their BM25 score at a lower weight (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -15,24 +12,21 @@ from __future__ import annotations
 import json
 import logging
 import math
-import re
 import shutil
 import threading
-from functools import lru_cache
 from pathlib import Path
 
 import bm25s
 import numpy as np
-import yaml
 
-from kb.catalog import Catalog
 from kb.errors import StoreError
-from kb.textnorm import normalize, tokenize
+from kb.index.catalog import Catalog
+from kb.text.norm import tokenize
 from kb.types import Chunk
 
 log = logging.getLogger(__name__)
 
-# Lucene BM25; k1/b chosen on LeCoQA (article-sized statute chunks) — see kb/retrieval_bench.py
+# Lucene BM25; k1/b chosen on LeCoQA (article-sized statute chunks) — see evals/retrieval_bench.py
 BM25_PARAMS = {"k1": 1.2, "b": 0.75, "method": "lucene"}
 
 
@@ -47,86 +41,6 @@ def index_text(chunk: Chunk, title: str | None = None) -> str:
 
 def chunk_tokens(chunk: Chunk, title: str | None = None) -> list[str]:
     return tokenize(index_text(chunk, title))
-
-
-# -- query expansion: lay → legal vocabulary --------------------------------------------------
-
-QUERY_TERMS_PATH = Path(__file__).with_name("query_terms.yaml")
-
-
-def load_query_terms(path: Path = QUERY_TERMS_PATH) -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
-    """The lay → legal lexicon as [(normalised lay phrases, legal terms)]; raises ValueError on a
-    malformed entry (every entry needs non-empty string lists `lay` and `legal`)."""
-    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-    out = []
-    for i, entry in enumerate(data.get("entries") or []):
-        lay, legal = (entry or {}).get("lay"), (entry or {}).get("legal")
-        ok = all(
-            isinstance(v, list) and v and all(isinstance(t, str) and t.strip() for t in v) for v in (lay, legal)
-        )
-        if not ok:
-            raise ValueError(f"{path}: entry {i} needs non-empty string lists 'lay' and 'legal': {entry!r}")
-        out.append((tuple(normalize(t.strip()) for t in lay), tuple(t.strip() for t in legal)))
-    return out
-
-
-@lru_cache(maxsize=1)
-def _query_terms() -> list[tuple[tuple[str, ...], tuple[str, ...]]]:
-    try:
-        return load_query_terms()
-    except (OSError, ValueError, yaml.YAMLError) as exc:  # retrieval still works, unexpanded
-        log.warning("query expansion lexicon unusable (%s); searching without it", exc)
-        return []
-
-
-_ASCII = re.compile(r"^[\x00-\x7f]+$")
-
-
-def _occurs(phrase: str, normalised_query: str) -> bool:
-    """A Chinese phrase occurs anywhere; a phrase in plain ASCII (an English word) only as whole
-    words, so that "fee" is not found in "coffee"."""
-    if _ASCII.match(phrase):
-        return re.search(rf"(?<![a-z0-9]){re.escape(phrase)}(?![a-z0-9])", normalised_query) is not None
-    return phrase in normalised_query
-
-
-def _matched_entries(query: str) -> list[tuple[list[str], tuple[str, ...]]]:
-    """(lay phrases found in the query, legal terms) of every lexicon entry that fires."""
-    q = normalize(query)
-    out = []
-    for lay, legal in _query_terms():
-        found = [p for p in lay if _occurs(p, q)]
-        if found:
-            out.append((found, legal))
-    return out
-
-
-def expansion_terms(query: str) -> list[str]:
-    """Legal terms of every lexicon entry one of whose lay phrases occurs in the query."""
-    return list(dict.fromkeys(t for _, legal in _matched_entries(query) for t in legal))
-
-
-def term_alternatives(query: str) -> dict[str, set[str]]:
-    """Each search token of the query with the tokens that may stand for it in a source: itself,
-    and the tokens of the terms of every lexicon entry whose found phrase contains it. How much of
-    an English question a Chinese sentence covers is measured with these (kb.compose_extractive)."""
-    out = {t: {t} for t in tokenize(query)}
-    for found, legal in _matched_entries(query):
-        legal_tokens = {t for t in tokenize(" ".join(legal)) if len(t) > 1}
-        for phrase in found:
-            for t in tokenize(phrase):
-                if t in out:
-                    out[t] |= legal_tokens
-    return out
-
-
-def expansion_tokens(query: str, query_tokens: list[str] | None = None) -> list[str]:
-    """Search tokens (two characters or more) of the expansion terms that the query's own tokens
-    do not already contain."""
-    have = set(tokenize(query) if query_tokens is None else query_tokens)
-    terms = expansion_terms(query)
-    toks = tokenize(" ".join(terms)) if terms else []
-    return [t for t in dict.fromkeys(toks) if len(t) > 1 and t not in have]
 
 
 class LexicalIndex:
