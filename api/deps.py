@@ -5,12 +5,14 @@ Use the Annotated aliases in routers: `SettingsDep`, `KBDep`, `AnswererDep`, `Re
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
 from api.auth import Principal, RateLimiter, forbid_unless, resolve_principal
 from api.tasks import JobManager
+from kb.answer.pipeline import Answerer
+from kb.knowledge import KnowledgeBase
 from kb.records import Records
 from kb.settings import Settings, get_settings
 
@@ -19,11 +21,11 @@ MAX_ID = 2_147_483_647  # row ids are 32-bit in PostgreSQL; bigger numbers canno
 RowId = Annotated[int, Path(ge=1, le=MAX_ID, description="a row id")]
 
 
-def get_kb(request: Request) -> Any:
+def get_kb(request: Request) -> KnowledgeBase:
     return request.app.state.kb
 
 
-def get_answerer(request: Request) -> Any:
+def get_answerer(request: Request) -> Answerer:
     return request.app.state.answerer
 
 
@@ -35,8 +37,8 @@ def get_jobs(request: Request) -> JobManager:
     return request.app.state.jobs
 
 
-KBDep = Annotated[Any, Depends(get_kb)]
-AnswererDep = Annotated[Any, Depends(get_answerer)]
+KBDep = Annotated[KnowledgeBase, Depends(get_kb)]
+AnswererDep = Annotated[Answerer, Depends(get_answerer)]
 RecordsDep = Annotated[Records, Depends(get_records)]
 JobsDep = Annotated[JobManager, Depends(get_jobs)]
 

@@ -29,17 +29,14 @@ import numpy as np
 
 from evals.metrics import source_matches
 from evals.qaset import load_qaset
-from kb.answer.pipeline import (
-    ABSTAIN_THRESHOLD,
-    Answerer,
-    answerable_from,
-    confidence_features,
-    confidence_from,
-)
+from kb.answer.evidence import load_models
+from kb.answer.pipeline import Answerer
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
+
+MODELS = load_models()  # the shipped evidence models, as the answers were given
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -95,7 +92,7 @@ def collect(data_dir: Path, set_paths: list[Path]) -> list[dict]:
                 )
                 rows.append({
                     "set": qaset.name, "id": item.id, "answerable": item.answerable, "correct": bool(correct),
-                    "features": list(confidence_features(a)),
+                    "features": [a.features.get(name, 0.0) for name in MODELS.features],
                 })
     return rows
 
@@ -187,13 +184,14 @@ def calibrate(rows: list[dict]) -> None:
         return 1 / (1 + np.exp(-(w[0] + x @ w[1:])))
 
     w_conf, w_ans = fit_logistic(x, y), fit_logistic(x, ans)
-    current_conf = np.array([confidence_from(tuple(f)) for f in x])
-    current_ans = np.array([answerable_from(tuple(f)) for f in x])
+    named = [dict(zip(MODELS.features, f, strict=True)) for f in x]
+    current_conf = np.array([MODELS.confidence(f) for f in named])
+    current_ans = np.array([MODELS.answerable(f) for f in named])
     groups = np.array([r["set"] for r in rows])
     names = list(dict.fromkeys(groups))
 
     def per_set(pred: np.ndarray) -> dict:
-        return {n: tradeoff([r for r in rows if r["set"] == n], pred[groups == n], (ABSTAIN_THRESHOLD,)) for n in names}
+        return {n: tradeoff([r for r in rows if r["set"] == n], pred[groups == n], (MODELS.threshold,)) for n in names}
 
     report = {
         "questions": len(rows),
@@ -201,7 +199,7 @@ def calibrate(rows: list[dict]) -> None:
         "cited_right_without_abstaining": round(float(y[ans > 0].mean()), 3),
         "fitted_confidence_weights": [round(float(v), 2) for v in w_conf],
         "fitted_answerable_weights": [round(float(v), 2) for v in w_ans],
-        "threshold": ABSTAIN_THRESHOLD,
+        "threshold": MODELS.threshold,
         "current": {
             "confidence_reliability": reliability(current_conf, y),
             "answerable_reliability": reliability(current_ans, ans),

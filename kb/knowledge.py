@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import re
 import sqlite3
 import threading
 import time
@@ -22,30 +21,28 @@ from typing import Any
 
 import numpy as np
 
+from kb.bundles import load_bundles
 from kb.errors import ConfigError, NotFoundError, StoreError, ValidationError
 from kb.index.catalog import SENTENCE_REFS_STATE, Catalog
 from kb.index.embedders import Embedder, make_embedder
 from kb.index.encoder_process import search_query_encoder
 from kb.index.lexical import LexicalIndex, chunk_tokens, index_text
 from kb.index.locking import WriterLock
+from kb.index.query_encoder import ADAPTER_FOLDER
 from kb.index.similarity import SentenceSimilarity
 from kb.index.vectorstore import ChromaStore, VectorEntry, collection_name, make_client
 from kb.search.filters import DocMeta, doc_status
 from kb.search.rerank import SentenceScorer
 from kb.search.retriever import HybridRetriever
 from kb.settings import Settings
-from kb.text.norm import PERSON_TAGS, PERSON_TITLES, proper_nouns
+from kb.text.lexicon import load_lexicon
+from kb.text.question import Question
 from kb.text.quotable import answer_sentences
 from kb.types import KINDS, Chunk, Document, Hit, SearchFilters, stable_hash
 
 log = logging.getLogger(__name__)
 
 # document meta copied onto each chunk so a Hit carries what filters and citations need
-# a question longer than this (letters, digits and Chinese characters) tells what happened; see
-# KnowledgeBase.unknown_names. The unanswerable questions of the evaluation sets that name a place
-# (weather, trains, a branch's address) are 8–27 characters long.
-CONTEXT_CHARS = 30
-_NOT_TEXT = re.compile(r"[\W_]+")
 _INHERITED = ("product", "version", "effective_date", "expiry_date", "tags")
 
 
@@ -92,6 +89,8 @@ class KnowledgeBase:
             )
         self.store = ChromaStore(client, name)
         self.lexical = LexicalIndex(catalog, self.data_dir / "lexical")
+        self.bundles = load_bundles(settings.bundles)
+        self.lexicon = load_lexicon(self.bundles)
         self.retriever = self._retriever(embedder, self.store)
 
     def _retriever(self, embedder: Embedder, store: ChromaStore) -> HybridRetriever:
@@ -99,7 +98,8 @@ class KnowledgeBase:
         re-ranking and the composers share (so a question's vector is computed once per reply)."""
         name = embedder.name
         self.sim = SentenceSimilarity(embedder, stored=lambda texts: self.catalog.sentence_vectors(name, texts))
-        encoder = search_query_encoder(embedder, self.settings.query_encoder)
+        adapters = [b.part(ADAPTER_FOLDER) for b in self.bundles if b.part(ADAPTER_FOLDER) is not None]
+        encoder = search_query_encoder(embedder, self.settings.query_encoder, adapters[0] if adapters else None)
         return HybridRetriever(
             self.catalog,
             store,
@@ -108,6 +108,7 @@ class KnowledgeBase:
             self._documents_meta,
             query_encoder=encoder,
             sentences=SentenceScorer(self.sim) if self.settings.rerank else None,
+            lexicon=self.lexicon,
         )
 
     @classmethod
@@ -323,39 +324,16 @@ class KnowledgeBase:
     def get_chunk(self, chunk_id: str) -> Chunk | None:
         return self.catalog.get_chunks([chunk_id]).get(chunk_id)
 
-    def unknown_names(self, text: str) -> list[str]:
-        """Names of people, places and organisations in `text` that no indexed chunk mentions:
-        a question about them is one the knowledge base cannot answer. In a longer account of
-        what happened (more than CONTEXT_CHARS characters) a place or organisation is where it
-        happened ("我的卡在深圳被盗刷"), not what is asked, so only people's names count there."""
-        context = len(_NOT_TEXT.sub("", text)) > CONTEXT_CHARS
-        return [
-            name
-            for name, tag in proper_nouns(text).items()
-            if not self.lexical.knows(name)
-            and not (tag in PERSON_TAGS and self._common_words(name))
-            and not (context and tag not in PERSON_TAGS)
-        ]
-
-    def _common_words(self, name: str) -> bool:
-        """Whether a three-character "person name" jieba found is really a word the knowledge base
-        knows plus one character: 解释权 (解释 + 权), 那段时间 cut as 那 / 段时间. A Chinese name is
-        a surname and a one- or two-character given name, which rarely makes a known word; a
-        surname before a title (王经理, 李先生) is a person and stays a name."""
-        if len(name) != 3:
-            return False
-        head, tail = name[:2], name[1:]
-        if tail in PERSON_TITLES:
-            return False
-        return self.lexical.knows(head) or self.lexical.knows(tail)
-
-    def search(self, query: str, k: int | None = None, filters: SearchFilters | None = None) -> list[Hit]:
-        if not isinstance(query, str) or not query.strip():
+    def search(self, query: str | Question, k: int | None = None, filters: SearchFilters | None = None) -> list[Hit]:
+        """Hybrid search. A string is searched as given; the answer pipeline passes its Question
+        (masked, without the clauses that only give a personal number)."""
+        text = query.searched if isinstance(query, Question) else query
+        if not isinstance(text, str) or not text.strip():
             raise ValidationError("the question is empty")
         k = self.settings.top_k if k is None else int(k)
         if k < 1:
             raise ValidationError("k must be at least 1")
-        return self.retriever.search(query.strip(), k, filters)
+        return self.retriever.search(query if isinstance(query, Question) else query.strip(), k, filters)
 
     def stats(self) -> dict[str, Any]:
         counts = self.catalog.counts()

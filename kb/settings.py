@@ -50,10 +50,16 @@ class Settings(BaseSettings):
         None, ge=0.0, le=1.0, description="override the calibrated evidence threshold for abstaining"
     )
     compliance_rules: Path | None = Field(None, description="YAML file of compliance rules; built-in rules when unset")
+    bundles: str | None = Field(
+        None,
+        description="bundles to load (folders, or names of bundles shipped with CiteDesk), separated by the OS path "
+        "separator or commas: their question keys, lexicon, guard and compliance rules and query adapter; "
+        "credit_cs, regulations_zh and lay_questions_zh when unset, none when empty (bundles/README.md)",
+    )
     question_keys: str | None = Field(
         None,
-        description="question-keys files or folders (customers' phrasings of document sections, indexed as search "
-        "keys), separated by the OS path separator; the bundled kb/question_keys when unset, none when empty",
+        description="further question-keys files or folders (customers' phrasings of document sections, indexed as "
+        "search keys) besides the bundles' own, separated by the OS path separator",
     )
 
     # optional LLM composer (any OpenAI-compatible chat endpoint)

@@ -107,3 +107,5 @@ class Answer:
     mode: str = "extractive"
     latency_ms: float = 0.0
     hits: list[Hit] = field(default_factory=list)  # the retrieved evidence (not serialised by default)
+    features: dict[str, float] = field(default_factory=dict)  # the evidence the models read (kb.answer.evidence)
+    abstain_reason: str | None = None  # the rule that withheld the reply (kb.answer.abstention), if one did

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 import pytest
 from test_compose_llm import StandInLLM
 
+from kb.answer.names import unknown_names
 from kb.answer.pipeline import Answerer, answer_to_dict
 from kb.errors import ConfigError, ValidationError
 from kb.knowledge import KnowledgeBase
@@ -97,9 +98,9 @@ def test_a_question_sharing_no_word_with_any_source_abstains_however_answerable_
 ):
     # on the demo knowledge base e5 alone ranks a grace-period FAQ first for these (no city name
     # gives them away) and the evidence model reads them as answerable: simulate that here
-    monkeypatch.setattr("kb.answer.pipeline.answerable_from", lambda *features: 0.99)
+    monkeypatch.setattr(answerer, "threshold", 0.0)
     a = answerer.ask(question)
-    assert a.abstained and not re.search(r"\[\d+\]", a.text)
+    assert a.abstained and a.abstain_reason == "no_shared_word" and not re.search(r"\[\d+\]", a.text)
     assert "知识库中暂时没有可作为依据的内容" in a.text and a.confidence == 0.0
     assert not answerer.ask("借钱的时候利息能不能先从本金里扣掉？").abstained  # shares words: answered
 
@@ -107,6 +108,7 @@ def test_a_question_sharing_no_word_with_any_source_abstains_however_answerable_
 def test_a_request_for_one_customers_account_is_sent_to_the_business_system(answerer):
     a = answerer.ask("帮我查一下我随心贷还欠多少钱")
     assert a.abstained and "account_lookup" in a.flags and a.confidence == 0.0
+    assert a.abstain_reason == "account_lookup"
     assert "业务系统" in a.text and not re.search(r"\[\d+\]", a.text)
     assert not answerer.ask("随心贷提前还款要收手续费吗？").flags  # a question about the rules is answered
 
@@ -115,6 +117,7 @@ def test_the_companys_own_practice_is_not_answered_from_statutes_alone(answerer)
     question = "你们现在借款的年化利率是多少？有没有免息活动？"
     a = answerer.ask(question, kind="regulation")  # only statutes to go on
     assert a.abstained and "no_company_source" in a.flags and a.confidence == 0.0
+    assert a.abstain_reason == "no_company_source"
     assert not re.search(r"\[\d+\]", a.text) and a.citations  # the closest sources are still listed
     # with the product document among the sources the rule does not apply
     assert "no_company_source" not in answerer.ask(question).flags
@@ -126,9 +129,9 @@ def test_the_companys_own_practice_is_not_answered_from_statutes_alone(answerer)
 def test_a_legal_question_outside_consumer_credit_is_not_answered(answerer, monkeypatch):
     question = "前天开车被人追尾了，对方保险公司一直拖着不赔，我该找谁？"
     # whatever the evidence model makes of the nearest article ("赔偿" shares words with consumer law)
-    monkeypatch.setattr("kb.answer.pipeline.answerable_from", lambda *features: 0.99)
+    monkeypatch.setattr(answerer, "threshold", 0.0)
     a = answerer.ask(question)
-    assert a.abstained and "out_of_scope" in a.flags and a.confidence == 0.0
+    assert a.abstained and "out_of_scope" in a.flags and a.confidence == 0.0 and a.abstain_reason == "out_of_scope"
     assert not re.search(r"\[\d+\]", a.text) and a.citations  # the closest sources are still listed
     # the same event asked about credit is answered as usual
     b = answerer.ask("出了车祸住院，借款的利息能不能先从本金里扣掉？")
@@ -137,10 +140,11 @@ def test_a_legal_question_outside_consumer_credit_is_not_answered(answerer, monk
 
 def test_a_figure_the_sources_do_not_state_is_not_answered(answerer, monkeypatch):
     # the evidence model is taken as confident so that only the figure rule decides
-    monkeypatch.setattr("kb.answer.pipeline.answerable_from", lambda *features: 0.99)
+    monkeypatch.setattr(answerer, "threshold", 0.0)
     # asks for a percentage; the overdue-interest article is on topic but states none
     a = answerer.ask("逾期利息一般按多少比例收？")
     assert a.abstained and "figure_not_in_sources" in a.flags and a.confidence == 0.0
+    assert a.abstain_reason == "figure_not_in_sources"
     assert "知识库中暂时没有可作为依据的内容" in a.text and a.citations  # closest sources listed
     # the product document states the fee as a percentage: answered with it
     b = answerer.ask("随心贷提前还款的手续费是百分之几？")
@@ -157,8 +161,7 @@ def test_a_figure_the_sources_do_not_state_is_not_answered(answerer, monkeypatch
 def _confident_answerer(tmp_path, monkeypatch, *docs):
     """An Answerer over just these documents that never abstains for weak evidence, so what is
     tested is the rule that abstains, not the abstention model on a two-chunk knowledge base."""
-    monkeypatch.setattr("kb.answer.pipeline.answerable_from", lambda *features: 0.99)
-    with KnowledgeBase.open(Settings(data_dir=tmp_path), writer=True) as kb:
+    with KnowledgeBase.open(Settings(data_dir=tmp_path, abstain_threshold=0.0), writer=True) as kb:
         for doc, chunks in docs:
             kb.upsert_document(doc, chunks)
         yield Answerer(kb, kb.settings)
@@ -193,11 +196,11 @@ def test_an_institutions_phone_number_is_not_answered_with_the_companys(tmp_path
 
 
 def test_names_the_knowledge_base_never_mentions_are_reported(kb, answerer):
-    assert kb.unknown_names("招商银行的闪电贷利率是多少") == ["招商银行"]
-    assert kb.unknown_names("深圳分公司的地址在哪") == ["深圳"]
-    assert kb.unknown_names("借款的利息能预先扣除吗") == []
+    assert unknown_names("招商银行的闪电贷利率是多少", kb.lexical.knows) == ["招商银行"]
+    assert unknown_names("深圳分公司的地址在哪", kb.lexical.knows) == ["深圳"]
+    assert unknown_names("借款的利息能预先扣除吗", kb.lexical.knows) == []
     a = answerer.ask("招商银行的闪电贷利率是多少")
-    assert a.features[3] == 1.0 and a.abstained
+    assert a.features["unknown_name"] == 1.0 and a.abstained and a.abstain_reason == "below_threshold"
 
 
 def test_a_question_in_traditional_script_is_answered_as_its_simplified_form(kb, answerer):
@@ -228,32 +231,32 @@ def test_words_jieba_mistakes_for_person_names_are_not_unknown_names(tmp_path):
     with KnowledgeBase.open(Settings(data_dir=tmp_path), writer=True) as kb:
         kb.upsert_document(doc, chunks)
         # jieba tags these as person names (那段时间 is cut 那 / 段时间); they are ordinary words
-        assert kb.unknown_names("借款到期还不上，拖了的那段时间利息怎么算") == []
-        assert kb.unknown_names("合同里写着最终解释权归本公司，有效吗") == []
-        assert kb.unknown_names("手头紧，还款日能不能延一延") == []
+        assert unknown_names("借款到期还不上，拖了的那段时间利息怎么算", kb.lexical.knows) == []
+        assert unknown_names("合同里写着最终解释权归本公司，有效吗", kb.lexical.knows) == []
+        assert unknown_names("手头紧，还款日能不能延一延", kb.lexical.knows) == []
         # relatives, forms of address and 礼拜 are in jieba's dictionary as names; 网银 (online
         # banking) is its guess at an organisation
-        assert kb.unknown_names("早兩年阿叔借咗五萬俾我，而家佢話要我下個禮拜還晒") == []
-        assert kb.unknown_names("我老公借的钱要我还吗？阿姨说会帮忙") == []
-        assert kb.unknown_names("朋友说钱已经通过网银转给我了，借款算成立了吗") == []
+        assert unknown_names("早兩年阿叔借咗五萬俾我，而家佢話要我下個禮拜還晒", kb.lexical.knows) == []
+        assert unknown_names("我老公借的钱要我还吗？阿姨说会帮忙", kb.lexical.knows) == []
+        assert unknown_names("朋友说钱已经通过网银转给我了，借款算成立了吗", kb.lexical.knows) == []
         # places and organisations in jieba's dictionary stay names
-        assert kb.unknown_names("招商银行的闪电贷利率是多少") == ["招商银行"]
-        assert kb.unknown_names("你们深圳分公司几点下班") == ["深圳"]
+        assert unknown_names("招商银行的闪电贷利率是多少", kb.lexical.knows) == ["招商银行"]
+        assert unknown_names("你们深圳分公司几点下班", kb.lexical.knows) == ["深圳"]
         # a surname before a title is a person the knowledge base does not know
-        assert kb.unknown_names("能把催收部王经理的手机号给我吗") == ["王经理"]
-        assert kb.unknown_names("张伟的身份证号是多少") == ["张伟"]
+        assert unknown_names("能把催收部王经理的手机号给我吗", kb.lexical.knows) == ["王经理"]
+        assert unknown_names("张伟的身份证号是多少", kb.lexical.knows) == ["张伟"]
         # 入口 (an entrance) and 别以为 ("don't think that") are tagged as a place and a person
-        assert kb.unknown_names("我是在购物平台的分期借钱入口借的款，这算谁放的贷？") == []
-        assert kb.unknown_names("别以为我借了钱就不能投诉你们") == []
+        assert unknown_names("我是在购物平台的分期借钱入口借的款，这算谁放的贷？", kb.lexical.knows) == []
+        assert unknown_names("别以为我借了钱就不能投诉你们", kb.lexical.knows) == []
         # jieba's tagger also calls a misspelt word, an idiom or a product name a person; a name
         # starts with a surname (or 小/老/阿 and a surname)
-        assert kb.unknown_names("你们app乱读我通迅录还给我家里人打电话") == []
-        assert kb.unknown_names("借款app上只有个花里胡哨的牌子名，我到底是跟谁借的钱") == []
-        assert kb.unknown_names("我花199买了你们的加速卡会员，这钱能退吗") == []
+        assert unknown_names("你们app乱读我通迅录还给我家里人打电话", kb.lexical.knows) == []
+        assert unknown_names("借款app上只有个花里胡哨的牌子名，我到底是跟谁借的钱", kb.lexical.knows) == []
+        assert unknown_names("我花199买了你们的加速卡会员，这钱能退吗", kb.lexical.knows) == []
         # after a measure word comes a thing: 这笔钱交的定金 is cut as 这笔 / 钱交 (钱 is a surname)
-        assert kb.unknown_names("拖到周五才到账，我等着这笔钱交的定金都打水漂了！这损失你们认不认？") == []
-        assert kb.unknown_names("我等着这笔钱，钱交给了王伟") == ["王伟"]
-        assert kb.unknown_names("之前负责我贷款的客户经理小王，他的手机号是多少？") == ["小王"]
+        assert unknown_names("拖到周五才到账，我等着这笔钱交的定金都打水漂了！这损失你们认不认？", kb.lexical.knows) == []
+        assert unknown_names("我等着这笔钱，钱交给了王伟", kb.lexical.knows) == ["王伟"]
+        assert unknown_names("之前负责我贷款的客户经理小王，他的手机号是多少？", kb.lexical.knows) == ["小王"]
 
 
 def test_in_a_longer_account_only_peoples_names_count_as_unknown(tmp_path):
@@ -264,11 +267,11 @@ def test_in_a_longer_account_only_peoples_names_count_as_unknown(tmp_path):
         kb.upsert_document(doc, chunks)
         # where it happened: the question is about the card, not about 深圳
         story = "我的信用卡在深圳被人盗刷了一万多块，卡一直在我钱包里，银行还要我还这笔钱和罚息，我能不还吗？"
-        assert kb.unknown_names(story) == []
+        assert unknown_names(story, kb.lexical.knows) == []
         # a short question about the place is still one the knowledge base cannot answer
-        assert kb.unknown_names("明天深圳会下雨吗？") == ["深圳"]
+        assert unknown_names("明天深圳会下雨吗？", kb.lexical.knows) == ["深圳"]
         # a person named in a longer question is still asked about
-        assert kb.unknown_names("我同事张伟是不是也在你们这里借了钱？他现在还欠多少，能不能告诉我一下？") == ["张伟"]
+        assert unknown_names("我同事张伟是不是也在你们这里借了钱？他现在还欠多少，能不能告诉我一下？", kb.lexical.knows) == ["张伟"]
 
 
 def test_validation(answerer):
@@ -309,8 +312,8 @@ def test_a_rate_without_its_annualised_form_is_flagged(answerer):
 
 def test_answer_to_dict_is_the_cli_contract(answerer):
     d = answer_to_dict(answerer.ask("个人每年能免费查几次信用报告？"))
-    assert list(d) == ["question", "answer", "citations", "abstained", "confidence", "flags", "dropped", "mode",
-                       "latency_ms"]
+    assert list(d) == ["question", "answer", "citations", "abstained", "abstain_reason", "confidence", "flags",
+                       "dropped", "mode", "latency_ms"]
     assert list(d["citations"][0]) == ["n", "chunk_id", "doc_id", "title", "section", "source", "quote", "version"]
     assert "两次" in d["answer"]
 

@@ -6,7 +6,7 @@ CLI) may import everything.
 
 Rooms of kb, lowest first; a module imports only its own room and the rooms below it, and two
 rooms on one level never import each other:
-  0  the floor: kb.types, kb.errors, kb.settings
+  0  the floor: kb.types, kb.errors, kb.settings, kb.bundles (where the data about particular documents is)
   1  kb.text: normalising, tokenising, sentences, personal numbers, figures, the lexicon, what a
      reply may quote
   2  kb.index (catalog, vector store, BM25, embedders, question encoding) and kb.records
@@ -36,6 +36,7 @@ LEVELS = {
     "kb.types": 0,
     "kb.errors": 0,
     "kb.settings": 0,
+    "kb.bundles": 0,
     "kb.text": 1,
     "kb.index": 2,
     "kb.records": 2,

@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from evals.bench_answers import main
-from kb.answer.pipeline import EVIDENCE_FEATURES
+from kb.answer.evidence import EVIDENCE_FEATURES
 
 
 def _rows(name: str, seed: int, n: int = 80) -> list[dict]:

@@ -2,8 +2,10 @@ import pytest
 
 from kb.answer.composer import ExtractiveComposer
 from kb.answer.verify import check_support, finalize
+from kb.bundles import load_bundles
 from kb.index.embedders import make_embedder
 from kb.index.similarity import SentenceSimilarity
+from kb.text.lexicon import load_lexicon
 from kb.text.quotable import answer_part, language
 from kb.types import Chunk, Hit
 
@@ -24,7 +26,7 @@ PROC = hit(6, "3.客戶投訴處理:建立客戶投訴快速響應機制,接到�
 
 @pytest.fixture(scope="module")
 def composer():
-    return ExtractiveComposer(SentenceSimilarity(make_embedder("e5")))
+    return ExtractiveComposer(SentenceSimilarity(make_embedder("e5")), load_lexicon(load_bundles(None)))
 
 
 def reply(composer, question, hits, procedure=None):

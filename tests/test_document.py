@@ -103,7 +103,7 @@ def test_published_contacts_in_front_matter_stay_readable(tmp_path):
 
 
 def test_the_demo_complaint_procedure_gives_its_mailbox():
-    path = Path(__file__).resolve().parent.parent / "kb" / "demo" / "procedures" / "complaint_handling.md"
+    path = Path(__file__).resolve().parent.parent / "bundles" / "demo" / "documents" / "procedures" / "complaint_handling.md"
     _, chunks = _build(load_file(path))
     channels = next(c for c in chunks if c.section.endswith("投诉渠道"))
     assert "投诉邮箱complaint@chengyuan-cf.example" in channels.text

@@ -1,19 +1,21 @@
 import pytest
 
-from kb.answer.guards import (
-    check_compliance,
-    detect_account_request,
-    detect_company_practice,
-    detect_complaint,
-    detect_out_of_scope,
-    load_rules,
-)
+from kb.answer.compliance import check_compliance, load_rules
+from kb.answer.guards import load_guards
+from kb.bundles import shipped
 from kb.errors import ConfigError
+
+CREDIT_CS = (shipped("credit_cs"),)
+GUARDS = load_guards(CREDIT_CS)
+detect_complaint = GUARDS.complaint_signals
+detect_account_request = GUARDS.account_request
+detect_company_practice = GUARDS.company_practice_phrase
+detect_out_of_scope = GUARDS.out_of_scope_phrase
 
 
 @pytest.fixture(scope="module")
 def rules():
-    return load_rules()
+    return load_rules(bundles=CREDIT_CS)
 
 
 @pytest.mark.parametrize(

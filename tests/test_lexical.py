@@ -5,15 +5,11 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from kb.bundles import shipped
+from kb.errors import ConfigError
 from kb.index.catalog import Catalog
 from kb.index.lexical import LexicalIndex, chunk_tokens, index_text
-from kb.text.lexicon import (
-    QUERY_TERMS_PATH,
-    expansion_terms,
-    expansion_tokens,
-    load_query_terms,
-    term_alternatives,
-)
+from kb.text.lexicon import LEXICON_FILE, load_entries, load_lexicon
 from kb.text.norm import normalize, tokenize
 from kb.types import Chunk, Document
 
@@ -99,7 +95,9 @@ def test_allowed_documents_restrict_the_scores(tmp_path):
     catalog.close()
 
 
-# -- lay → legal query expansion (kb/text/query_terms.yaml) -----------------------------------------
+# -- lay → legal query expansion (kb.text.lexicon, the regulations_zh bundle's lexicon) ----------
+
+LEXICON = load_lexicon([shipped("regulations_zh")])
 
 STATUTE = {
     "a670": "借款的利息不得预先在本金中扣除。利息预先在本金中扣除的，应当按照实际借款数额返还借款并计算利息。",
@@ -109,8 +107,9 @@ STATUTE = {
 
 
 def test_the_lexicon_loads_and_every_entry_is_well_formed():
-    raw = yaml.safe_load(QUERY_TERMS_PATH.read_text(encoding="utf-8"))["entries"]
-    entries = load_query_terms()
+    path = shipped("regulations_zh").part(LEXICON_FILE)
+    raw = yaml.safe_load(path.read_text(encoding="utf-8"))["entries"]
+    entries = load_entries(path)
     assert len(entries) == len(raw) >= 80
     for lay, legal in entries:
         assert lay and legal
@@ -121,15 +120,15 @@ def test_the_lexicon_loads_and_every_entry_is_well_formed():
 def test_a_malformed_lexicon_is_rejected(tmp_path):
     bad = tmp_path / "terms.yaml"
     bad.write_text("entries:\n- {lay: [借钱], legal: []}\n", encoding="utf-8")
-    with pytest.raises(ValueError):
-        load_query_terms(bad)
+    with pytest.raises(ConfigError, match="entry 0"):
+        load_entries(bad)
 
 
 def test_expansion_maps_lay_words_to_legal_terms_in_either_script():
-    assert "保证人" in expansion_terms("帮朋友当担保人要负什么责任")
-    assert "预先" in expansion_tokens("砍頭息合法嗎")  # Traditional question
-    assert expansion_tokens("完全无关的词语组合") == []
-    toks = expansion_tokens("借钱要还利息吗")
+    assert "保证人" in LEXICON.expansion_terms("帮朋友当担保人要负什么责任")
+    assert "预先" in LEXICON.expansion_tokens("砍頭息合法嗎")  # Traditional question
+    assert LEXICON.expansion_tokens("完全无关的词语组合") == []
+    toks = LEXICON.expansion_tokens("借钱要还利息吗")
     assert "借款" in toks and all(len(t) > 1 for t in toks)
     assert not set(toks) & set(tokenize("借钱要还利息吗"))  # only what the question lacks
 
@@ -137,27 +136,27 @@ def test_expansion_maps_lay_words_to_legal_terms_in_either_script():
 def test_taiwan_words_reach_the_mainland_words_of_the_sources():
     # t2s converts characters only: 資訊 → 资讯, 簡訊 → 简讯, 帳戶 → 帐户, none of them in a statute
     assert "信息" not in tokenize("你們能刪掉我的資訊嗎")
-    assert "信息" in expansion_tokens("你們能刪掉我的資訊嗎")
-    assert "短信" in expansion_tokens("一直收到推銷簡訊")
-    assert "账户" in expansion_tokens("我的銀行帳戶被凍結了")
+    assert "信息" in LEXICON.expansion_tokens("你們能刪掉我的資訊嗎")
+    assert "短信" in LEXICON.expansion_tokens("一直收到推銷簡訊")
+    assert "账户" in LEXICON.expansion_tokens("我的銀行帳戶被凍結了")
 
 
 def test_english_words_map_to_the_chinese_terms_of_the_documents():
-    assert "投诉" in expansion_terms("How do I file a complaint?")
-    assert "提前还款" in expansion_terms("Can I REPAY EARLY?")  # case does not matter
+    assert "投诉" in LEXICON.expansion_terms("How do I file a complaint?")
+    assert "提前还款" in LEXICON.expansion_terms("Can I REPAY EARLY?")  # case does not matter
     # an English word matches as a whole word only
-    assert "手续费" in expansion_terms("is there a fee") and not expansion_terms("I'd like a coffee")
-    alternatives = term_alternatives("What is the late fee?")
+    assert "手续费" in LEXICON.expansion_terms("is there a fee") and not LEXICON.expansion_terms("I'd like a coffee")
+    alternatives = LEXICON.alternatives("What is the late fee?")
     assert {"逾期", "手续费"} <= alternatives["fee"] and alternatives["late"] >= {"late", "逾期"}
-    assert term_alternatives("a loan for my holiday")["holiday"] == {"holiday"}  # no entry: only itself
+    assert LEXICON.alternatives("a loan for my holiday")["holiday"] == {"holiday"}  # no entry: only itself
 
 
 def test_english_questions_about_the_statutes_reach_their_legal_terms():
     # courts and evidence, payment accounts, lending platforms: the statutes' own words
-    assert {"证据", "人民法院"} <= set(expansion_terms("Can our chat logs be used as evidence in court?"))
-    assert {"出租", "支付账户"} <= set(expansion_terms("Can I rent out my payment app account?"))
-    assert "提供媒介服务" in expansion_terms("The P2P site says it was just a middleman. Is it liable?")
-    assert "金融信用信息基础数据库" in expansion_terms("Will you report my loan to the central bank's credit database?")
+    assert {"证据", "人民法院"} <= set(LEXICON.expansion_terms("Can our chat logs be used as evidence in court?"))
+    assert {"出租", "支付账户"} <= set(LEXICON.expansion_terms("Can I rent out my payment app account?"))
+    assert "提供媒介服务" in LEXICON.expansion_terms("The P2P site says it was just a middleman. Is it liable?")
+    assert "金融信用信息基础数据库" in LEXICON.expansion_terms("Will you report my loan to the central bank's credit database?")
 
 
 def test_a_bm25_score_in_units_of_a_rare_terms_idf_does_not_grow_with_the_index(tmp_path):
@@ -180,10 +179,10 @@ def test_a_lay_question_finds_its_article_only_with_the_expansion(tmp_path):
     lex = LexicalIndex(catalog, tmp_path / "lexical")
     q = "砍头息合法吗"
     assert all(cid != "a670" for cid, _ in lex.search(q, 3))  # no word in common with the article
-    assert lex.search(tokenize(q) + expansion_tokens(q), 3)[0][0] == "a670"
+    assert lex.search(tokenize(q) + LEXICON.expansion_tokens(q), 3)[0][0] == "a670"
     q = "帮同事做担保有风险吗"
     assert all(cid != "a681" for cid, _ in lex.search(q, 3))
-    assert lex.search(tokenize(q) + expansion_tokens(q), 3)[0][0] == "a681"
+    assert lex.search(tokenize(q) + LEXICON.expansion_tokens(q), 3)[0][0] == "a681"
     catalog.close()
 
 

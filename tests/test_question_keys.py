@@ -9,7 +9,8 @@ import pytest
 import yaml
 
 from ingest.pipeline import ingest_bytes, ingest_paths
-from ingest.question_keys import BUNDLED, load_question_keys
+from ingest.question_keys import load_question_keys
+from kb.bundles import shipped
 from kb.errors import ConfigError
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
@@ -123,11 +124,11 @@ def test_a_bad_keys_file_fails_the_ingest_before_anything_is_written(tmp_path, d
 
 def test_a_missing_keys_path_is_a_clear_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
-        load_question_keys(str(tmp_path / "nowhere.yaml"))
+        load_question_keys(spec=str(tmp_path / "nowhere.yaml"))
 
 
 def test_personal_numbers_in_keys_are_masked_like_document_text(tmp_path):
-    keys = load_question_keys(str(_keys_file(tmp_path, ["我的手机13812345678收不到还款提醒怎么办"])))
+    keys = load_question_keys(spec=str(_keys_file(tmp_path, ["我的手机13812345678收不到还款提醒怎么办"])))
     (question,) = keys.sections("rules.md")["第二条"]
     assert "13812345678" not in question and "收不到还款提醒" in question
 
@@ -136,7 +137,7 @@ def test_the_bundled_keys_name_real_articles_of_the_statutes(corpora_dir):
     statutes = corpora_dir / "regulations_zh"
     if not statutes.is_dir():
         pytest.skip("../shared/corpora/regulations_zh is not present")
-    keys = load_question_keys(str(BUNDLED))
+    keys = load_question_keys((shipped("regulations_zh"),))
     files = {p.stem: p.read_text("utf-8") for p in statutes.glob("*.md")}
     assert set(keys.by_source) == set(files)  # every statute has keys, and only those
     for source, sections in keys.by_source.items():
@@ -154,7 +155,7 @@ def test_no_bundled_key_is_a_near_copy_of_an_evaluation_question(project_root):
     an evaluation set is removed, so the sets do not measure the keys' own wording."""
     from rapidfuzz import fuzz, process
 
-    keys = load_question_keys(str(BUNDLED))
+    keys = load_question_keys((shipped("regulations_zh"),))
     phrasings = [q for sections in keys.by_source.values() for qs in sections.values() for q in qs]
     questions = [
         item["question"]
@@ -172,7 +173,7 @@ def test_english_phrasings_are_spread_evenly_over_the_articles():
     one English phrasing (none where the 0.6 rule removed it), never more."""
     from kb.text.quotable import language
 
-    keys = load_question_keys(str(BUNDLED))
+    keys = load_question_keys((shipped("regulations_zh"),))
     counts = [
         sum(1 for q in questions if language(q) == "en")
         for sections in keys.by_source.values()

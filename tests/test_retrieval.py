@@ -171,7 +171,8 @@ def test_hits_are_re_ranked_and_their_scores_stay_probabilities(kb):
     for h in hits:  # what the re-ranking read, for the agent's "why this source" view and the evals
         assert {"fused", "dense", "bm25", "sentence", "text"} <= set(h.signals)
     plain = retrieval.HybridRetriever(
-        kb.catalog, kb.store, kb.lexical, kb.embedder, kb._documents_meta, query_encoder=kb.retriever.query_encoder
+        kb.catalog, kb.store, kb.lexical, kb.embedder, kb._documents_meta, query_encoder=kb.retriever.query_encoder,
+        lexicon=kb.lexicon,
     )  # no SentenceScorer: CITEDESK_RERANK=false
     fused = plain.search("逾期了罚息怎么算", k=5)
     assert all(h.score == h.signals["fused"] and "sentence" not in h.signals for h in fused)

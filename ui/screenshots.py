@@ -1,6 +1,6 @@
 """Screenshots of the UI for the docs: `python -m ui.screenshots [--out docs/images]`.
 
-Builds a throw-away site from the bundled demo documents (kb/demo), starts the real server and does
+Builds a throw-away site from the bundled demo documents (bundles/demo/documents), starts the real server and does
 real work through its API before photographing anything: agents ask questions (POST /api/ask) and
 give their verdict on each reply (POST /api/feedback), and a trainer runs a small Q&A set three
 times (POST /api/evals) — before and after a held-back document is uploaded (POST /api/documents)
@@ -24,7 +24,7 @@ import yaml
 from ui.demo_site import PASSWORD, USERS, build_site, serve
 
 ROOT = Path(__file__).resolve().parent.parent
-DEMO_DOCS = ROOT / "kb" / "demo"
+DEMO_DOCS = ROOT / "bundles" / "demo" / "documents"
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]

@@ -10,13 +10,14 @@ import click
 import kb as kb_package
 from api.cli.common import data_dir_option, emit_json, handle_errors, json_option, main, settings_for
 from ingest.pipeline import IngestReport, ingest_paths
+from kb.bundles import shipped
 from kb.errors import NotFoundError
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
 from kb.types import KINDS
 
 PROJECT_ROOT = Path(kb_package.__file__).resolve().parent.parent
-DEMO_DIR = Path(kb_package.__file__).resolve().parent / "demo"
+DEMO_DIR = shipped("demo").path / "documents"
 DEMO_QUESTIONS = (
     "随心贷的年化利率是多少？",  # a product rate question
     "客户要投诉，坐席应该怎么处理？",  # a complaint procedure question
@@ -162,7 +163,7 @@ def demo_paths(settings: Settings) -> list[Path]:
 @data_dir_option
 @handle_errors
 def demo_build(as_json, data_dir):
-    """Ingest the demo knowledge base (kb/demo) and <corpora_dir>/regulations_zh when present."""
+    """Ingest the demo knowledge base (the demo bundle's documents) and <corpora_dir>/regulations_zh when present."""
     settings = settings_for(data_dir)
     paths = demo_paths(settings)
     if not as_json:

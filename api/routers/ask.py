@@ -37,6 +37,7 @@ class AskResponse(BaseModel):
     answer: str
     citations: list[CitationOut]
     abstained: bool
+    abstain_reason: str | None = Field(None, description="the rule that withheld the reply (docs/answers.md)")
     confidence: float
     flags: list[str]
     dropped: list[Any] = []

@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 
 from kb.answer.verify import Piece
 from kb.index.similarity import SentenceSimilarity
-from kb.text.lexicon import term_alternatives
-from kb.text.norm import standard_chinese, to_simplified, tokenize
+from kb.text.lexicon import Lexicon
+from kb.text.norm import to_simplified, tokenize
 from kb.text.numbers import asks_for_number, extract_numbers
-from kb.text.quotable import ListShape, answer_sentences, language, list_shape, scoring_text
+from kb.text.question import Question
+from kb.text.quotable import ListShape, answer_sentences, list_shape
 from kb.types import Chunk, Hit
 
 PHRASES = {
@@ -106,33 +107,38 @@ def _share(terms: list[set[str]], tokens: set[str]) -> float:
 
 
 class ExtractiveComposer:
-    def __init__(self, sim: SentenceSimilarity, max_sentences: int = MAX_SENTENCES) -> None:
+    def __init__(self, sim: SentenceSimilarity, lexicon: Lexicon | None = None, max_sentences: int = MAX_SENTENCES) -> None:
         self.sim = sim
+        self.lexicon = lexicon or Lexicon()
         self.max_sentences = max_sentences
 
-    def candidates(self, question: str, hits: list[Hit], answer_hits: int | None = None) -> list[Candidate]:
-        """Scored candidate sentences from the top hits (best first)."""
+    def question(self, question: str | Question) -> Question:
+        return question if isinstance(question, Question) else Question.parse(question, self.lexicon, mask=False)
+
+    def candidates(self, question: str | Question, hits: list[Hit], answer_hits: int | None = None) -> list[Candidate]:
+        """Scored candidate sentences from the top hits (best first); written Cantonese is scored
+        in standard Chinese (Question.standard)."""
         if not hits:
             return []
-        question = standard_chinese(question)  # written Cantonese is scored in standard Chinese
+        q = self.question(question)
         answer_hits = ANSWER_HITS if answer_hits is None else answer_hits
         top = hits[0].score
         use = [i for i, h in enumerate(hits[: answer_hits + 2]) if i < answer_hits or h.score >= 0.8 * top]
         # the share of the question's terms a sentence contains; an English question shares no
         # words with Chinese sources, so its words count as found through their Chinese terms
-        # in the lexicon (kb/text/query_terms.yaml). Chinese questions keep the literal overlap the
+        # in the lexicon (kb.text.lexicon). Chinese questions keep the literal overlap the
         # abstention model was fitted on: counting lay → legal terms for them too left the
         # statute numbers unchanged but made "你们总经理的手机号是多少" look answerable. Whether
         # a sentence shares a word at all does count the legal terms (`Candidate.shares_word`).
-        alternatives = term_alternatives(question)  # each question token -> itself and its legal terms
-        terms = list(alternatives.values()) if language(question) == "en" else [{t} for t in alternatives]
-        wants_number = asks_for_number(question)
+        alternatives = q.alternatives  # each question token -> itself and its legal terms
+        terms = list(alternatives.values()) if q.language == "en" else [{t} for t in alternatives]
+        wants_number = asks_for_number(q.standard)
         cands: list[Candidate] = []
         for i in use:
-            # an FAQ's answer is read with its question: "按时还款满6期的客户可在App内申请提额" answers
-            # "随心贷怎么申请提额?" and so shares 随心贷 with 随心贷怎么提额 (other documents' headings
-            # were tried too: the seed regulation's broad ones, "三、客服工作事项管理", drew replies
-            # away from the article that answers; docs/benchmarks.md)
+            # an FAQ's answer is read with its question: an answer that does not repeat the product's
+            # name ("按时还款满6期的客户可在App内申请提额") still shares it through its question
+            # (other documents' headings were tried too: a regulation's broad section headings drew
+            # replies away from the article that answers; docs/benchmarks.md)
             chunk = hits[i].chunk
             heading = set(tokenize(chunk.section)) if chunk.meta.get("record") == "faq" else set()
             for pos, s in enumerate(answer_sentences(chunk)):
@@ -148,7 +154,7 @@ class ExtractiveComposer:
         # embedding is the expensive step: only the lexically and positionally likeliest
         cands.sort(key=lambda c: (-c.lexical, c.hit_index, c.position))
         cands = cands[:MAX_CANDIDATES]
-        emb = self.sim.embed([scoring_text(question)] + [c.text for c in cands])
+        emb = self.sim.embed([q.simplified] + [c.text for c in cands])
         dense = emb[1:] @ emb[0]
         for c, d in zip(cands, dense, strict=True):
             c.dense = float(d)
@@ -265,15 +271,15 @@ class ExtractiveComposer:
         emb = self.sim.embed([COMPLAINT_QUERY, *steps])
         return steps[int((emb[1:] @ emb[0]).argmax())]
 
-    def compose(self, question: str, hits: list[Hit], *, procedure: int | None = None) -> Draft:
+    def compose(self, question: str | Question, hits: list[Hit], *, procedure: int | None = None) -> Draft:
         """A draft reply. `procedure` is the index in `hits` of the complaint procedure, when
         the customer is complaining; the reply then opens by acknowledging their feelings."""
-        lang = language(question)
-        ph = PHRASES[lang]
-        simplified = lang == "zh" and to_simplified(question) == question
+        q = self.question(question)
+        ph = PHRASES[q.language]
+        simplified = q.written_simplified
         answer_hits = [h for i, h in enumerate(hits) if i != procedure]
         index = [i for i in range(len(hits)) if i != procedure]
-        cands = self.candidates(question, answer_hits)
+        cands = self.candidates(q, answer_hits)
         for c in cands:
             c.hit_index = index[c.hit_index]
         chosen = self._in_context(self.select(cands, hits), hits)
@@ -338,6 +344,6 @@ def _dup_key(sentence: str) -> str:
 
 def _same_sentence(a: str, b: str) -> bool:
     """Whether two quoted sentences say the same: one contains the other and is at least 80% of
-    its length ("随心贷借款满3期后提前还款免收手续费…" and "借款满3期后提前还款免收手续费…")."""
+    its length ("X贷借款满3期后提前还款免收手续费…" and "借款满3期后提前还款免收手续费…")."""
     short, long_ = sorted((a, b), key=len)
     return bool(short) and short in long_ and len(short) >= 0.8 * len(long_)

