@@ -11,12 +11,20 @@ from __future__ import annotations
 
 import numpy as np
 
-# Logistic fusion over fusion_features(): bias, then dense, dense − best dense, dense z-score,
-# BM25 / best BM25, log(1 + BM25), 1/(1 + dense rank), 1/(1 + BM25 rank). Every weight is ≥ 0, so
-# the score rises with each kind of evidence. Fitted with evals.retrieval_bench.fit_fusion on the
-# even-id half of LeCoQA with query expansion on (ranking weights by a listwise loss, then a
-# logistic calibration that also sees the absolute dense similarity); numbers in docs/benchmarks.md.
-FUSION_WEIGHTS = (-7.2045, 0.1525, 0.1525, 1.1914, 1.0938, 0.4647, 0.3695, 0.7917)
+from kb.search.weights import load_weights
+
+FUSION_FEATURES = (
+    "dense",  # the e5 similarity of the question to the chunk (its text or a question key)
+    "dense_gap_to_best",  # dense − the best candidate's dense
+    "dense_z",  # the dense similarity's z-score among the candidates
+    "bm25_relative",  # BM25 / the best candidate's BM25
+    "log1p_bm25",  # log(1 + BM25)
+    "dense_rank_inverse",  # 1 / (1 + rank by dense)
+    "bm25_rank_inverse",  # 1 / (1 + rank by BM25; 0 without a keyword match)
+)
+# Every weight is ≥ 0, so the score rises with each kind of evidence; fitted by
+# evals.retrieval_bench.fit_fusion, kept with its metadata in fusion_weights.json.
+FUSION_WEIGHTS = load_weights("fusion", FUSION_FEATURES)
 
 
 # -- fusion ----------------------------------------------------------------------------------
@@ -29,7 +37,7 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 
 
 def fusion_features(dense: np.ndarray, bm25: np.ndarray) -> np.ndarray:
-    """Per-candidate features (rows) for the logistic fusion; see FUSION_WEIGHTS."""
+    """Per-candidate features (rows) for the logistic fusion, in FUSION_FEATURES order."""
     d = np.asarray(dense, dtype=np.float64)
     b = np.maximum(np.asarray(bm25, dtype=np.float64), 0.0)
     if len(d) == 0:

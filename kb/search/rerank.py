@@ -26,7 +26,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from kb.index.similarity import SentenceSimilarity
-from kb.text.quotable import answer_sentences, scoring_text
+from kb.search.weights import load_weights
+from kb.text.question import Question
+from kb.text.quotable import answer_sentences
 from kb.types import Chunk
 
 RERANK_FEATURES = (
@@ -35,8 +37,8 @@ RERANK_FEATURES = (
     "text",  # similarity of the question's search vector to the chunk's own text vector
     "bm25",  # log(1 + BM25)
 )
-# bias, then one weight per RERANK_FEATURES entry (fitted by fit_rerank; docs/benchmarks.md)
-RERANK_WEIGHTS = (-39.8091, 0.3537, 29.1458, 17.1319, 1.1147)
+# bias, then one weight per RERANK_FEATURES entry (evals.fitting.fit_rerank; rerank_weights.json)
+RERANK_WEIGHTS = load_weights("rerank", RERANK_FEATURES)
 
 
 class SentenceScorer:
@@ -45,9 +47,9 @@ class SentenceScorer:
     def __init__(self, sim: SentenceSimilarity) -> None:
         self.sim = sim
 
-    def question_vector(self, query: str) -> np.ndarray:
+    def question_vector(self, question: Question) -> np.ndarray:
         # the text the composer scores sentences against: its vector is then cached for the reply
-        return self.sim.embed([scoring_text(query)])[0]
+        return self.sim.embed([question.simplified])[0]
 
     def best(self, qvec: np.ndarray, chunks: Sequence[Chunk]) -> np.ndarray:
         """Per chunk, the best similarity of qvec to its answer sentences; a chunk without any

@@ -194,7 +194,7 @@ def states_figure(text: str, kind: str) -> bool:
 
 
 # Whose phone number a question asks for, when it is an institution's and not the company's:
-# "人民银行征信中心的客服电话是多少" → "人民银行征信中心". The company's own documents give the
+# "消费者协会的投诉电话是多少" → "消费者协会". The company's own documents give the
 # company's numbers; an institution's is stated only where a clause names it beside the number.
 _PHONE_OWNER = re.compile(
     r"(?P<owner>[\u4e00-\u9fff]{2,12}?)的?(?:客服|投诉|咨询|服务|官方)?(?:电话|热线)"
@@ -207,7 +207,7 @@ _CLAUSES = re.compile(r"[,，;；。.!！?？]")
 
 def phone_owner(question: str) -> str | None:
     """The institution whose phone number a phone question asks for, or None (the company's own
-    number, or no owner named): "人民银行征信中心的客服电话是多少" → "人民银行征信中心";
+    number, or no owner named): "消费者协会的投诉电话是多少" → "消费者协会";
     "你们的客服电话是多少" → None."""
     if asked_figure(question) != "phone":
         return None
