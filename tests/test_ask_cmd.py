@@ -33,8 +33,9 @@ def test_json_contract(data_dir):
     result = run(f"我身份证{ID_CARD}，借钱时利息能先从本金里扣掉吗？", "--json", "--data-dir", str(data_dir))
     assert result.exit_code == 0, result.output
     d = json.loads(result.output)
-    assert set(d) == {"question", "answer", "citations", "abstained", "confidence", "flags", "dropped", "mode",
-                      "latency_ms"}
+    assert set(d) == {"question", "answer", "citations", "abstained", "abstain_reason", "confidence", "flags",
+                      "dropped", "mode", "latency_ms"}
+    assert d["abstain_reason"] is None
     assert ID_CARD not in result.output and "[身份证号]" in d["question"] and "pii_masked" in d["flags"]
     assert d["abstained"] is False and d["mode"] == "extractive"
     assert "借款的利息不得预先在本金中扣除[1]" in d["answer"]
