@@ -343,3 +343,21 @@ def test_llm_unavailable_banner_when_the_language_model_is_down(site, browser, t
             assert not w.errors, w.errors
     finally:
         llm.shutdown()
+
+
+def test_api_docs_render_with_no_internet(site, open_page):
+    base, _ = site
+    page = open_page().page
+    outside: list[str] = []
+
+    def only_this_server(route):
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:  # as on a machine without internet access
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto("/docs")
+    page.locator(".opblock-summary-path", has_text="/api/ask").first.wait_for(timeout=60_000)
+    assert page.locator(".opblock").count() > 10 and not outside
