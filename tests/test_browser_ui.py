@@ -3,6 +3,7 @@ server over a small knowledge base: the agent's flow, the widget, trainer and ad
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from contextlib import contextmanager
@@ -361,3 +362,60 @@ def test_api_docs_render_with_no_internet(site, open_page):
     page.goto("/docs")
     page.locator(".opblock-summary-path", has_text="/api/ask").first.wait_for(timeout=60_000)
     assert page.locator(".opblock").count() > 10 and not outside
+
+
+def test_an_error_clears_the_reply_and_is_said_in_the_ui_language(site, open_page):
+    w = open_page("agent")
+    w.allowed += ["status of 422", "HTTP 422: ", "status of 503", "HTTP 503: ", "net::ERR_FAILED"]
+    page = w.page
+    ask(page, "可以提前还款吗？")
+    assert page.locator("#copy").is_visible() and page.inner_text("#reply")
+    # the text box counts characters against the limit, and says when a question is over it
+    page.fill("#question", "提前还款" * 1000 + "吗")
+    assert page.inner_text("#question-count") == "4001 / 4000 字"
+    assert "over" in page.get_attribute("#question-count", "class")
+    page.press("#question", "Control+Enter")
+    page.wait_for_selector("#error-banner")
+    assert "问题太长：4001 字，最多 4000 字" in page.inner_text("#error-banner")
+    assert page.locator("#result").is_hidden() and page.locator("#sources-box").is_hidden()
+    assert not page.locator("#copy").is_visible() and not page.locator("#accept").is_visible()
+
+    # the server's own 422 (the request made longer on its way) is translated too, not shown raw
+    def lengthen(route):
+        route.continue_(post_data=json.dumps({"question": "还款" * 2001}))
+
+    ask(page, "可以提前还款吗？")
+    page.route("**/api/ask", lengthen)
+    page.fill("#question", "逾期会上征信吗？")
+    assert page.inner_text("#question-count") == "8 / 4000 字"
+    page.press("#question", "Control+Enter")
+    page.wait_for_selector("#error-banner")
+    text = page.inner_text("#error-banner")
+    assert "长度上限" in text and "at most" not in text and "question" not in text
+    assert page.locator("#result").is_hidden() and page.inner_text("#reply") == ""
+    page.unroute("**/api/ask")
+
+    # a server that is down or busy: the same, in the agent's language
+    page.route("**/api/ask", lambda route: route.abort())
+    page.fill("#question", "逾期会上征信吗？")
+    page.press("#question", "Control+Enter")
+    page.wait_for_function("document.getElementById('error-banner') && "
+                           "document.getElementById('error-banner').textContent.includes('无法连接服务器')")
+    page.unroute("**/api/ask")
+
+
+def test_errors_in_the_english_sidebar_are_in_english(site, open_page):
+    w = open_page("agent", lang="en")
+    w.allowed += ["status of 503", "HTTP 503: "]
+    page = w.page
+    page.fill("#question", "x" * 4001)
+    assert page.inner_text("#question-count") == "4001 / 4000 characters"
+    page.press("#question", "Control+Enter")
+    page.wait_for_selector("#error-banner")
+    assert "The question is too long: 4001 characters, at most 4000" in page.inner_text("#error-banner")
+    page.route("**/api/ask", lambda route: route.fulfill(
+        status=503, content_type="application/json", body='{"detail": "store unavailable", "error": "StoreError"}'))
+    page.fill("#question", "Can I repay early?")
+    page.press("#question", "Control+Enter")
+    page.wait_for_function("document.getElementById('error-banner').textContent.includes('being updated')")
+    assert "store unavailable" not in page.inner_text("#error-banner")

@@ -131,6 +131,14 @@ def test_only_local_paths_are_followed_after_sign_in(value, expected):
 
 
 # -- the sidebar, documents, widget ------------------------------------------------------------
+def test_sidebar_counts_against_the_limit_the_api_enforces(site):
+    from api.routers.ask import AskRequest
+
+    limit = next(m.max_length for m in AskRequest.model_fields["question"].metadata if hasattr(m, "max_length"))
+    soup = BeautifulSoup(signed_in(site, "agent1").get("/sidebar").text, "html.parser")
+    assert int(soup.find(id="question-count")["data-max"]) == limit
+
+
 def test_sidebar_is_chinese_by_default_and_english_on_request(site):
     client = signed_in(site, "agent1")
     r = client.get("/sidebar")
