@@ -266,6 +266,11 @@ def test_trainer_promotes_an_interaction_and_runs_an_eval(site, open_page):
     card.locator("details.promote summary").click()
     card.get_by_label("或新建问答集").fill("浏览器测试集")
     card.get_by_label("要点（每行一条）").fill("罚息\n1.5倍")
+    assert card.locator(".review-sources .source").count() >= 1  # the cited sources beside the reply
+    card.get_by_role("button", name="评分并加入问答集").click()  # no grade, nothing confirmed: refused
+    assert page.locator(".banner.ok").count() == 0 and card.locator("details.promote[open]").count() == 1
+    card.get_by_label("评分", exact=True).select_option(label="部分正确")
+    card.get_by_label(re.compile("我已对照来源核对")).check()
     card.get_by_role("button", name="评分并加入问答集").click()
     page.wait_for_selector(".banner.ok")
     assert "浏览器测试集" in page.inner_text(".banner.ok")

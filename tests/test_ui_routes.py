@@ -295,13 +295,48 @@ def test_review_queue_puts_rejected_and_edited_first_and_promotes(site):
     token = _csrf(page)
     r = client.post(f"/trainer/review/{ok}/promote", data={
         "csrf": token, "grade": "partial", "corrected": "满3期后可以提前还款，不收违约金。",
-        "key_points": "满3期\n无违约金", "new_set": "promoted-set"})
+        "key_points": "满3期\n无违约金", "new_set": "promoted-set", "confirmed": "1"})
     assert "promoted=promoted-set" in r.headers["location"]
     qset = next(s for s in records.qasets() if s.name == "promoted-set")
     [item] = records.items(qset.id)
     assert item.reference_answer == "满3期后可以提前还款，不收违约金。" and item.key_points == ["满3期", "无违约金"]
     assert item.source_interaction_id == ok and item.grades[0]["grade"] == "partial"
     assert item.expected_sources == [{"title": "随心贷产品说明", "section": "提前还款", "chunk_id": "c_1"}]
+
+
+def test_promoting_needs_a_chosen_grade_and_a_confirmed_reference(site):
+    _, _, records = site
+    answer = {"question": "逾期多久会上征信？", "answer": "逾期超过30天可能上报征信[1]。",
+              "citations": [{"n": 1, "chunk_id": "c_9", "doc_id": "overdue", "title": "逾期处理",
+                             "section": "征信", "quote": "逾期超过30天可能上报征信。"}]}
+    it = records.save_interaction(answer, kind="product")
+    client = signed_in(site, "trainer1")
+    page = client.get("/trainer/review").text
+    card = BeautifulSoup(page, "html.parser").find("article", id=f"interaction-{it}")
+    # no grade is chosen for the trainer; the cited source and its quote stand beside the reply
+    grade = card.find("select", attrs={"name": "grade"})
+    assert grade.has_attr("required") and grade.find("option", selected=True)["value"] == ""
+    source = card.select_one(".review-sources .source")
+    assert "逾期处理" in source.text and "征信" in source.text and source.find("mark").text == "逾期超过30天可能上报征信。"
+    assert source.find("a")["href"] == "/documents/overdue#chunk-c_9"
+    assert card.find("input", attrs={"name": "confirmed", "type": "checkbox"}).has_attr("required")
+    token = _csrf(page)
+    form = {"csrf": token, "corrected": "逾期超过30天可能上报征信。", "new_set": "unconfirmed-set"}
+    refused = [
+        ({**form, "confirmed": "1"}, "请先给这条答复评分"),                       # no grade
+        ({**form, "grade": "correct"}, "请核对参考答案并勾选确认"),                # not confirmed
+        ({**form, "grade": "wrong", "confirmed": "1"}, "评为错误的答复不能原样作为参考答案"),
+    ]
+    for data, message in refused:
+        r = client.post(f"/trainer/review/{it}/promote", data=data)
+        assert r.status_code == 303 and "error=" in r.headers["location"]
+        assert message in client.get(r.headers["location"]).text
+    assert all(s.name != "unconfirmed-set" for s in records.qasets())  # nothing was stored
+    r = client.post(f"/trainer/review/{it}/promote", data={**form, "grade": "correct", "confirmed": "1"})
+    assert "promoted=unconfirmed-set" in r.headers["location"]
+    qset = next(s for s in records.qasets() if s.name == "unconfirmed-set")
+    [item] = records.items(qset.id)
+    assert item.grades[0]["grade"] == "correct" and item.reference_answer == "逾期超过30天可能上报征信。"
 
 
 def test_eval_report_and_dashboard_chart(site):

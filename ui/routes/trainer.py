@@ -151,22 +151,31 @@ def review(request: Request, records: RecordsDep, promoted: str | None = None, e
 
 
 @router.post("/review/{interaction_id}/promote")
-def promote(interaction_id: int, request: Request, records: RecordsDep, grade: str = Form("correct"),
+def promote(interaction_id: int, request: Request, records: RecordsDep, grade: str = Form(""),
             corrected: str = Form(""), key_points: str = Form(""), qaset_id: str = Form(""),
-            new_set: str = Form(""), csrf: str = Form("")) -> Response:
+            new_set: str = Form(""), confirmed: str = Form(""), csrf: str = Form("")) -> Response:
+    """Add a graded interaction to a Q&A set. Nothing is assumed: the trainer picks the grade and
+    confirms the reference answer, so one click cannot add the system's own reply as a correct item."""
     user = guard_form(request, records, "trainer", csrf)
     if isinstance(user, Response):
         return user
+    lang = lang_of(request)
     try:
+        if not grade:
+            raise ValidationError(translate("err.choose_grade", lang))
         if grade not in GRADES:
-            raise ValidationError(translate("err.bad_grade", lang_of(request)))
+            raise ValidationError(translate("err.bad_grade", lang))
+        if confirmed != "1":
+            raise ValidationError(translate("err.confirm_reference", lang))
         it = records.get_interaction(interaction_id)
+        if grade == "wrong" and corrected.strip() and corrected.strip() == _strip_markers(it.answer):
+            raise ValidationError(translate("err.wrong_reply_as_reference", lang))
         if new_set.strip():
             target = records.create_qaset(new_set.strip(), author=user.username)
         elif qaset_id.isdigit():
             target = records.get_qaset(int(qaset_id))
         else:
-            raise ValidationError(translate("err.choose_set", lang_of(request)))
+            raise ValidationError(translate("err.choose_set", lang))
         sources = [{k: c.get(k) for k in ("title", "section", "chunk_id") if c.get(k)} for c in it.citations or []]
         records.add_item(target.id, question=it.question, reference_answer=corrected.strip(),
                          key_points=_lines(key_points), expected_sources=sources,
