@@ -18,6 +18,7 @@ install: $(STAMP)
 # Build the demo knowledge base, print demo logins and keys once, and serve on 127.0.0.1:8000.
 demo: install
 	$(BIN)/citedesk demo build
+	$(BIN)/citedesk demo qasets
 	$(BIN)/citedesk demo show
 	$(BIN)/citedesk demo accounts
 	@echo "Open http://127.0.0.1:$(PORT)/sidebar (sign in with a demo account above); API docs at /docs"

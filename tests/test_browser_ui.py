@@ -257,6 +257,25 @@ def test_a_page_of_another_origin_cannot_frame_citedesk(site, open_page):
         assert any("frame-ancestors" in e for e in w.errors)
 
 
+def test_trainer_imports_a_yaml_set_and_exports_it_as_yaml(open_page, tmp_path):
+    import yaml
+
+    path = tmp_path / "onboarding.yaml"
+    path.write_text("name: 入职测试集\ndescription: 新培训师的第一天\nitems:\n"
+                    "- id: o-1\n  question: 可以提前还款吗？\n  reference_answer: 借款满3期后可以提前还款。\n"
+                    "  key_points: [满3期]\n  expected_sources: [{title: 随心贷产品说明}]\n", encoding="utf-8")
+    page = open_page("trainer").page
+    page.goto("/trainer/qasets")
+    page.set_input_files("#imp-file", str(path))
+    page.get_by_role("button", name=re.compile("导入问答集")).click()
+    page.wait_for_url(re.compile(r"/trainer/qasets/\d+$"))
+    assert page.inner_text("h1") == "入职测试集" and "可以提前还款吗？" in page.input_value("textarea[name=question]")
+    exported = page.request.get(page.get_by_role("link", name="导出 YAML").get_attribute("href"))
+    data = yaml.safe_load(exported.text())
+    assert data["name"] == "入职测试集" and data["items"][0]["key_points"] == ["满3期"]
+    assert data["items"][0]["expected_sources"] == [{"title": "随心贷产品说明"}]
+
+
 def test_trainer_promotes_an_interaction_and_runs_an_eval(site, open_page):
     agent = open_page("agent").page
     ask(agent, "逾期了会怎么样？罚息怎么算？")

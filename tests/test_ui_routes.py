@@ -277,6 +277,34 @@ def test_trainer_imports_csv_and_xlsx_sheets(site):
     assert not any(s.name == "notes" for s in records.qasets())
 
 
+def test_trainer_imports_a_yaml_set_and_can_export_it_as_yaml(site):
+    _, _, records = site
+    client = signed_in(site, "trainer1")
+    page = client.get("/trainer/qasets").text
+    accept = BeautifulSoup(page, "html.parser").find("input", id="imp-file")["accept"]
+    assert ".yaml" in accept and ".csv" in accept
+    token = _csrf(page)
+    text = ("name: yaml-set\ndescription: 自带格式\nitems:\n"
+            "- id: y-1\n  question: 逾期罚息怎么算？\n  reference_answer: 按借款利率的1.5倍按日计收。\n"
+            "  key_points: [1.5倍, 按日]\n  expected_sources: [{title: 逾期处理, section: 罚息}]\n  topic: 逾期\n"
+            "- id: y-2\n  question: 火星天气如何？\n  answerable: false\n")
+    r = client.post("/trainer/qasets/import", data={"csrf": token},
+                    files={"file": ("set.yaml", text.encode("utf-8"), "application/yaml")})
+    qid = int(r.headers["location"].rsplit("/", 1)[1])
+    assert records.get_qaset(qid).name == "yaml-set"  # the name inside the file
+    first, second = records.items(qid)
+    assert first.key_points == ["1.5倍", "按日"] and first.expected_sources == [{"title": "逾期处理", "section": "罚息"}]
+    assert second.answerable is False
+    set_page = BeautifulSoup(client.get(f"/trainer/qasets/{qid}").text, "html.parser")
+    assert set_page.find("a", href=f"/api/qasets/{qid}/export?format=yaml") is not None
+    # a YAML file with a bad item adds no set at all
+    broken = "name: broken-set\nitems:\n- id: b-1\n  answerable: maybe\n"
+    bad = client.post("/trainer/qasets/import", data={"csrf": token},
+                      files={"file": ("broken.yml", broken.encode("utf-8"), "application/yaml")})
+    assert "error=" in bad.headers["location"]
+    assert not any(s.name == "broken-set" for s in records.qasets())
+
+
 def test_review_queue_puts_rejected_and_edited_first_and_promotes(site):
     _, _, records = site
     answer = {"question": "可以提前还款吗？", "answer": "借款满3期后可以申请提前还款[1]。",

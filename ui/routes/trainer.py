@@ -19,6 +19,8 @@ from ui.routes.common import RecordsDep, SettingsDep, error_page, guard, guard_f
 
 router = APIRouter(prefix="/trainer", include_in_schema=False)
 GRADES = ("correct", "partial", "wrong")
+# file extension → evals.qaset format: the project's own YAML sets, JSON lines, and trainers' sheets
+IMPORT_FORMATS = {"yaml": "yaml", "yml": "yaml", "jsonl": "jsonl", "csv": "csv", "xlsx": "xlsx"}
 VERDICT_ORDER = {"rejected": 0, "edited": 1, None: 2, "accepted": 3}
 
 
@@ -67,20 +69,17 @@ async def import_qaset(request: Request, records: RecordsDep, file: Annotated[Up
         return user
     filename = file.filename or "qaset.csv"
     ext = filename.rsplit(".", 1)[-1].lower()
+    ext = IMPORT_FORMATS.get(ext, ext)
     data = await file.read()
     try:
-        if ext not in ("csv", "xlsx"):
+        if ext not in IMPORT_FORMATS.values():
             raise ValidationError(translate("err.import_type", lang_of(request), name=filename))
-        stem = (name or filename.rsplit(".", 1)[0]).strip()
+        stem = filename.rsplit(".", 1)[0].strip()
         parsed = parse_qaset(data if ext == "xlsx" else data.decode("utf-8-sig"), ext, name=stem, source=filename)
+        if name.strip():  # the name typed in the form wins over the one in a YAML file
+            parsed.name = name.strip()
+        items = parsed.item_rows(author=user.username)
         row = records.create_qaset(parsed.name, parsed.description, author=user.username)
-        items = []
-        for it in parsed.items:
-            d = it.to_dict()
-            items.append({"question": d["question"], "reference_answer": d["reference_answer"],
-                          "key_points": d["key_points"], "expected_sources": d["expected_sources"],
-                          "answerable": d["answerable"], "topic": d["topic"] or None, "tags": d["tags"],
-                          "author": d["author"] or user.username, "reviewed": bool(d["reviewed"])})
         records.add_items(row.id, items)
     except (CiteDeskError, UnicodeDecodeError) as exc:
         return RedirectResponse(f"/trainer/qasets?error={quote(str(exc)[:500])}", status_code=303)
