@@ -169,9 +169,9 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "review.choose_grade": ("请评分…", "Choose a grade…"),
     "review.sources": ("答复引用的来源", "Sources the reply cited"),
     "review.no_sources": ("答复没有引用来源。", "The reply cited no source."),
-    "review.confirm": ("我已对照来源核对上面的参考答案，它是应当发给客户的答复（留空表示知识库无法回答）",
-                       "I checked the reference answer above against the sources: it is the reply the customer "
-                       "should get (empty means the knowledge base cannot answer)"),
+    "review.confirm": ("我已对照来源核对上面更正后的答复，它就是参考答案：应当发给客户的答复（留空表示知识库无法回答）",
+                       "I checked the corrected reply above against the sources: it is the reference answer, the "
+                       "reply the customer should get (empty means the knowledge base cannot answer)"),
     "review.corrected": ("更正后的答复", "Corrected reply"),
     "review.target_set": ("加入问答集", "Into Q&A set"),
     "review.new_set": ("或新建问答集", "or a new set"),
