@@ -8,19 +8,26 @@ PORT ?= 8000
 .PHONY: install demo test lint bench report screenshots gate clean
 
 $(STAMP): pyproject.toml
+	@echo "== Installing CiteDesk and its dependencies into $(VENV): 2 to 5 minutes (torch, chromadb, ...); pip names each package"
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -e '.[dev]'
 	touch $(STAMP)
+	@echo "== Installed into $(VENV)"
 
 install: $(STAMP)
 
-# Build the demo knowledge base, print demo logins and keys once, and serve on 127.0.0.1:8000.
+# Build the demo knowledge base, load the demo Q&A set, print new demo logins and keys once, and
+# serve on 127.0.0.1:$(PORT) (make demo PORT=8123 for another port).
 demo: install
+	@echo "== 1/4 Building the demo knowledge base: about 7 minutes the first time (up to 20 on a busy machine); unchanged files are skipped after that"
 	$(BIN)/citedesk demo build
+	@echo "== 2/4 Loading the demo Q&A set for the trainer pages, and three sample searches"
+	$(BIN)/citedesk demo qasets
 	$(BIN)/citedesk demo show
+	@echo "== 3/4 Demo logins and API keys: new passwords and keys on every run (the previous demo ones stop working)"
 	$(BIN)/citedesk demo accounts
-	@echo "Open http://127.0.0.1:$(PORT)/sidebar (sign in with a demo account above); API docs at /docs"
+	@echo "== 4/4 Serving. Open http://127.0.0.1:$(PORT)/sidebar (sign in with a demo account above); API docs at /docs"
 	$(BIN)/citedesk serve --host 127.0.0.1 --port $(PORT)
 
 test: install

@@ -14,6 +14,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from api.auth import RateLimiter
 from api.errors import install_error_handlers
+from api.openapi_docs import install_docs
 from api.routers import ROUTERS
 from api.tasks import JobManager
 from kb.records import Records, settings_hash
@@ -82,6 +83,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         description="Cited answers for consumer-credit customer service. Authenticate with "
         "`Authorization: Bearer <API key>`; roles are agent < trainer < admin.",
         lifespan=lifespan,
+        docs_url=None,  # served by api.openapi_docs from local files, not a CDN
+        redoc_url=None,
     )
     if settings is not None:
         app.dependency_overrides[get_settings] = lambda: settings
@@ -103,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return response
 
     install_error_handlers(app)
+    install_docs(app)
     for router in ROUTERS:
         app.include_router(router)
     _include_ui(app)

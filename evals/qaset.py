@@ -73,6 +73,13 @@ class QASet:
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "description": self.description, "items": [i.to_dict() for i in self.items]}
 
+    def item_rows(self, author: str) -> list[dict[str, Any]]:
+        """The items as the records database stores them (kb.records add_items), `author` where none is named."""
+        return [{"ext_id": i.id, "question": i.question, "reference_answer": i.reference_answer,
+                 "key_points": i.key_points, "expected_sources": [s.to_dict() for s in i.expected_sources],
+                 "answerable": i.answerable, "topic": i.topic or None, "tags": i.tags,
+                 "author": i.author or author, "reviewed": i.reviewed, "grades": i.grades} for i in self.items]
+
 
 class _Errors:
     """Collects problems, each with its location, and raises them together."""

@@ -3,6 +3,7 @@ server over a small knowledge base: the agent's flow, the widget, trainer and ad
 
 from __future__ import annotations
 
+import json
 import re
 import threading
 from contextlib import contextmanager
@@ -256,6 +257,25 @@ def test_a_page_of_another_origin_cannot_frame_citedesk(site, open_page):
         assert any("frame-ancestors" in e for e in w.errors)
 
 
+def test_trainer_imports_a_yaml_set_and_exports_it_as_yaml(open_page, tmp_path):
+    import yaml
+
+    path = tmp_path / "onboarding.yaml"
+    path.write_text("name: 入职测试集\ndescription: 新培训师的第一天\nitems:\n"
+                    "- id: o-1\n  question: 可以提前还款吗？\n  reference_answer: 借款满3期后可以提前还款。\n"
+                    "  key_points: [满3期]\n  expected_sources: [{title: 随心贷产品说明}]\n", encoding="utf-8")
+    page = open_page("trainer").page
+    page.goto("/trainer/qasets")
+    page.set_input_files("#imp-file", str(path))
+    page.get_by_role("button", name=re.compile("导入问答集")).click()
+    page.wait_for_url(re.compile(r"/trainer/qasets/\d+$"))
+    assert page.inner_text("h1") == "入职测试集" and "可以提前还款吗？" in page.input_value("textarea[name=question]")
+    exported = page.request.get(page.get_by_role("link", name="导出 YAML").get_attribute("href"))
+    data = yaml.safe_load(exported.text())
+    assert data["name"] == "入职测试集" and data["items"][0]["key_points"] == ["满3期"]
+    assert data["items"][0]["expected_sources"] == [{"title": "随心贷产品说明"}]
+
+
 def test_trainer_promotes_an_interaction_and_runs_an_eval(site, open_page):
     agent = open_page("agent").page
     ask(agent, "逾期了会怎么样？罚息怎么算？")
@@ -265,6 +285,11 @@ def test_trainer_promotes_an_interaction_and_runs_an_eval(site, open_page):
     card.locator("details.promote summary").click()
     card.get_by_label("或新建问答集").fill("浏览器测试集")
     card.get_by_label("要点（每行一条）").fill("罚息\n1.5倍")
+    assert card.locator(".review-sources .source").count() >= 1  # the cited sources beside the reply
+    card.get_by_role("button", name="评分并加入问答集").click()  # no grade, nothing confirmed: refused
+    assert page.locator(".banner.ok").count() == 0 and card.locator("details.promote[open]").count() == 1
+    card.get_by_label("评分", exact=True).select_option(label="部分正确")
+    card.get_by_label(re.compile("我已对照来源核对")).check()
     card.get_by_role("button", name="评分并加入问答集").click()
     page.wait_for_selector(".banner.ok")
     assert "浏览器测试集" in page.inner_text(".banner.ok")
@@ -343,3 +368,78 @@ def test_llm_unavailable_banner_when_the_language_model_is_down(site, browser, t
             assert not w.errors, w.errors
     finally:
         llm.shutdown()
+
+
+def test_api_docs_render_with_no_internet(site, open_page):
+    base, _ = site
+    page = open_page().page
+    outside: list[str] = []
+
+    def only_this_server(route):
+        if route.request.url.startswith(base):
+            route.continue_()
+        else:  # as on a machine without internet access
+            outside.append(route.request.url)
+            route.abort()
+
+    page.route("**/*", only_this_server)
+    page.goto("/docs")
+    page.locator(".opblock-summary-path", has_text="/api/ask").first.wait_for(timeout=60_000)
+    assert page.locator(".opblock").count() > 10 and not outside
+
+
+def test_an_error_clears_the_reply_and_is_said_in_the_ui_language(site, open_page):
+    w = open_page("agent")
+    w.allowed += ["status of 422", "HTTP 422: ", "status of 503", "HTTP 503: ", "net::ERR_FAILED"]
+    page = w.page
+    ask(page, "可以提前还款吗？")
+    assert page.locator("#copy").is_visible() and page.inner_text("#reply")
+    # the text box counts characters against the limit, and says when a question is over it
+    page.fill("#question", "提前还款" * 1000 + "吗")
+    assert page.inner_text("#question-count") == "4001 / 4000 字"
+    assert "over" in page.get_attribute("#question-count", "class")
+    page.press("#question", "Control+Enter")
+    page.wait_for_selector("#error-banner")
+    assert "问题太长：4001 字，最多 4000 字" in page.inner_text("#error-banner")
+    assert page.locator("#result").is_hidden() and page.locator("#sources-box").is_hidden()
+    assert not page.locator("#copy").is_visible() and not page.locator("#accept").is_visible()
+
+    # the server's own 422 (the request made longer on its way) is translated too, not shown raw
+    def lengthen(route):
+        route.continue_(post_data=json.dumps({"question": "还款" * 2001}))
+
+    ask(page, "可以提前还款吗？")
+    page.route("**/api/ask", lengthen)
+    page.fill("#question", "逾期会上征信吗？")
+    assert page.inner_text("#question-count") == "8 / 4000 字"
+    page.press("#question", "Control+Enter")
+    page.wait_for_selector("#error-banner")
+    text = page.inner_text("#error-banner")
+    assert "长度上限" in text and "at most" not in text and "question" not in text
+    assert page.locator("#result").is_hidden() and page.inner_text("#reply") == ""
+    page.unroute("**/api/ask")
+
+    # a server that is down or busy: the same, in the agent's language
+    page.route("**/api/ask", lambda route: route.abort())
+    page.fill("#question", "逾期会上征信吗？")
+    page.press("#question", "Control+Enter")
+    page.wait_for_function("document.getElementById('error-banner') && "
+                           "document.getElementById('error-banner').textContent.includes('无法连接服务器')")
+    page.unroute("**/api/ask")
+
+
+def test_errors_in_the_english_sidebar_are_in_english(site, open_page):
+    w = open_page("agent", lang="en")
+    w.allowed += ["status of 503", "HTTP 503: "]
+    page = w.page
+    page.fill("#question", "x" * 4001)
+    assert page.inner_text("#question-count") == "4001 / 4000 characters"
+    page.press("#question", "Control+Enter")
+    page.wait_for_selector("#error-banner")
+    assert "The question is too long: 4001 characters, at most 4000" in page.inner_text("#error-banner")
+    page.route("**/api/ask", lambda route: route.fulfill(
+        status=503, content_type="application/json", body='{"detail": "store unavailable", "error": "StoreError"}'))
+    page.fill("#question", "Can I repay early?")
+    page.press("#question", "Control+Enter")
+    page.wait_for_function("document.getElementById('error-banner').textContent.includes('being updated')")
+    assert "store unavailable" not in page.inner_text("#error-banner")

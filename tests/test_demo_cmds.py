@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 from click.testing import CliRunner
 
@@ -35,5 +36,30 @@ def test_demo_accounts_sign_in_and_refresh(tmp_path):
         assert records.key_for(admin_old["api_key"]) is None  # the old demo key is revoked
         assert records.key_for(admin_new["api_key"]).role == "admin"
         assert len(records.users()) == 3  # refreshed, not duplicated
+    finally:
+        records.close()
+
+
+def test_demo_qasets_loads_the_demo_set_once(tmp_path):
+    from evals.qaset import load_qaset
+
+    data_dir = tmp_path / "data"
+    demo = load_qaset(Path(__file__).resolve().parent.parent / "evals" / "sets" / "demo.yaml")
+    runs = []
+    for _ in range(2):
+        result = CliRunner().invoke(main, ["demo", "qasets", "--data-dir", str(data_dir), "--json"])
+        assert result.exit_code == 0, result.output
+        runs.append(json.loads(result.output)["qasets"])
+    assert runs[0] == [{"name": "demo", "items": len(demo.items), "status": "loaded"}]
+    assert runs[1][0]["status"] == "already there"
+    records = Records(Settings(data_dir=data_dir).records_url)
+    try:
+        [qaset] = [s for s in records.qasets() if s.name == "demo"]  # not loaded twice
+        items = records.items(qaset.id)
+        assert len(items) == len(demo.items) == 119
+        first = demo.items[0]
+        stored = next(i for i in items if i.question == first.question)
+        assert stored.reference_answer == first.reference_answer and stored.key_points == first.key_points
+        assert stored.expected_sources == [s.to_dict() for s in first.expected_sources]
     finally:
         records.close()

@@ -131,6 +131,14 @@ def test_only_local_paths_are_followed_after_sign_in(value, expected):
 
 
 # -- the sidebar, documents, widget ------------------------------------------------------------
+def test_sidebar_counts_against_the_limit_the_api_enforces(site):
+    from api.routers.ask import AskRequest
+
+    limit = next(m.max_length for m in AskRequest.model_fields["question"].metadata if hasattr(m, "max_length"))
+    soup = BeautifulSoup(signed_in(site, "agent1").get("/sidebar").text, "html.parser")
+    assert int(soup.find(id="question-count")["data-max"]) == limit
+
+
 def test_sidebar_is_chinese_by_default_and_english_on_request(site):
     client = signed_in(site, "agent1")
     r = client.get("/sidebar")
@@ -269,6 +277,34 @@ def test_trainer_imports_csv_and_xlsx_sheets(site):
     assert not any(s.name == "notes" for s in records.qasets())
 
 
+def test_trainer_imports_a_yaml_set_and_can_export_it_as_yaml(site):
+    _, _, records = site
+    client = signed_in(site, "trainer1")
+    page = client.get("/trainer/qasets").text
+    accept = BeautifulSoup(page, "html.parser").find("input", id="imp-file")["accept"]
+    assert ".yaml" in accept and ".csv" in accept
+    token = _csrf(page)
+    text = ("name: yaml-set\ndescription: 自带格式\nitems:\n"
+            "- id: y-1\n  question: 逾期罚息怎么算？\n  reference_answer: 按借款利率的1.5倍按日计收。\n"
+            "  key_points: [1.5倍, 按日]\n  expected_sources: [{title: 逾期处理, section: 罚息}]\n  topic: 逾期\n"
+            "- id: y-2\n  question: 火星天气如何？\n  answerable: false\n")
+    r = client.post("/trainer/qasets/import", data={"csrf": token},
+                    files={"file": ("set.yaml", text.encode("utf-8"), "application/yaml")})
+    qid = int(r.headers["location"].rsplit("/", 1)[1])
+    assert records.get_qaset(qid).name == "yaml-set"  # the name inside the file
+    first, second = records.items(qid)
+    assert first.key_points == ["1.5倍", "按日"] and first.expected_sources == [{"title": "逾期处理", "section": "罚息"}]
+    assert second.answerable is False
+    set_page = BeautifulSoup(client.get(f"/trainer/qasets/{qid}").text, "html.parser")
+    assert set_page.find("a", href=f"/api/qasets/{qid}/export?format=yaml") is not None
+    # a YAML file with a bad item adds no set at all
+    broken = "name: broken-set\nitems:\n- id: b-1\n  answerable: maybe\n"
+    bad = client.post("/trainer/qasets/import", data={"csrf": token},
+                      files={"file": ("broken.yml", broken.encode("utf-8"), "application/yaml")})
+    assert "error=" in bad.headers["location"]
+    assert not any(s.name == "broken-set" for s in records.qasets())
+
+
 def test_review_queue_puts_rejected_and_edited_first_and_promotes(site):
     _, _, records = site
     answer = {"question": "可以提前还款吗？", "answer": "借款满3期后可以申请提前还款[1]。",
@@ -287,13 +323,48 @@ def test_review_queue_puts_rejected_and_edited_first_and_promotes(site):
     token = _csrf(page)
     r = client.post(f"/trainer/review/{ok}/promote", data={
         "csrf": token, "grade": "partial", "corrected": "满3期后可以提前还款，不收违约金。",
-        "key_points": "满3期\n无违约金", "new_set": "promoted-set"})
+        "key_points": "满3期\n无违约金", "new_set": "promoted-set", "confirmed": "1"})
     assert "promoted=promoted-set" in r.headers["location"]
     qset = next(s for s in records.qasets() if s.name == "promoted-set")
     [item] = records.items(qset.id)
     assert item.reference_answer == "满3期后可以提前还款，不收违约金。" and item.key_points == ["满3期", "无违约金"]
     assert item.source_interaction_id == ok and item.grades[0]["grade"] == "partial"
     assert item.expected_sources == [{"title": "随心贷产品说明", "section": "提前还款", "chunk_id": "c_1"}]
+
+
+def test_promoting_needs_a_chosen_grade_and_a_confirmed_reference(site):
+    _, _, records = site
+    answer = {"question": "逾期多久会上征信？", "answer": "逾期超过30天可能上报征信[1]。",
+              "citations": [{"n": 1, "chunk_id": "c_9", "doc_id": "overdue", "title": "逾期处理",
+                             "section": "征信", "quote": "逾期超过30天可能上报征信。"}]}
+    it = records.save_interaction(answer, kind="product")
+    client = signed_in(site, "trainer1")
+    page = client.get("/trainer/review").text
+    card = BeautifulSoup(page, "html.parser").find("article", id=f"interaction-{it}")
+    # no grade is chosen for the trainer; the cited source and its quote stand beside the reply
+    grade = card.find("select", attrs={"name": "grade"})
+    assert grade.has_attr("required") and grade.find("option", selected=True)["value"] == ""
+    source = card.select_one(".review-sources .source")
+    assert "逾期处理" in source.text and "征信" in source.text and source.find("mark").text == "逾期超过30天可能上报征信。"
+    assert source.find("a")["href"] == "/documents/overdue#chunk-c_9"
+    assert card.find("input", attrs={"name": "confirmed", "type": "checkbox"}).has_attr("required")
+    token = _csrf(page)
+    form = {"csrf": token, "corrected": "逾期超过30天可能上报征信。", "new_set": "unconfirmed-set"}
+    refused = [
+        ({**form, "confirmed": "1"}, "请先给这条答复评分"),                       # no grade
+        ({**form, "grade": "correct"}, "请核对参考答案并勾选确认"),                # not confirmed
+        ({**form, "grade": "wrong", "confirmed": "1"}, "评为错误的答复不能原样作为参考答案"),
+    ]
+    for data, message in refused:
+        r = client.post(f"/trainer/review/{it}/promote", data=data)
+        assert r.status_code == 303 and "error=" in r.headers["location"]
+        assert message in client.get(r.headers["location"]).text
+    assert all(s.name != "unconfirmed-set" for s in records.qasets())  # nothing was stored
+    r = client.post(f"/trainer/review/{it}/promote", data={**form, "grade": "correct", "confirmed": "1"})
+    assert "promoted=unconfirmed-set" in r.headers["location"]
+    qset = next(s for s in records.qasets() if s.name == "unconfirmed-set")
+    [item] = records.items(qset.id)
+    assert item.grades[0]["grade"] == "correct" and item.reference_answer == "逾期超过30天可能上报征信。"
 
 
 def test_eval_report_and_dashboard_chart(site):

@@ -1,4 +1,5 @@
-"""`citedesk demo accounts`: one web login and one API key per role for trying the demo.
+"""`citedesk demo accounts`: one web login and one API key per role for trying the demo;
+`citedesk demo qasets`: the demo Q&A set in the trainer's pages.
 
 Passwords and keys are random and printed once; running it again gives the same users new
 passwords and adds fresh keys (old demo keys are revoked), so a forgotten password is never a
@@ -13,10 +14,11 @@ import click
 
 from api.cli.admin_cmds import _actor, _records
 from api.cli.common import data_dir_option, emit_json, handle_errors, json_option
-from api.cli.ingest_cmds import demo
+from api.cli.ingest_cmds import PROJECT_ROOT, demo
 
 DEMO_USERS = {"agent": "demo-agent", "trainer": "demo-trainer", "admin": "demo-admin"}
 KEY_NAME = "demo-{role}"
+DEMO_SETS = (PROJECT_ROOT / "evals" / "sets" / "demo.yaml",)
 
 
 @demo.command("accounts")
@@ -49,3 +51,38 @@ def demo_accounts(data_dir: Path | None, as_json: bool) -> None:
     click.echo("Demo accounts (shown once; run `citedesk demo accounts` again for new ones):")
     for a in accounts:
         click.echo(f"  {a['role']:<8} user {a['username']:<13} password {a['password']}  key {a['api_key']}")
+
+
+@demo.command("qasets")
+@data_dir_option
+@json_option
+@handle_errors
+def demo_qasets(data_dir: Path | None, as_json: bool) -> None:
+    """Load the demo Q&A set (evals/sets/demo.yaml) into the trainer's Q&A sets. A set of the same
+    name that is already there is left as it is (a trainer may have edited it), so this can run again."""
+    from evals.qaset import load_qaset
+
+    records = _records(data_dir)
+    try:
+        loaded = []
+        existing = {s.name for s in records.qasets()}
+        for path in DEMO_SETS:
+            parsed = load_qaset(path)
+            if parsed.name in existing:
+                loaded.append({"name": parsed.name, "items": None, "status": "already there"})
+                continue
+            rows = parsed.item_rows(author="demo")
+            row = records.create_qaset(parsed.name, parsed.description, author="demo")
+            records.add_items(row.id, rows)
+            records.audit(_actor(), "qaset.import", row.name, {"items": len(rows), "file": path.name})
+            loaded.append({"name": parsed.name, "items": len(rows), "status": "loaded"})
+    finally:
+        records.close()
+    if as_json:
+        emit_json({"qasets": loaded})
+        return
+    for s in loaded:
+        if s["status"] == "loaded":
+            click.echo(f"Q&A set {s['name']!r}: {s['items']} questions loaded (trainer pages: /trainer/qasets)")
+        else:
+            click.echo(f"Q&A set {s['name']!r} is already there; left as it is")

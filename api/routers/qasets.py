@@ -176,10 +176,7 @@ async def import_items(qaset_id: RowId, user: TrainerUser, records: RecordsDep,
         parsed = qa.parse_qaset(data, fmt, source=file.filename)
     except UnicodeDecodeError as exc:
         raise ValidationError(f"{file.filename}: not UTF-8 text") from exc
-    rows = [{"ext_id": i.id, "question": i.question, "reference_answer": i.reference_answer,
-             "key_points": i.key_points, "expected_sources": [s.to_dict() for s in i.expected_sources],
-             "answerable": i.answerable, "topic": i.topic or None, "tags": i.tags,
-             "author": i.author or user.name, "reviewed": i.reviewed, "grades": i.grades} for i in parsed.items]
+    rows = parsed.item_rows(author=user.name)
     records.add_items(qaset_id, rows)
     records.audit(user.name, "qaset.import", f"qaset {qaset_id}", {"file": file.filename, "items": len(rows)})
     return set_out(records.get_qaset(qaset_id), len(records.items(qaset_id)))

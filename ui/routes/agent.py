@@ -29,6 +29,9 @@ from ui.routes.common import (
 router = APIRouter(include_in_schema=False)
 WIDGET_JS = Path(__file__).resolve().parent.parent / "widget.js"
 COMPLAINT_WORDS = ("投诉", "complaint")
+# The longest question /api/ask accepts (AskRequest.question in api/routers/ask.py; a test keeps them
+# equal). The sidebar counts characters against it and refuses a longer question before sending it.
+QUESTION_MAX_CHARS = 4000
 
 
 @router.get("/")
@@ -85,7 +88,8 @@ def sidebar(request: Request, records: RecordsDep, kb: KBDep) -> Response:
         return user
     products = sorted({str(d.meta.get("product")) for d in kb.documents() if d.meta.get("product")})
     return render(request, "sidebar.html", {"kinds": KINDS, "products": products,
-                                            "complaint_doc": complaint_procedure(kb)}, user=user)
+                                            "complaint_doc": complaint_procedure(kb),
+                                            "question_max": QUESTION_MAX_CHARS}, user=user)
 
 
 @router.get("/documents/{doc_id}", response_class=HTMLResponse)

@@ -19,6 +19,8 @@ from ui.routes.common import RecordsDep, SettingsDep, error_page, guard, guard_f
 
 router = APIRouter(prefix="/trainer", include_in_schema=False)
 GRADES = ("correct", "partial", "wrong")
+# file extension → evals.qaset format: the project's own YAML sets, JSON lines, and trainers' sheets
+IMPORT_FORMATS = {"yaml": "yaml", "yml": "yaml", "jsonl": "jsonl", "csv": "csv", "xlsx": "xlsx"}
 VERDICT_ORDER = {"rejected": 0, "edited": 1, None: 2, "accepted": 3}
 
 
@@ -67,20 +69,17 @@ async def import_qaset(request: Request, records: RecordsDep, file: Annotated[Up
         return user
     filename = file.filename or "qaset.csv"
     ext = filename.rsplit(".", 1)[-1].lower()
+    ext = IMPORT_FORMATS.get(ext, ext)
     data = await file.read()
     try:
-        if ext not in ("csv", "xlsx"):
+        if ext not in IMPORT_FORMATS.values():
             raise ValidationError(translate("err.import_type", lang_of(request), name=filename))
-        stem = (name or filename.rsplit(".", 1)[0]).strip()
+        stem = filename.rsplit(".", 1)[0].strip()
         parsed = parse_qaset(data if ext == "xlsx" else data.decode("utf-8-sig"), ext, name=stem, source=filename)
+        if name.strip():  # the name typed in the form wins over the one in a YAML file
+            parsed.name = name.strip()
+        items = parsed.item_rows(author=user.username)
         row = records.create_qaset(parsed.name, parsed.description, author=user.username)
-        items = []
-        for it in parsed.items:
-            d = it.to_dict()
-            items.append({"question": d["question"], "reference_answer": d["reference_answer"],
-                          "key_points": d["key_points"], "expected_sources": d["expected_sources"],
-                          "answerable": d["answerable"], "topic": d["topic"] or None, "tags": d["tags"],
-                          "author": d["author"] or user.username, "reviewed": bool(d["reviewed"])})
         records.add_items(row.id, items)
     except (CiteDeskError, UnicodeDecodeError) as exc:
         return RedirectResponse(f"/trainer/qasets?error={quote(str(exc)[:500])}", status_code=303)
@@ -151,22 +150,31 @@ def review(request: Request, records: RecordsDep, promoted: str | None = None, e
 
 
 @router.post("/review/{interaction_id}/promote")
-def promote(interaction_id: int, request: Request, records: RecordsDep, grade: str = Form("correct"),
+def promote(interaction_id: int, request: Request, records: RecordsDep, grade: str = Form(""),
             corrected: str = Form(""), key_points: str = Form(""), qaset_id: str = Form(""),
-            new_set: str = Form(""), csrf: str = Form("")) -> Response:
+            new_set: str = Form(""), confirmed: str = Form(""), csrf: str = Form("")) -> Response:
+    """Add a graded interaction to a Q&A set. Nothing is assumed: the trainer picks the grade and
+    confirms the reference answer, so one click cannot add the system's own reply as a correct item."""
     user = guard_form(request, records, "trainer", csrf)
     if isinstance(user, Response):
         return user
+    lang = lang_of(request)
     try:
+        if not grade:
+            raise ValidationError(translate("err.choose_grade", lang))
         if grade not in GRADES:
-            raise ValidationError(translate("err.bad_grade", lang_of(request)))
+            raise ValidationError(translate("err.bad_grade", lang))
+        if confirmed != "1":
+            raise ValidationError(translate("err.confirm_reference", lang))
         it = records.get_interaction(interaction_id)
+        if grade == "wrong" and corrected.strip() and corrected.strip() == _strip_markers(it.answer):
+            raise ValidationError(translate("err.wrong_reply_as_reference", lang))
         if new_set.strip():
             target = records.create_qaset(new_set.strip(), author=user.username)
         elif qaset_id.isdigit():
             target = records.get_qaset(int(qaset_id))
         else:
-            raise ValidationError(translate("err.choose_set", lang_of(request)))
+            raise ValidationError(translate("err.choose_set", lang))
         sources = [{k: c.get(k) for k in ("title", "section", "chunk_id") if c.get(k)} for c in it.citations or []]
         records.add_item(target.id, question=it.question, reference_answer=corrected.strip(),
                          key_points=_lines(key_points), expected_sources=sources,

@@ -29,15 +29,33 @@
           if (typeof msg !== "string") { msg = JSON.stringify(msg); }
           var err = new Error(msg);
           err.status = resp.status;
+          err.data = data;
           throw err;
         }
         return data;
       });
     });
   }
+  /* An error from api() said in the UI language: what happened and what to do, not the server's
+     English detail (a failed fetch has no status: the network is down). */
+  function errorText(err) {
+    var code = err && err.status;
+    if (!code) { return t("js.err.network"); }
+    if (code === 422) {
+      var problems = (err.data && err.data.problems) || [];
+      var tooLong = problems.some(function (p) { return /at most/.test(p.problem || ""); });
+      return tooLong ? t("js.err.invalid_length") : t("js.err.invalid");
+    }
+    if (code === 413) { return t("js.err.too_large"); }
+    if (code === 429) { return t("js.err.rate_limited"); }
+    if (code === 403) { return t("js.err.forbidden"); }
+    if (code === 409 || code === 503) { return t("js.err.busy"); }
+    if (code >= 500) { return t("js.err.server"); }
+    return t("js.error", { msg: err.message });
+  }
   document.addEventListener("submit", function (ev) {
     var form = ev.target;
     if (form.hasAttribute("data-confirm") && !window.confirm(t("js.confirm_delete"))) { ev.preventDefault(); }
   });
-  window.CD = { t: t, csrf: csrf, api: api };
+  window.CD = { t: t, csrf: csrf, api: api, errorText: errorText };
 })();

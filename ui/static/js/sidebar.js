@@ -7,7 +7,38 @@
   var form = $("ask-form"), question = $("question"), status = $("status"), banners = $("banners");
   var result = $("result"), reply = $("reply"), sourcesBox = $("sources-box"), sources = $("sources");
   var editBox = $("edit-box"), edited = $("edited"), fbStatus = $("feedback-status");
+  var count = $("question-count"), maxChars = parseInt(count.getAttribute("data-max"), 10) || 4000;
   var current = null, seq = 0;
+
+  // characters as the server counts them (code points, so an emoji is one)
+  function length(text) { return Array.from(text).length; }
+
+  function showCount() {
+    var n = length(question.value.trim());
+    count.textContent = t("js.count", { n: n, max: maxChars });
+    count.classList.toggle("over", n > maxChars);
+    question.setAttribute("aria-invalid", n > maxChars ? "true" : "false");
+  }
+
+  // After an error no earlier reply may stay on screen to be copied or accepted by mistake.
+  function clearReply() {
+    current = null;
+    result.hidden = true;
+    result.removeAttribute("data-seq");
+    reply.textContent = "";
+    edited.value = "";
+    editBox.hidden = true;
+    fbStatus.textContent = "";
+    sources.textContent = "";
+    sourcesBox.hidden = true;
+    $("latency").textContent = "";
+  }
+
+  function showError(text) {
+    banners.textContent = "";
+    clearReply();
+    banner("error", text).id = "error-banner";
+  }
 
   function stripMarkers(text) {
     return text.replace(/\s*\[\d+\]/g, "").replace(/[ \t]+\n/g, "\n").trim();
@@ -182,7 +213,7 @@
       var li = document.createElement("li"), b = document.createElement("button");
       b.type = "button";
       b.textContent = q;
-      b.addEventListener("click", function () { question.value = q; ask(); });
+      b.addEventListener("click", function () { question.value = q; showCount(); ask(); });
       li.appendChild(b);
       ul.appendChild(li);
     });
@@ -191,6 +222,12 @@
   function ask() {
     var q = question.value.trim();
     if (!q) { status.textContent = t("js.empty_question"); question.focus(); return; }
+    if (length(q) > maxChars) {  // refused here, in the agent's language, before a round trip
+      status.textContent = "";
+      showError(t("js.err.question_too_long", { n: length(q), max: maxChars }));
+      question.focus();
+      return;
+    }
     var body = { question: q };
     if ($("kind").value) { body.kind = $("kind").value; }
     if ($("product").value) { body.product = $("product").value; }
@@ -206,8 +243,7 @@
         return;
       }
       status.textContent = "";
-      banners.textContent = "";
-      banner("error", t("js.error", { msg: err.message }));
+      showError(window.CD.errorText(err));
     }).then(function () { $("ask").disabled = false; });
   }
 
@@ -217,10 +253,11 @@
     if (editedReply !== undefined) { body.edited_reply = editedReply; }
     api("POST", "/api/feedback", body).then(function () {
       fbStatus.textContent = t("js.saved", { verdict: t("js.verdict." + verdict) });
-    }).catch(function (err) { fbStatus.textContent = t("js.error", { msg: err.message }); });
+    }).catch(function (err) { fbStatus.textContent = window.CD.errorText(err); });
   }
 
   form.addEventListener("submit", function (ev) { ev.preventDefault(); ask(); });
+  question.addEventListener("input", showCount);
   question.addEventListener("keydown", function (ev) {
     if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); ask(); }
   });
@@ -253,4 +290,5 @@
     feedback("edited", text);
   });
   showHistory();
+  showCount();
 })();
