@@ -39,6 +39,8 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "login.submit": ("登录", "Sign in"),
     "login.failed": ("用户名或密码不正确。", "Wrong user name or password."),
     "login.csrf_failed": ("表单已过期，请重试。", "The form has expired; please try again."),
+    "login.locked": ("登录失败次数过多，请稍后再试。", "Too many failed sign-ins; please try again later."),
+    "login.busy": ("登录请求过多，请稍后再试。", "Too many sign-ins at once; please try again in a moment."),
     "error.403.title": ("无权访问", "Not allowed"),
     "error.403.body": ("您的角色无权打开此页面。", "Your role may not open this page."),
     "error.404.title": ("未找到", "Not found"),
