@@ -9,6 +9,7 @@ burst of sign-ins cannot take the server's memory."""
 from __future__ import annotations
 
 import asyncio
+import weakref
 from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
@@ -67,7 +68,8 @@ class LoginGuard:
         self._strategy: _Strategy = MovingWindowRateLimiter(storage)
         self._concurrent = concurrent
         self._wait = wait
-        self._slots: asyncio.Semaphore | None = None
+        self._slots: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary())
 
     def refused(self, username: str, address: str) -> Refusal | None:
         for reason, item, key in (("user", self.per_user, username.lower()), ("address", self.per_address, address)):
@@ -81,10 +83,11 @@ class LoginGuard:
         self._strategy.hit(self.per_address, "login-failure", "address", address)
 
     def slot(self) -> asyncio.Semaphore:
-        """The semaphore password checks wait on (made on the server's event loop)."""
-        if self._slots is None:
-            self._slots = asyncio.Semaphore(self._concurrent)
-        return self._slots
+        """The semaphore password checks wait on, one per event loop (the server runs one)."""
+        loop = asyncio.get_running_loop()
+        if loop not in self._slots:
+            self._slots[loop] = asyncio.Semaphore(self._concurrent)
+        return self._slots[loop]
 
     async def acquire(self) -> bool:
         """Wait (without holding a thread) for a password-check slot; False after `wait` seconds."""
