@@ -242,6 +242,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "err.sign_in": ("请先登录。", "Sign in first."),
     "err.no_passage": ("没有找到段落 {id}。", "No passage {id}."),
     "err.import_type": ("{name}：请导入 .csv 或 .xlsx 表格。", "{name}: import a .csv or .xlsx sheet."),
+    "err.import_size": ("表格不能超过 {mb} MB。", "A sheet is limited to {mb} MB."),
     "err.bad_grade": ("评分只能是：正确、部分正确、错误。", "The grade is one of correct, partly correct, wrong."),
     "err.choose_set": ("请选择一个问答集，或填写新问答集的名称。", "Choose a Q&A set or name a new one."),
     "common.yes": ("是", "yes"),

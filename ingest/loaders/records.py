@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from ingest.clean import clean_inline
-from ingest.loaders.base import Loaded, decode, read_bytes
+from ingest.loaders.base import (
+    MAX_COLUMNS,
+    MAX_ROWS,
+    Loaded,
+    check_unpacked_size,
+    decode,
+    read_bytes,
+    too_many,
+)
 from kb.errors import IngestError
 from kb.text.norm import to_simplified
 
@@ -131,8 +139,13 @@ def _csv_rows(path: Path) -> list[dict[str, Any]]:
     except csv.Error:
         dialect = csv.excel
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    rows: list[dict[str, Any]] = []
     try:
-        return [{k: v for k, v in row.items() if k is not None} for row in reader]
+        for row in reader:
+            rows.append({k: v for k, v in row.items() if k is not None})
+            if len(rows) > MAX_ROWS:
+                too_many("rows", MAX_ROWS, path.name)
+        return rows
     except csv.Error as exc:
         raise IngestError(f"{path.name}: malformed CSV at line {reader.line_num}: {exc}") from exc
 
@@ -141,14 +154,19 @@ def _xlsx_rows(path: Path) -> list[dict[str, Any]]:
     from openpyxl import load_workbook
 
     data = read_bytes(path)
+    check_unpacked_size(data, path.name)
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise IngestError(f"{path.name}: not a readable Excel workbook (.xlsx): {exc}") from exc
     try:
-        rows = list(wb.worksheets[0].iter_rows(values_only=True)) if wb.worksheets else []
+        # bounded: a sheet whose cells claim to reach column XFD or row 1,048,576 is not padded out
+        rows = list(wb.worksheets[0].iter_rows(max_col=MAX_COLUMNS, max_row=MAX_ROWS + 2, values_only=True)) \
+            if wb.worksheets else []
     finally:
         wb.close()
+    if len(rows) > MAX_ROWS + 1:
+        too_many("rows", MAX_ROWS, path.name)
     if not rows:
         raise IngestError(f"{path.name}: the first sheet is empty")
     header = [str(h).strip() if h is not None else "" for h in rows[0]]
@@ -161,6 +179,8 @@ def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        if len(rows) >= MAX_ROWS:
+            too_many("rows", MAX_ROWS, path.name)
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:

@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from kb.errors import NotFoundError, ValidationError
+from kb.errors import NotFoundError, ValidationError, clip
 from kb.records.models import EvalResult, EvalRun, Feedback, Interaction, QAItem, QASet, utcnow
 from kb.text.pii import mask_pii
 
@@ -178,7 +178,7 @@ class CurationMixin:
             if run is None:
                 raise NotFoundError(f"no eval run {run_id}")
             run.status = status
-            run.error = error
+            run.error = None if error is None else clip(error)
             if status in ("done", "failed"):
                 run.finished_at = utcnow()
 
