@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from limits import RateLimitItem, parse
 from limits.storage import Storage, storage_from_string
-from limits.strategies import MovingWindowRateLimiter, RateLimiter as _Strategy
+from limits.strategies import MovingWindowRateLimiter
+from limits.strategies import RateLimiter as _Strategy
 
 from kb.errors import ConfigError
 

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Query, UploadFile
 from fastapi.responses import PlainTextResponse
-from starlette.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import MAX_ID, RecordsDep, RowId, TrainerUser
 from evals import qaset as qa
