@@ -11,7 +11,8 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from kb.types import KINDS
+from kb.records import role_at_least
+from kb.types import KINDS, public_source
 from ui.i18n import translate
 from ui.routes.common import (
     KBDep,
@@ -128,7 +129,9 @@ def document_view(doc_id: str, request: Request, records: RecordsDep, kb: KBDep)
         return error_page(request, 404, user, "error.404.title", message=doc_id)
     chunks = sorted(kb.chunks_of(doc_id), key=lambda c: (c.meta.get("ord", 0), c.span or (0, 0)))
     kind_keys = {f"kind.{k}" for k in KINDS}
-    return render(request, "document.html", {"doc": doc, "chunks": chunks, "kind_keys": kind_keys}, user=user)
+    source = doc.source if role_at_least(user.role, "admin") else public_source(doc.source)
+    return render(request, "document.html", {"doc": doc, "source": source, "chunks": chunks,
+                                             "kind_keys": kind_keys}, user=user)
 
 
 @router.get("/ui/chunks/{chunk_id}")
