@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from ingest.loaders.base import check_unpacked_size
+from ingest.loaders.base import check_unpacked_size, sheet_rows
 from ingest.loaders.text import load_yaml_without_aliases
 from kb.errors import IngestError, ValidationError
 
@@ -338,12 +338,11 @@ def _parse_xlsx(data: bytes, name: str, source: str | None) -> QASet:
         raise ValidationError(f"{source or 'sheet'}: not a readable XLSX workbook ({exc})") from exc
     try:
         # only the known columns (and a few more, to name unknown ones) and at most MAX_ITEMS rows
-        rows = list(wb.worksheets[0].iter_rows(max_col=len(SHEET_COLUMNS) + 10, max_row=MAX_ITEMS + 2,
-                                               values_only=True))
+        rows = sheet_rows(wb.worksheets[0], source or "sheet", MAX_ITEMS, len(SHEET_COLUMNS) + 10)
+    except IngestError as exc:
+        raise ValidationError(f"{source or 'sheet'}: a Q&A set holds at most {MAX_ITEMS:,} items") from exc
     finally:
         wb.close()
-    if len(rows) > MAX_ITEMS + 1:
-        raise ValidationError(f"{source or 'sheet'}: a Q&A set holds at most {MAX_ITEMS:,} items")
     if not rows:
         raise ValidationError(f"{source or 'sheet'}: the first sheet is empty")
     header = [str(h).strip() if h is not None else "" for h in rows[0]]

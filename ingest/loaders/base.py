@@ -107,6 +107,18 @@ def check_unpacked_size(data: bytes, name: str, limit: int = MAX_UNPACKED) -> No
                           f"{limit >> 20} MB an Office file may hold")
 
 
+def sheet_rows(ws: Any, name: str, max_rows: int = MAX_ROWS, max_cols: int = MAX_COLUMNS) -> list[tuple]:
+    """The non-empty rows of a worksheet (header first), read only as wide as `max_cols`: a cell
+    that claims column XFD is not padded out; more than `max_rows` rows after the header fail."""
+    rows: list[tuple] = []
+    for row in ws.iter_rows(max_col=max_cols, values_only=True):
+        if any(v not in (None, "") for v in row):
+            rows.append(row)
+            if len(rows) > max_rows + 1:
+                too_many("rows", max_rows, name)
+    return rows
+
+
 def first_heading(blocks: list[Block]) -> str | None:
     for b in blocks:
         if b.level:

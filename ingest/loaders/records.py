@@ -22,12 +22,12 @@ from typing import Any
 
 from ingest.clean import clean_inline
 from ingest.loaders.base import (
-    MAX_COLUMNS,
     MAX_ROWS,
     Loaded,
     check_unpacked_size,
     decode,
     read_bytes,
+    sheet_rows,
     too_many,
 )
 from kb.errors import IngestError
@@ -160,13 +160,9 @@ def _xlsx_rows(path: Path) -> list[dict[str, Any]]:
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise IngestError(f"{path.name}: not a readable Excel workbook (.xlsx): {exc}") from exc
     try:
-        # bounded: a sheet whose cells claim to reach column XFD or row 1,048,576 is not padded out
-        rows = list(wb.worksheets[0].iter_rows(max_col=MAX_COLUMNS, max_row=MAX_ROWS + 2, values_only=True)) \
-            if wb.worksheets else []
+        rows = sheet_rows(wb.worksheets[0], path.name) if wb.worksheets else []
     finally:
         wb.close()
-    if len(rows) > MAX_ROWS + 1:
-        too_many("rows", MAX_ROWS, path.name)
     if not rows:
         raise IngestError(f"{path.name}: the first sheet is empty")
     header = [str(h).strip() if h is not None else "" for h in rows[0]]
