@@ -233,11 +233,16 @@ def restore_backup(settings: Settings, archive: Path) -> dict[str, Any]:
                 records = Records(settings.records_url)
                 try:
                     records.migrate()
-                    with records.engine.begin() as conn:
-                        _load_tables(conn, records.backend, tmp / RECORDS_TABLES)
-                        swap.do()
+                    with records.engine.connect() as conn:
+                        transaction = conn.begin()
                         try:
-                            conn.execute(text("SELECT 1"))
+                            _load_tables(conn, records.backend, tmp / RECORDS_TABLES)
+                            swap.do()
+                        except BaseException:
+                            transaction.rollback()
+                            raise
+                        try:
+                            transaction.commit()
                         except BaseException:
                             swap.undo()
                             raise
