@@ -12,9 +12,10 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
-from api.auth import RateLimiter
+from api.bodies import BodyGuard
 from api.errors import install_error_handlers
 from api.openapi_docs import install_docs
+from api.ratelimit import LoginGuard, RateLimiter, make_storage
 from api.routers import ROUTERS
 from api.tasks import JobManager
 from kb.records import Records, settings_hash
@@ -35,6 +36,8 @@ async def lifespan(app: FastAPI):
     from kb.knowledge import KnowledgeBase
 
     settings = _settings_of(app)
+    settings.check_safe()  # production refuses a weak secret however the app is started
+    storage = make_storage(settings.rate_limit_storage)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     records = Records(settings.records_url)
     records.migrate()
@@ -46,7 +49,9 @@ async def lifespan(app: FastAPI):
         app.state.kb = kb
         app.state.answerer = Answerer(kb, settings)
         app.state.jobs = JobManager()
-        app.state.limiter = RateLimiter(settings.rate_limit_per_minute)
+        # requests per caller and sign-in failures share one storage (CITEDESK_RATE_LIMIT_STORAGE)
+        app.state.limiter = RateLimiter(storage, settings.rate_limit_per_minute)
+        app.state.login_guard = LoginGuard(storage, settings.login_limit_per_user, settings.login_limit_per_address)
         threading.Thread(target=_warm_up, args=(kb,), name="warm-up", daemon=True).start()
         yield
     finally:
@@ -88,6 +93,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     if settings is not None:
         app.dependency_overrides[get_settings] = lambda: settings
+    # inside the session middleware (it needs the session), outside everything that reads a body
+    app.add_middleware(BodyGuard, max_upload_mb=effective.max_upload_mb)
     app.add_middleware(
         SessionMiddleware,
         secret_key=effective.secret_key,

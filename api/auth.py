@@ -1,17 +1,19 @@
 """Who is calling: a Bearer API key first, else the signed-in session user (the web pages),
-with a CSRF check for a session's non-GET requests; and a per-caller rate limit."""
+with a CSRF check for a session's non-GET requests; and a per-caller rate limit.
+
+A web session counts only while its server-side record stands (`Records.session_user`): the signed
+cookie carries the record's token, so signing out, a password change or deactivating the user ends
+it at once."""
 
 from __future__ import annotations
 
 import math
 import secrets
-import threading
-import time
-from collections import deque
 from dataclasses import dataclass
 
 from fastapi import HTTPException, Request
 
+from api.ratelimit import RateLimiter
 from kb.records import Records, role_at_least
 
 SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
@@ -29,37 +31,17 @@ class Principal:
         return role_at_least(self.role, minimum)
 
 
-class RateLimiter:
-    """A sliding one-minute window per caller, in process.
-
-    Hand-written because the server is one process (the data directory has one writer), so a
-    shared store such as Redis behind the `limits` library would add a service for nothing; this
-    is a deque of timestamps per caller under a lock."""
-
-    def __init__(self, per_minute: int, window: float = 60.0) -> None:
-        self.per_minute = per_minute
-        self.window = window
-        self._hits: dict[str, deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def hit(self, who: str) -> float | None:
-        """Record a request; None when allowed, else the seconds to wait."""
-        now = time.monotonic()
-        with self._lock:
-            q = self._hits.setdefault(who, deque())
-            while q and now - q[0] >= self.window:
-                q.popleft()
-            if len(q) >= self.per_minute:
-                return max(0.0, self.window - (now - q[0]))
-            q.append(now)
-            return None
-
-
 def _unauthorized(msg: str) -> HTTPException:
     return HTTPException(401, msg, headers={"WWW-Authenticate": "Bearer"})
 
 
-def resolve_principal(request: Request, records: Records, limiter: RateLimiter | None) -> Principal:
+def identify(request: Request, records: Records) -> Principal:
+    """The caller named by the request's key or session (401 when there is none or it is not
+    valid); no CSRF check and no rate limit. The body is not read: the app checks this before it
+    accepts one (api.bodies)."""
+    cached = request.scope.get("citedesk.principal")
+    if cached is not None:
+        return cached
     header = request.headers.get("authorization")
     if header:
         scheme, _, raw = header.partition(" ")
@@ -69,24 +51,33 @@ def resolve_principal(request: Request, records: Records, limiter: RateLimiter |
         if key is None:
             raise _unauthorized("the API key is unknown or revoked")
         user = records.get_user(key.user_id) if key.user_id else None
+        if key.user_id and (user is None or not user.active):
+            raise _unauthorized("the API key's user is disabled")
         principal = Principal(name=user.username if user else f"key:{key.name}", role=key.role,
                               user_id=key.user_id, key_id=key.id, via="key")
-        _limit(limiter, f"key:{key.id}")
+    else:
+        session = request.scope.get("session")
+        user = records.session_user(session.get("sid")) if session else None
+        if user is None:
+            raise _unauthorized("authentication required: send 'Authorization: Bearer <API key>' or sign in")
+        principal = Principal(name=user.username, role=user.role, user_id=user.id, via="session")
+    request.scope["citedesk.principal"] = principal
+    return principal
+
+
+def resolve_principal(request: Request, records: Records, limiter: RateLimiter | None) -> Principal:
+    principal = identify(request, records)
+    if principal.via == "key":
+        _limit(limiter, f"key:{principal.key_id}")
         return principal
-    session = request.scope.get("session")
-    user_id = session.get("user_id") if session else None
-    if user_id is not None:
-        user = records.get_user(int(user_id))
-        if user is None or not user.active:
-            raise _unauthorized("the session's user no longer exists; sign in again")
-        if request.method not in SAFE_METHODS:
-            token = request.headers.get("x-csrf-token", "")
-            expected = session.get("csrf") or ""
-            if not expected or not secrets.compare_digest(token, expected):
-                raise HTTPException(403, "missing or wrong X-CSRF-Token header for this session")
-        _limit(limiter, f"user:{user.id}")
-        return Principal(name=user.username, role=user.role, user_id=user.id, via="session")
-    raise _unauthorized("authentication required: send 'Authorization: Bearer <API key>'")
+    session = request.scope.get("session") or {}
+    if request.method not in SAFE_METHODS:
+        token = request.headers.get("x-csrf-token", "")
+        expected = session.get("csrf") or ""
+        if not expected or not secrets.compare_digest(token, expected):
+            raise HTTPException(403, "missing or wrong X-CSRF-Token header for this session")
+    _limit(limiter, f"user:{principal.user_id}")
+    return principal
 
 
 def _limit(limiter: RateLimiter | None, who: str) -> None:

@@ -9,7 +9,8 @@ from typing import Annotated
 
 from fastapi import Depends, Path, Request
 
-from api.auth import Principal, RateLimiter, forbid_unless, resolve_principal
+from api.auth import Principal, forbid_unless, resolve_principal
+from api.ratelimit import RateLimiter
 from api.tasks import JobManager
 from kb.answer.pipeline import Answerer
 from kb.knowledge import KnowledgeBase

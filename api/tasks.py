@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from kb.errors import CiteDeskError, NotFoundError
+from kb.errors import CiteDeskError, NotFoundError, clip
 
 log = logging.getLogger("citedesk.jobs")
 MAX_KEPT = 500  # finished jobs remembered for polling
@@ -67,10 +67,10 @@ class JobManager:
             job.result = fn() or {}
             job.status = "done"
         except CiteDeskError as exc:
-            job.status, job.error = "failed", str(exc) or type(exc).__name__
+            job.status, job.error = "failed", clip(str(exc) or type(exc).__name__)
         except Exception as exc:  # a bug: keep the server up, report it on the job
-            log.error("job %s failed: %s", job.id, traceback.format_exc())
-            job.status, job.error = "failed", f"internal error: {type(exc).__name__}: {exc}"
+            log.error("job %s failed: %s", job.id, clip(traceback.format_exc(), 20_000))
+            job.status, job.error = "failed", clip(f"internal error: {type(exc).__name__}: {exc}")
         finally:
             job.finished_at = _now()
 

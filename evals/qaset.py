@@ -5,7 +5,12 @@ optional first line `{"name": ..., "description": ...}`), or a CSV/XLSX sheet tr
 (imported, then saved as YAML). docs/evaluation.md describes every field.
 
 Validation collects every problem with the line (YAML, JSONL) or row (CSV, XLSX) it is on and
-raises one kb.errors.ValidationError; nothing is half-loaded.
+raises one kb.errors.ValidationError; nothing is half-loaded. A set holds at most ``MAX_ITEMS``
+items; a sheet is read only as far as its known columns and that many rows (a cell that claims
+column XFD is not padded out), an XLSX may unpack to at most 50 MB, and YAML may not use anchors
+or aliases (an alias bomb). In CSV written by ``dump_qaset`` a cell that a spreadsheet would run as
+a formula (starting with =, +, -, @, a tab or a carriage return) is written with a leading ', which
+the importer removes again.
 """
 
 from __future__ import annotations
@@ -20,7 +25,9 @@ from typing import Any
 
 import yaml
 
-from kb.errors import ValidationError
+from ingest.loaders.base import check_unpacked_size, sheet_rows
+from ingest.loaders.text import load_yaml_without_aliases
+from kb.errors import IngestError, ValidationError
 
 GRADES = ("correct", "partial", "wrong")
 FIELDS = (
@@ -32,6 +39,9 @@ SHEET_COLUMNS = (
     "topic", "tags", "author", "reviewed",
 )
 FORMATS = ("yaml", "jsonl", "csv", "xlsx")
+MAX_ITEMS = 5_000
+MAX_XLSX_UNPACKED = 50 << 20
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 @dataclass
@@ -190,6 +200,8 @@ def _item_from_dict(raw: Any, idx: int, lines: dict[str, int], errs: _Errors) ->
 
 
 def _build(name: str, description: Any, raws: list[tuple[Any, dict[str, int]]], errs: _Errors) -> QASet:
+    if len(raws) > MAX_ITEMS:
+        raise ValidationError(f"{errs.prefix}a Q&A set holds at most {MAX_ITEMS:,} items")
     items: list[QAItem] = []
     seen: dict[str, int | None] = {}
     for idx, (raw, lines) in enumerate(raws):
@@ -228,7 +240,7 @@ def _yaml_lines(text: str) -> list[dict[str, int]]:
 def _parse_yaml(text: str, name: str | None, source: str | None) -> QASet:
     errs = _Errors(source, "line")
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml_without_aliases(text)
         lines = _yaml_lines(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -272,6 +284,8 @@ def _row_to_raw(row: dict[str, Any]) -> dict[str, Any]:
         key = (key or "").strip()
         if isinstance(cell, str):
             cell = cell.strip()
+            if cell[:1] == "'" and cell[1:2] and cell[1:2] in _FORMULA_START:
+                cell = cell[1:]  # the guard dump_qaset put before a formula-like cell
         if cell in (None, ""):
             continue
         if key in ("key_points", "tags"):
@@ -309,19 +323,33 @@ def _parse_rows(rows: list[dict[str, Any]], header: list[str], name: str, source
 
 def _parse_csv(text: str, name: str, source: str | None) -> QASet:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    return _parse_rows(list(reader), header, name, source)
+    header = [h.strip() for h in (reader.fieldnames or [])][: len(SHEET_COLUMNS) + 10]
+    rows = []
+    for row in reader:
+        rows.append(row)
+        if len(rows) > MAX_ITEMS:
+            raise ValidationError(f"{source or 'sheet'}: a Q&A set holds at most {MAX_ITEMS:,} items")
+    return _parse_rows(rows, header, name, source)
 
 
 def _parse_xlsx(data: bytes, name: str, source: str | None) -> QASet:
     import openpyxl
 
     try:
+        check_unpacked_size(data, source or "sheet", MAX_XLSX_UNPACKED)
+    except IngestError as exc:
+        raise ValidationError(str(exc)) from exc
+    try:
         wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises several unrelated types for a bad file
         raise ValidationError(f"{source or 'sheet'}: not a readable XLSX workbook ({exc})") from exc
-    rows = list(wb.worksheets[0].iter_rows(values_only=True))
-    wb.close()
+    try:
+        # only the known columns (and a few more, to name unknown ones) and at most MAX_ITEMS rows
+        rows = sheet_rows(wb.worksheets[0], source or "sheet", MAX_ITEMS, len(SHEET_COLUMNS) + 10)
+    except IngestError as exc:
+        raise ValidationError(f"{source or 'sheet'}: a Q&A set holds at most {MAX_ITEMS:,} items") from exc
+    finally:
+        wb.close()
     if not rows:
         raise ValidationError(f"{source or 'sheet'}: the first sheet is empty")
     header = [str(h).strip() if h is not None else "" for h in rows[0]]
@@ -342,6 +370,8 @@ def parse_qaset(text: str | bytes, fmt: str, name: str | None = None, source: st
     if fmt == "yaml":
         return _parse_yaml(text, name, source)
     if fmt == "jsonl":
+        if text.count("\n") > MAX_ITEMS + 1:
+            raise ValidationError(f"{source or 'set'}: a Q&A set holds at most {MAX_ITEMS:,} items")
         return _parse_jsonl(text, name, source)
     return _parse_csv(text, name or "qaset", source)
 
@@ -363,6 +393,12 @@ def load_qaset(path: str | Path) -> QASet:
     return parse_qaset(data if fmt == "xlsx" else data.decode("utf-8-sig"), fmt, name=path.stem, source=path.name)
 
 
+def _no_formula(cell: str) -> str:
+    """A cell a spreadsheet would run as a formula (=HYPERLINK(…), +cmd|…, @SUM…) is written with a
+    leading ' so it opens as text (CSV formula injection); the importer takes the ' off again."""
+    return f"'{cell}" if isinstance(cell, str) and cell.startswith(_FORMULA_START) else cell
+
+
 def dump_qaset(qaset: QASet, fmt: str = "yaml") -> str:
     """The set as YAML, JSONL or CSV text (CSV keeps the trainer columns; grades are not kept)."""
     if fmt == "yaml":
@@ -375,12 +411,12 @@ def dump_qaset(qaset: QASet, fmt: str = "yaml") -> str:
         w = csv.DictWriter(buf, fieldnames=list(SHEET_COLUMNS))
         w.writeheader()
         for i in qaset.items:
-            w.writerow({
+            w.writerow({k: _no_formula(v) for k, v in {
                 "id": i.id, "question": i.question, "reference_answer": i.reference_answer,
                 "key_points": "|".join(i.key_points),
                 "expected_sources": "|".join(s.title + (f"#{s.section}" if s.section else "") for s in i.expected_sources),
                 "answerable": "true" if i.answerable else "false", "topic": i.topic, "tags": "|".join(i.tags),
                 "author": i.author, "reviewed": i.reviewed or "",
-            })
+            }.items()})
         return buf.getvalue()
     raise ValidationError(f"cannot write a Q&A set as {fmt!r} (yaml, jsonl or csv)")

@@ -11,7 +11,9 @@ Steps (``clean_text`` runs them in this order):
    ``下載本文檔``, ``版權說明…``, ``文檔簡介``, and everything from ``溫馨提示`` on (the site's
    notices, 最新文檔, 評論, 0/150, 提交評論). Lines are compared in simplified script
    (``kb.text.norm.to_simplified``) so Traditional and Simplified pages are both recognised.
-4. Whitespace: spaces and tabs collapse to one, blank-line runs collapse to one blank line.
+4. Markup: HTML tags, comments and script/style elements are removed (``kb.text.markup``), so a
+   document's raw HTML never reaches the index or a reply.
+5. Whitespace: spaces and tabs collapse to one, blank-line runs collapse to one blank line.
 
 The text keeps its original script (Traditional stays Traditional); the Traditional→Simplified
 form is made by ``kb.text.norm`` at indexing time.
@@ -26,6 +28,7 @@ import re
 import unicodedata
 from dataclasses import dataclass, field
 
+from kb.text.markup import strip_markup
 from kb.text.norm import to_simplified
 
 _TONED = "āáǎàēéěèīíǐìōóǒòūúǔùǖǘǚǜ"
@@ -85,17 +88,18 @@ def collapse_whitespace(text: str) -> str:
 
 
 def clean_text(text: str) -> str:
-    """NFKC, pinyin annotations, site boilerplate, whitespace — in that order."""
+    """NFKC, pinyin annotations, site boilerplate, markup, whitespace — in that order."""
     text = text.lstrip("\ufeff")
     text = strip_private_use(nfkc(text))
     text = strip_pinyin(text)
     text = strip_boilerplate(text)
+    text = strip_markup(text)
     return collapse_whitespace(text)
 
 
 def clean_inline(text: str) -> str:
     """Cleaning for a short piece (a heading, a table cell, a record field): no line structure."""
-    return re.sub(r"\s+", " ", strip_pinyin(nfkc(text))).strip()
+    return re.sub(r"\s+", " ", strip_markup(strip_pinyin(nfkc(text)))).strip()
 
 
 @dataclass

@@ -8,10 +8,13 @@ it has a numbered outline (一、/(一)/1.) or headings, else ``other``.
 Title: the front matter's, else the statute info header's, else the first heading (or the
 page/document title of HTML, Word and PDF), else the file name without its extension.
 
-Personal numbers (ID cards, bank cards, mobiles, e-mails) are masked with ``kb.text.pii.mask`` in
-every block and every record field before anything is chunked or stored, except the
-organisation's own published contacts a Markdown document lists in its front matter
-(``public_contacts``: the complaint mailbox of a procedure, say).
+Personal numbers (ID cards, bank cards, mobiles, e-mails) are masked with ``kb.text.pii`` in
+every block and every record field, in the title, the source name (an upload named
+``投诉_13911223344.md``) and the product, version and tags, before anything is chunked or stored
+(so chunk meta and search tokens never hold them), except the organisation's own published
+contacts a Markdown document lists in its front matter (``public_contacts``: the complaint mailbox
+of a procedure, say). The document's meta counts what was masked (``personal_numbers``), so the
+web layer knows not to keep such an upload's original file.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import Any
 from ingest.chunking import chunk_blocks, section_string
 from ingest.loaders.base import Block, Loaded
 from kb.errors import IngestError
-from kb.text.pii import mask
+from kb.text.pii import mask_pii
 from kb.types import KINDS, Chunk, Document, make_chunk_id
 
 DOC_META_KEYS = ("product", "version", "effective_date", "expiry_date", "tags")
@@ -69,18 +72,39 @@ def _chunk_meta(doc_meta: dict[str, Any], title: str, kind: str, source: str, **
     return meta
 
 
-def _faq_chunk(rec: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+class _Masker:
+    """Masks text and counts the personal numbers it took out."""
+
+    def __init__(self, keep: frozenset[str] = frozenset()) -> None:
+        self.keep = keep
+        self.count = 0
+
+    def __call__(self, text: str) -> str:
+        result = mask_pii(text, self.keep)
+        self.count += sum(result.found.values())
+        return result.text
+
+    def value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            return self(value)
+        if isinstance(value, list):
+            return [self.value(v) for v in value]
+        return value
+
+
+def _faq_chunk(rec: dict[str, Any], mask: _Masker) -> tuple[str, str, dict[str, Any]]:
     question, answer = mask(rec["question"]), mask(rec["answer"])
     similar = [mask(q) for q in rec.get("similar_questions") or []]
     extra: dict[str, Any] = {"record": "faq", "keys": [question, *[q for q in similar if q != question]]}
     if rec.get("product"):
-        extra["product"] = rec["product"]
+        extra["product"] = mask(rec["product"])
     if rec.get("tags"):
-        extra["tags"] = rec["tags"]
+        extra["tags"] = mask.value(rec["tags"])
     return f"问：{question}\n答：{answer}", question, extra
 
 
-def _case_chunk(rec: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+def _case_chunk(rec: dict[str, Any], mask: _Masker) -> tuple[str, str, dict[str, Any]]:
+    rec = {k: mask.value(v) for k, v in rec.items()}
     head = "，".join(v for v in (rec.get("date"), rec.get("category"), rec.get("product")) if v)
     parts = [f"案例 {rec['case_id']}" + (f"（{head}）" if head else "")]
     parts.append(f"客户问题：{mask(rec['customer_issue'])}")
@@ -109,8 +133,11 @@ def build_document(
 ) -> tuple[Document, list[Chunk]]:
     """The Document (cleaned display text, meta) and its chunks, in document order."""
     kind = resolve_kind(loaded, kind)
-    title = loaded.title or _default_title(source, kind if loaded.records is not None else None)
-    meta: dict[str, Any] = {k: loaded.meta.get(k) for k in DOC_META_KEYS if loaded.meta.get(k) is not None}
+    mask = _Masker(frozenset(loaded.meta.get("public_contacts") or ()))
+    title = mask(loaded.title or _default_title(source, kind if loaded.records is not None else None))
+    source = mask(source)
+    meta: dict[str, Any] = {k: mask.value(loaded.meta.get(k)) for k in DOC_META_KEYS
+                            if loaded.meta.get(k) is not None}
     meta["tags"] = list(meta.get("tags") or [])
     meta.update({"format": loaded.format, "source_key": source_key or source})
     if loaded.meta.get("pages"):
@@ -135,17 +162,18 @@ def build_document(
         make = _faq_chunk if kind == "faq" else _case_chunk
         texts = []
         for rec in loaded.records:
-            text, section, extra = make(rec)
+            text, section, extra = make(rec, mask)
             start = sum(len(t) + 2 for t in texts)
             texts.append(text)
             add(text, section, (start, start + len(text)), extra)
         doc_text = "\n\n".join(texts)
     else:
-        keep = frozenset(loaded.meta.get("public_contacts") or ())
-        blocks = [Block(mask(b.text, keep), b.level, b.page) for b in loaded.blocks]
+        blocks = [Block(mask(b.text), b.level, b.page) for b in loaded.blocks]
         doc_text, pieces = chunk_blocks(blocks, title)
         for p in pieces:
             add(p.text, section_string(p.section), (p.start, p.end), {"page": p.page})
     if not chunks:
         raise IngestError(f"{source}: nothing to index (no text found)")
+    if mask.count:
+        meta["personal_numbers"] = mask.count
     return Document(doc_id, title, kind, source, doc_text, meta), chunks

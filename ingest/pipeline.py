@@ -35,12 +35,13 @@ from typing import Any
 from ingest.document import build_document
 from ingest.loaders import SUPPORTED_EXTENSIONS, load_file
 from ingest.question_keys import QuestionKeys, load_question_keys
-from kb.errors import CiteDeskError, IngestError
+from kb.errors import CiteDeskError, IngestError, clip
+from kb.text.pii import mask
 from kb.types import make_doc_id
 
 log = logging.getLogger(__name__)
 
-PIPELINE_VERSION = "2"
+PIPELINE_VERSION = "3"
 _SKIP_NAMES = {"readme", "source", "license", "licence", "changelog"}
 
 
@@ -163,7 +164,7 @@ def _parse(name: str, load, **build_args):
         raise
     except Exception as exc:  # noqa: BLE001 - third-party parsers raise all sorts on malformed files
         log.warning("could not parse %s", name, exc_info=True)
-        raise IngestError(f"{name}: could not be read ({type(exc).__name__}: {exc})") from exc
+        raise IngestError(clip(f"{name}: could not be read ({type(exc).__name__}: {exc})")) from exc
 
 
 def _progress(items: list[Path], enabled: bool):
@@ -200,7 +201,7 @@ def ingest_paths(
         try:
             ingest_file(kb, path, kind, report, keys)
         except CiteDeskError as exc:
-            report.errors.append({"source": str(path), "error": str(exc)})
+            report.errors.append({"source": mask(str(path)), "error": clip(str(exc))})
     if prune:
         _prune(kb, paths, report)
     return report
@@ -210,8 +211,9 @@ def ingest_bytes(
     kb, filename: str, data: bytes, kind: str | None = None, source_key: str | None = None
 ) -> IngestReport:
     """Ingest an upload (bytes + its file name) with the same loaders; the document id comes from
-    ``source_key`` (default ``upload:<filename>``), so uploading a new version replaces the old one."""
-    name = Path(filename).name
+    ``source_key`` (default ``upload:<filename>``), so uploading a new version replaces the old one.
+    Personal numbers in the file name are masked before the name is used for anything."""
+    name = mask(Path(filename).name)
     if not name or Path(name).suffix.lower() not in SUPPORTED_EXTENSIONS:
         supported = ", ".join(sorted(SUPPORTED_EXTENSIONS))
         raise IngestError(f"{filename or '(no name)'}: unsupported file type; supported: {supported}")

@@ -32,3 +32,15 @@ class ValidationError(CiteDeskError):
 
 class LLMError(CiteDeskError):
     """The language-model endpoint failed, timed out or answered nonsense."""
+
+
+MAX_MESSAGE = 2000  # characters of an error message that are stored or shown
+
+
+def clip(message: str, limit: int = MAX_MESSAGE) -> str:
+    """An error message cut to `limit` characters: an error that quotes its input (a parser's
+    repr of a huge value) must not store or print the input."""
+    message = str(message)
+    if len(message) <= limit:
+        return message
+    return f"{message[: limit - 40]}… ({len(message) - limit + 40} more characters cut)"

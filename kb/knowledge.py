@@ -113,9 +113,14 @@ class KnowledgeBase:
 
     @classmethod
     def open(cls, settings: Settings, writer: bool = False, embedder: Embedder | None = None) -> KnowledgeBase:
-        """Open (creating if needed) the knowledge base in settings.data_dir; `embedder` overrides
-        the one named by settings.embedder (it must carry the same name as the indexed one)."""
+        """Open the knowledge base in settings.data_dir — a writer creates it when needed, a reader
+        (writer=False) refuses a directory that holds none rather than leave an empty one behind (a
+        mistyped --data-dir); `embedder` overrides the one named by settings.embedder (it must carry
+        the same name as the indexed one)."""
         data_dir = Path(settings.data_dir)
+        if not writer and not (data_dir / "catalog.sqlite").is_file():
+            raise NotFoundError(f"no knowledge base in {data_dir} (check --data-dir or CITEDESK_DATA_DIR; "
+                                "`citedesk ingest` or `citedesk demo build` creates one)")
         data_dir.mkdir(parents=True, exist_ok=True)
         lock = None
         if writer:

@@ -5,7 +5,9 @@ Every field here is documented in docs/configuration.md (a test keeps the two in
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -17,7 +19,20 @@ from kb.errors import ConfigError
 
 _ORIGIN = re.compile(r"^https?://(\*\.)?[A-Za-z0-9.-]+(:\d{1,5})?$")
 
-PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev-secret-key"}
+PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "secret", "dev-secret-key", "password"}
+MIN_SECRET_LENGTH = 32
+MIN_SECRET_BITS = 128
+GENERATE_SECRET = "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+_RATE = re.compile(r"^\s*\d+\s*(/|per)\s*(\d+\s*)?(second|minute|hour|day)s?\s*$", re.I)
+
+
+def secret_bits(secret: str) -> float:
+    """An estimate of a secret's entropy: its length times the Shannon entropy of its characters
+    (a random 48-byte token_urlsafe scores about 330; "CHANGEME" 22; 32 × "a" 0)."""
+    if not secret:
+        return 0.0
+    n = len(secret)
+    return n * -sum(c / n * math.log2(c / n) for c in Counter(secret).values())
 
 
 class Settings(BaseSettings):
@@ -78,6 +93,12 @@ class Settings(BaseSettings):
     secret_key: str = Field("dev-secret-key", description="signs session cookies; must be changed in production")
     max_upload_mb: int = Field(20, ge=1)
     rate_limit_per_minute: int = Field(120, ge=1)
+    rate_limit_storage: str = Field(
+        "memory://", description="where rate-limit counts are kept (a `limits` storage URI): memory:// in the server "
+        "process, or redis://host:6379 to share them between several server processes"
+    )
+    login_limit_per_user: str = Field("5/15minutes", description="failed sign-ins allowed per user name")
+    login_limit_per_address: str = Field("30/15minutes", description="failed sign-ins allowed per client address")
     corpora_dir: Path = Field(Path("../shared/corpora"), description="public corpora used by demo and benchmarks")
     frame_ancestors: str = Field(
         "", description="origins (space-separated) of pages allowed to embed CiteDesk in a frame, e.g. the CRM "
@@ -91,6 +112,13 @@ class Settings(BaseSettings):
             raise ValueError('embedder must be "e5" or "st:<model path or name>"')
         return v
 
+    @field_validator("login_limit_per_user", "login_limit_per_address")
+    @classmethod
+    def _check_rate(cls, v: str) -> str:
+        if not _RATE.match(v):
+            raise ValueError(f"{v!r} is not a rate such as 5/15minutes or 30/hour")
+        return v.strip()
+
     @field_validator("frame_ancestors")
     @classmethod
     def _check_frame_ancestors(cls, v: str) -> str:
@@ -101,8 +129,16 @@ class Settings(BaseSettings):
 
     def check_safe(self) -> None:
         """Refuse unsafe defaults outside development mode."""
-        if self.env == "production" and self.secret_key in PLACEHOLDER_SECRETS:
-            raise ConfigError("CITEDESK_SECRET_KEY is left at a placeholder; set a long random value in production")
+        if self.env != "production":
+            return
+        key = self.secret_key
+        if key.strip().lower() in PLACEHOLDER_SECRETS:
+            raise ConfigError("CITEDESK_SECRET_KEY is left at a placeholder; set a long random value in production, "
+                              f"e.g. from {GENERATE_SECRET}")
+        if len(key) < MIN_SECRET_LENGTH or secret_bits(key) < MIN_SECRET_BITS:
+            raise ConfigError(f"CITEDESK_SECRET_KEY is too weak for production (it needs at least {MIN_SECRET_LENGTH} "
+                              f"characters and about {MIN_SECRET_BITS} bits of randomness); generate one with "
+                              f"{GENERATE_SECRET}")
 
     @property
     def records_url(self) -> str:

@@ -30,6 +30,15 @@ def make_doc_id(source_identity: str) -> str:
     return "d_" + stable_hash(source_identity)
 
 
+def public_source(source: str) -> str:
+    """How a document's source is shown to anyone but an admin: an upload by its name
+    ("upload:费率表.pdf"), a file by its name alone — never a path on the server."""
+    source = str(source or "")
+    if source.startswith("upload:"):
+        return source
+    return source.replace("\\", "/").rstrip("/").rsplit("/", 1)[-1]
+
+
 def make_chunk_id(doc_id: str, text: str, section: str = "") -> str:
     return "c_" + stable_hash(doc_id, section, text)
 

@@ -84,3 +84,38 @@ def test_the_search_leaves_out_clauses_that_only_give_a_personal_number():
     # nothing else to go on: the question without its masks; no mask: unchanged
     assert without_personal_numbers(mask("我的手机13812345678")) == "我的手机"
     assert without_personal_numbers("利息能先扣吗") == "利息能先扣吗"
+
+
+def test_numbers_in_full_width_and_other_digit_forms_are_masked():
+    # what Chinese input methods produce, and digits of other scripts
+    card = _valid_card()
+    wide = str.maketrans("0123456789X", "０１２３４５６７８９Ｘ")
+    assert mask("电话１３７５５６６７７８８") == f"电话{MOBILE_MASK}"
+    assert mask(f"身份证{VALID_ID.translate(wide)}") == f"身份证{ID_MASK}"
+    assert mask(f"卡号{card.translate(wide)}扣款失败") == f"卡号{CARD_MASK}扣款失败"
+    assert mask("号码 ١٣٧٥٥٦٦٧٧٨٨ 谢谢") == f"号码 {MOBILE_MASK} 谢谢"
+    assert mask("邮箱ｚｈａｎｇ＠ｅｘａｍｐｌｅ．ｃｏｍ请回复") == f"邮箱{EMAIL_MASK}请回复"
+
+
+def test_zero_width_characters_do_not_hide_a_number():
+    assert mask("手机13\u200b755\u200d66\u2060778\ufeff8") == f"手机{MOBILE_MASK}"
+    assert mask(f"身份证{VALID_ID[:9]}\u200b{VALID_ID[9:]}") == f"身份证{ID_MASK}"
+
+
+def test_country_prefixes_letters_old_ids_and_separators():
+    assert mask("0086 13755667788") == MOBILE_MASK
+    assert mask("+86-137-5566-7788") == MOBILE_MASK
+    assert mask("008613755667788") == MOBILE_MASK
+    assert mask(f"身份证{VALID_ID}abc") == f"身份证{ID_MASK}abc"
+    assert mask(f"ID{VALID_ID}") == f"ID{ID_MASK}"
+    assert mask("老身份证110105491231002") == f"老身份证{ID_MASK}"  # 15 digits: 1949-12-31, 东城区
+    assert mask("110105491331002") == "110105491331002"  # month 13: not an ID
+    assert mask("137 5566 7788") == MOBILE_MASK
+    assert mask("1101-0519-4912-3100-2X") == ID_MASK
+    assert mask("110 105 1949 1231 002X") == ID_MASK
+
+
+def test_text_around_a_mask_is_returned_as_given():
+    # full-width punctuation and letters outside the number are not normalised
+    assert mask("请问，我的电话１３７５５６６７７８８？") == f"请问，我的电话{MOBILE_MASK}？"
+    assert mask("利息能先扣吗？") == "利息能先扣吗？"

@@ -27,12 +27,25 @@ def _answer(question="怎么提前还款？", **kw):
             "flags": [], "abstained": False, "confidence": 0.8, "mode": "extractive", "latency_ms": 12.0, **kw}
 
 
+def _head() -> str:
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from kb.records.repo import MIGRATIONS
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    heads = ScriptDirectory.from_config(cfg).get_heads()
+    assert len(heads) == 1, f"the migrations must have exactly one head, not {heads}"
+    return heads[0]
+
+
 def test_migrate_is_idempotent_and_reaches_head(records):
     records.migrate()
-    assert records.revision() == "0001"
+    assert records.revision() == _head()
     with records.engine.connect() as conn:
         for table in ("users", "api_keys", "interactions", "feedback", "qa_sets", "qa_items", "eval_runs",
-                      "eval_results", "audit_events"):
+                      "eval_results", "audit_events", "web_sessions"):
             assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0
 
 
@@ -163,3 +176,66 @@ def test_settings_snapshot_hides_secrets():
     assert "very-secret-value-123" not in str(snap) and "sk-abc" not in str(snap) and "pw@" not in str(snap)
     assert settings_hash(s) == settings_hash(s.model_copy())
     assert settings_hash(s) != settings_hash(s.model_copy(update={"top_k": 9}))
+
+
+# -- hardening: sessions that can be ended, equal-cost sign-in, masking of everything trainers type --
+def test_a_web_session_stands_until_logout_password_change_or_deactivation(records):
+    user = records.add_user("sam", "agent", password="pw-12345678")
+    token = records.start_session(user.id)
+    assert records.session_user(token).id == user.id
+    with records.engine.connect() as conn:  # only a hash of the cookie's token is stored
+        assert token not in str(conn.execute(text("SELECT * FROM web_sessions")).fetchall())
+    records.end_session(token)  # sign-out
+    assert records.session_user(token) is None
+
+    first, second = records.start_session(user.id), records.start_session(user.id)
+    records.set_password("sam", "a-new-password-1")  # a password change ends every session
+    assert records.session_user(first) is None and records.session_user(second) is None
+
+    third = records.start_session(user.id)
+    records.set_active("sam", False)
+    assert records.session_user(third) is None
+    records.set_active("sam", True)
+    assert records.session_user(third) is None  # enabling again does not bring a session back
+    assert records.session_user("made-up") is None and records.session_user(None) is None
+
+    expired = records.start_session(user.id, days=-1)
+    assert records.session_user(expired) is None
+
+
+def test_an_unknown_user_costs_one_password_check_like_a_known_one(records, monkeypatch):
+    from kb.records import repo
+
+    records.add_user("known", "agent", password="pw-12345678")
+    records.add_user("keyonly", "agent")  # no password: cannot sign in, but costs the same
+    calls = []
+    real = repo._hasher
+
+    class Counting:
+        def hash(self, password):
+            return real.hash(password)
+
+        def verify(self, stored, password):
+            calls.append(stored)
+            return real.verify(stored, password)
+
+    monkeypatch.setattr(repo, "_hasher", Counting())
+    for name in ("known", "nobody", "keyonly"):
+        calls.clear()
+        assert records.authenticate(name, "wrong-password") is None
+        assert len(calls) == 1, name
+    assert records.authenticate("keyonly", "") is None
+
+
+def test_what_trainers_type_is_stored_masked(records):
+    s = records.create_qaset(f"客户{ID_NUMBER}的问题", description="联系１３７５５６６７７８８")
+    assert ID_NUMBER not in s.name and "１３７５５６６７７８８" not in s.description
+    item = records.add_item(s.id, question="卡号扣款失败", reference_answer=f"已核实卡号{CARD}",
+                            key_points=["回电13912345678"], topic="还款", tags=["客户13912345678"])
+    stored = str([item.reference_answer, item.key_points, item.tags])
+    assert CARD not in stored and "13912345678" not in stored
+    records.update_qaset(s.id, name="客户13912345678")
+    assert "13912345678" not in records.get_qaset(s.id).name
+    records.audit("admin", "qaset.import", "x", {"file": "客户13912345678.csv", "rows": [f"{ID_NUMBER}"]})
+    detail = str(records.audit_events(action="qaset.import")[0].detail)
+    assert "13912345678" not in detail and ID_NUMBER not in detail

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from openpyxl import Workbook
 from starlette.middleware.sessions import SessionMiddleware
 
+from api.ratelimit import LoginGuard, make_storage
 from kb.knowledge import KnowledgeBase
 from kb.records import Records
 from kb.settings import Settings, get_settings
@@ -37,6 +38,7 @@ def site(tmp_path_factory):
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.state.kb, app.state.records, app.state.settings = kb, records, settings
+    app.state.login_guard = LoginGuard(make_storage("memory://"), "1000/minute", "1000/minute")
     app.dependency_overrides[get_settings] = lambda: settings
     yield app, kb, records
     records.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 import click
 
 from api.cli.common import data_dir_option, emit_json, handle_errors, json_option, main, settings_for
-from kb.errors import CiteDeskError, WriterLockedError
+from kb.errors import CiteDeskError, NotFoundError, WriterLockedError
 from kb.records import ROLES, Records
 
 
@@ -20,8 +20,13 @@ def _actor() -> str:
         return "cli"
 
 
-def _records(data_dir: Path | None) -> Records:
-    records = Records(settings_for(data_dir).records_url)
+def _records(data_dir: Path | None, read_only: bool = False) -> Records:
+    """The records database, migrated. A read-only command refuses a data directory that does not
+    exist (with SQLite records) rather than create an empty installation at a mistyped path."""
+    settings = settings_for(data_dir)
+    if read_only and not settings.database_url and not (Path(settings.data_dir) / "records.sqlite").is_file():
+        raise NotFoundError(f"no records database in {settings.data_dir} (check --data-dir or CITEDESK_DATA_DIR)")
+    records = Records(settings.records_url)
     records.migrate()
     return records
 
@@ -83,7 +88,7 @@ def keys_create(role: str, name: str, username: str | None, data_dir: Path | Non
 def keys_list(data_dir: Path | None, as_json: bool) -> None:
     """Every key with its prefix, role and state (never the key itself)."""
     rows = [{"id": k.id, "prefix": k.prefix, "name": k.name, "role": k.role, "revoked": k.revoked,
-             "created_at": k.created_at.isoformat()} for k in _records(data_dir).keys()]
+             "created_at": k.created_at.isoformat()} for k in _records(data_dir, read_only=True).keys()]
     if as_json:
         emit_json({"keys": rows})
         return
@@ -127,6 +132,46 @@ def users_add(name: str, role: str, password_stdin: bool, data_dir: Path | None)
     click.echo(f"added user {user.username} ({user.role})")
 
 
+@users.command("password")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, required=True, help="Read the new password from standard input.")
+@data_dir_option
+@handle_errors
+def users_password(name: str, password_stdin: bool, data_dir: Path | None) -> None:
+    """Set a user's password; every web session of the user ends."""
+    password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 8:
+        raise CiteDeskError("the password must have at least 8 characters")
+    records = _records(data_dir, read_only=True)
+    records.set_password(name, password)
+    records.audit(_actor(), "user.password", name)
+    click.echo(f"set the password of {name}; their web sessions have ended")
+
+
+@users.command("disable")
+@click.argument("name")
+@data_dir_option
+@handle_errors
+def users_disable(name: str, data_dir: Path | None) -> None:
+    """Disable a user: no sign-in, their web sessions end and their API keys stop working."""
+    records = _records(data_dir, read_only=True)
+    records.set_active(name, False)
+    records.audit(_actor(), "user.disable", name)
+    click.echo(f"disabled {name}")
+
+
+@users.command("enable")
+@click.argument("name")
+@data_dir_option
+@handle_errors
+def users_enable(name: str, data_dir: Path | None) -> None:
+    """Enable a disabled user again (they sign in anew)."""
+    records = _records(data_dir, read_only=True)
+    records.set_active(name, True)
+    records.audit(_actor(), "user.enable", name)
+    click.echo(f"enabled {name}")
+
+
 @users.command("list")
 @data_dir_option
 @json_option
@@ -134,7 +179,7 @@ def users_add(name: str, role: str, password_stdin: bool, data_dir: Path | None)
 def users_list(data_dir: Path | None, as_json: bool) -> None:
     """Every user and role."""
     rows = [{"id": u.id, "username": u.username, "role": u.role, "active": u.active,
-             "has_password": bool(u.password_hash)} for u in _records(data_dir).users()]
+             "has_password": bool(u.password_hash)} for u in _records(data_dir, read_only=True).users()]
     if as_json:
         emit_json({"users": rows})
         return
@@ -160,7 +205,7 @@ def backup(file: Path, server: str, api_key: str | None, data_dir: Path | None, 
     try:
         lock.acquire()
     except WriterLockedError:
-        manifest = _backup_through_server(file, server, api_key)
+        manifest = _backup_through_server(file, server, api_key, settings.secret_key)
     else:
         try:
             manifest = create_backup(settings, file)
@@ -172,7 +217,7 @@ def backup(file: Path, server: str, api_key: str | None, data_dir: Path | None, 
     emit_json(info) if as_json else click.echo(f"wrote {file} ({info['files']} files)")
 
 
-def _backup_through_server(file: Path, server: str, api_key: str | None) -> dict:
+def _backup_through_server(file: Path, server: str, api_key: str | None, secret_key: str) -> dict:
     import httpx
 
     from kb.backup import verify_archive
@@ -192,7 +237,7 @@ def _backup_through_server(file: Path, server: str, api_key: str | None) -> dict
                     out.write(block)
     except httpx.HTTPError as exc:
         raise CiteDeskError(f"cannot reach the server at {server}: {exc}") from exc
-    manifest = verify_archive(partial)
+    manifest = verify_archive(partial, secret_key)
     partial.replace(file)
     return manifest
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AgentUser, AnswererDep, KBDep, RecordsDep
+from kb.types import public_source
 
 router = APIRouter(prefix="/api", tags=["ask"])
 
@@ -55,4 +56,6 @@ def ask(body: AskRequest, request: Request, user: AgentUser, answerer: AnswererD
     iid = records.save_interaction(
         data, kind=body.kind, product=body.product, snapshot_id=str(getattr(kb, "snapshot_id", "") or ""),
         settings_hash=request.app.state.settings_hash, user_id=user.user_id, api_key_id=user.key_id)
+    if not user.at_least("admin"):  # no server paths for agents and trainers
+        data["citations"] = [{**c, "source": public_source(c.get("source", ""))} for c in data["citations"]]
     return {**data, "interaction_id": iid}

@@ -1,8 +1,11 @@
 """/api/documents (admin): upload, list, show, delete and re-ingest documents.
 
-Uploads are kept under data/uploads/ (so a document can be re-ingested) and ingested on the
-server's writer thread; the request returns a job id to poll. Search keeps answering throughout:
-the knowledge base swaps a document's chunks in one catalog transaction."""
+Uploads are ingested on the server's writer thread; the request returns a job id to poll. Search
+keeps answering throughout: the knowledge base swaps a document's chunks in one catalog
+transaction. An upload is kept under data/uploads/ (so it can be re-ingested) only once it has
+ingested cleanly and only when no personal number was found in it: the index holds the masked
+text, and the original file with the numbers in it is not kept (nor backed up). Personal numbers in
+the file name are masked before the name is used."""
 
 from __future__ import annotations
 
@@ -17,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from api.deps import AdminUser, JobsDep, KBDep, RecordsDep, SettingsDep
 from kb.errors import IngestError, NotFoundError
+from kb.text.pii import mask
 
 router = APIRouter(prefix="/api/documents", tags=["documents"])
 
@@ -112,7 +116,7 @@ async def _read_limited(upload: UploadFile, limit: int) -> bytes:
 async def upload(request: Request, user: AdminUser, settings: SettingsDep, kb: KBDep, jobs: JobsDep,
                  records: RecordsDep, file: Annotated[UploadFile, File()],
                  kind: Annotated[str | None, Form(max_length=30)] = None) -> Any:
-    name = safe_name(file.filename or "")
+    name = safe_name(mask(file.filename or ""))
     ext = name.rsplit(".", 1)[-1].lower() if "." in name else ""
     if ext not in ALLOWED:
         raise HTTPException(415, f"files of type {ext or '(none)'!r} are not accepted; use one of "
@@ -121,24 +125,15 @@ async def upload(request: Request, user: AdminUser, settings: SettingsDep, kb: K
     if not data:
         raise HTTPException(422, "the uploaded file is empty")
     uploads = Path(settings.data_dir) / "uploads"
-    uploads.mkdir(parents=True, exist_ok=True)
-    staged = uploads / f".{name}.{uuid.uuid4().hex[:8]}.incoming"
-    staged.write_bytes(data)
-    final = uploads / name
 
     def run() -> dict[str, Any]:
         from ingest.pipeline import ingest_bytes
 
-        try:
-            report = ingest_bytes(kb, name, data, kind=kind, source_key=f"upload:{name}")
-            errors = list(getattr(report, "errors", []) or [])
-            if errors:
-                raise IngestError(_errors_text(errors))
-        except BaseException:
-            staged.unlink(missing_ok=True)
-            raise
-        staged.replace(final)  # kept for re-ingest only once it ingested cleanly
-        return _report(report)
+        report = ingest_bytes(kb, name, data, kind=kind, source_key=f"upload:{name}")
+        errors = list(getattr(report, "errors", []) or [])
+        if errors:
+            raise IngestError(_errors_text(errors))
+        return {**_report(report), "kept_for_reingest": _keep_upload(kb, report, uploads, name, data)}
 
     job = jobs.submit("ingest", name, run)
     records.audit(user.name, "document.upload", name, {"bytes": len(data), "job": job.id, "kind": kind})
@@ -185,6 +180,21 @@ def reingest(doc_id: str, user: AdminUser, settings: SettingsDep, kb: KBDep, job
     job = jobs.submit("reingest", doc_id, _ingest_job(kb, path, doc.kind or None))
     records.audit(user.name, "document.reingest", doc_id, {"job": job.id})
     return job.to_dict()
+
+
+def _keep_upload(kb: Any, report: Any, uploads: Path, name: str, data: bytes) -> bool:
+    """Keep the uploaded file for re-ingest unless personal numbers were found in it; an older copy
+    under the same name goes either way (it no longer matches the document)."""
+    docs = [kb.get_document(d) for d in getattr(report, "doc_ids", []) or []]
+    final = uploads / name
+    if not docs or any(d is None or (d.meta or {}).get("personal_numbers") for d in docs):
+        final.unlink(missing_ok=True)
+        return False
+    uploads.mkdir(parents=True, exist_ok=True)
+    staged = uploads / f".{name}.{uuid.uuid4().hex[:8]}.incoming"
+    staged.write_bytes(data)
+    staged.replace(final)
+    return True
 
 
 def _source_file(data_dir: Path, source: str) -> Path | None:

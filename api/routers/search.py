@@ -8,7 +8,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.deps import AgentUser, KBDep
-from kb.types import SearchFilters
+from kb.types import SearchFilters, public_source
 
 router = APIRouter(prefix="/api", tags=["search"])
 
@@ -53,4 +53,7 @@ def search(body: SearchRequest, user: AgentUser, kb: KBDep) -> dict[str, Any]:
         raise ValidationError("the query is empty")
     filters = SearchFilters(kind=body.kind, product=body.product)
     hits = kb.search(body.query, k=body.k, filters=filters)
-    return {"query": body.query, "results": [hit_to_dict(i, h) for i, h in enumerate(hits, 1)]}
+    results = [hit_to_dict(i, h) for i, h in enumerate(hits, 1)]
+    if not user.at_least("admin"):  # no server paths for agents and trainers
+        results = [{**r, "source": public_source(r["source"])} for r in results]
+    return {"query": body.query, "results": results}

@@ -14,12 +14,38 @@ import zipfile
 from pathlib import Path
 
 from ingest.clean import clean_inline
-from ingest.loaders.base import Block, Loaded, blocks_from_markdown, first_heading, read_bytes
+from ingest.loaders.base import (
+    MAX_PAGES,
+    MAX_PARAGRAPHS,
+    Block,
+    Loaded,
+    blocks_from_markdown,
+    check_unpacked_size,
+    first_heading,
+    read_bytes,
+    too_many,
+)
 from kb.errors import IngestError
 
 _HEADING_STYLE_RE = re.compile(r"^(?:heading|标题|標題)\s*(\d)", re.I)
 _SENTENCE_END_RE = re.compile(r"[。!?;:！？；：.…\"”」』)]$")
 _CJK_END_RE = re.compile(r"[\u3400-\u9fff，、（]$")
+_PARAGRAPH_TAG = re.compile(rb"<w:p[ />]")
+
+
+def _count_paragraphs(data: bytes) -> int:
+    """Paragraph elements in the Word file's body, counted in its XML before it is parsed."""
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as z, z.open("word/document.xml") as f:
+            count, tail = 0, b""
+            while block := f.read(1 << 20):
+                chunk = tail + block
+                # a tag inside `tail` was counted with the block before
+                count += len(_PARAGRAPH_TAG.findall(chunk)) - len(_PARAGRAPH_TAG.findall(tail))
+                tail = chunk[-6:]
+            return count
+    except (zipfile.BadZipFile, KeyError, OSError, ValueError):
+        return 0  # not a Word file: python-docx says so below
 
 
 def load_docx(path: Path) -> Loaded:
@@ -28,6 +54,9 @@ def load_docx(path: Path) -> Loaded:
     from docx.table import Table
 
     data = read_bytes(path)
+    check_unpacked_size(data, path.name)
+    if _count_paragraphs(data) > MAX_PARAGRAPHS:
+        too_many("paragraphs", MAX_PARAGRAPHS, path.name)
     try:
         document = docx.Document(io.BytesIO(data))
     except (PackageNotFoundError, zipfile.BadZipFile, KeyError, ValueError) as exc:
@@ -99,7 +128,13 @@ def load_pdf(path: Path) -> Loaded:
         reader = PdfReader(io.BytesIO(data))
         if reader.is_encrypted and not reader.decrypt(""):
             raise IngestError(f"{path.name}: the PDF is password-protected")
-        pages = [page.extract_text() or "" for page in reader.pages]
+        if len(reader.pages) > MAX_PAGES:
+            too_many("pages", MAX_PAGES, path.name)
+        pages = []
+        for page in reader.pages:
+            pages.append(page.extract_text() or "")
+            if len(pages) > MAX_PAGES:  # a page tree whose count does not tell the truth
+                too_many("pages", MAX_PAGES, path.name)
         meta_title = (reader.metadata.title if reader.metadata else None) or None
     except IngestError:
         raise

@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import Any
 
 from ingest.clean import clean_inline
-from ingest.loaders.base import Loaded, decode, read_bytes
+from ingest.loaders.base import (
+    MAX_ROWS,
+    Loaded,
+    check_unpacked_size,
+    decode,
+    read_bytes,
+    sheet_rows,
+    too_many,
+)
 from kb.errors import IngestError
 from kb.text.norm import to_simplified
 
@@ -131,8 +139,13 @@ def _csv_rows(path: Path) -> list[dict[str, Any]]:
     except csv.Error:
         dialect = csv.excel
     reader = csv.DictReader(io.StringIO(text), dialect=dialect)
+    rows: list[dict[str, Any]] = []
     try:
-        return [{k: v for k, v in row.items() if k is not None} for row in reader]
+        for row in reader:
+            rows.append({k: v for k, v in row.items() if k is not None})
+            if len(rows) > MAX_ROWS:
+                too_many("rows", MAX_ROWS, path.name)
+        return rows
     except csv.Error as exc:
         raise IngestError(f"{path.name}: malformed CSV at line {reader.line_num}: {exc}") from exc
 
@@ -141,12 +154,13 @@ def _xlsx_rows(path: Path) -> list[dict[str, Any]]:
     from openpyxl import load_workbook
 
     data = read_bytes(path)
+    check_unpacked_size(data, path.name)
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise IngestError(f"{path.name}: not a readable Excel workbook (.xlsx): {exc}") from exc
     try:
-        rows = list(wb.worksheets[0].iter_rows(values_only=True)) if wb.worksheets else []
+        rows = sheet_rows(wb.worksheets[0], path.name) if wb.worksheets else []
     finally:
         wb.close()
     if not rows:
@@ -161,6 +175,8 @@ def _jsonl_rows(path: Path) -> list[dict[str, Any]]:
     for n, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
+        if len(rows) >= MAX_ROWS:
+            too_many("rows", MAX_ROWS, path.name)
         try:
             obj = json.loads(line)
         except json.JSONDecodeError as exc:

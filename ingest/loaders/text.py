@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import reprlib
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ from kb.text.pii import public_contact_key
 from kb.types import KINDS
 
 _FRONT_RE = re.compile(r"\A---[ \t]*\r?\n(.*?)\r?\n(?:---|\.\.\.)[ \t]*(?:\r?\n|\Z)", re.S)
+MAX_FRONT_MATTER = 16 * 1024  # characters; front matter is a handful of keys
+_short = reprlib.Repr()
+_short.maxstring, _short.maxother, _short.maxlist, _short.maxlevel = 60, 60, 5, 2
 FRONT_MATTER_KEYS = (
     "title", "kind", "product", "version", "effective_date", "expiry_date", "tags", "public_contacts",
 )  # fmt: skip
@@ -44,7 +48,7 @@ def _date(value: Any, key: str, name: str) -> str | None:
             return dt.date.fromisoformat(value.strip()).isoformat()
         except ValueError:
             pass
-    raise IngestError(f"{name}: front matter {key} must be a date like 2026-01-01, not {value!r}")
+    raise IngestError(f"{name}: front matter {key} must be a date like 2026-01-01, not {_short.repr(value)}")
 
 
 def _tags(value: Any, name: str) -> list[str]:
@@ -54,7 +58,7 @@ def _tags(value: Any, name: str) -> list[str]:
         return [t.strip() for t in re.split(r"[,，;；]", value) if t.strip()]
     if isinstance(value, list) and all(isinstance(t, str | int | float) for t in value):
         return [str(t).strip() for t in value if str(t).strip()]
-    raise IngestError(f"{name}: front matter tags must be a list of words, not {value!r}")
+    raise IngestError(f"{name}: front matter tags must be a list of words, not {_short.repr(value)}")
 
 
 def parse_front_matter(text: str, name: str) -> tuple[dict[str, Any], str]:
@@ -62,12 +66,15 @@ def parse_front_matter(text: str, name: str) -> tuple[dict[str, Any], str]:
     m = _FRONT_RE.match(text)
     if not m:
         return {}, text
+    if len(m.group(1)) > MAX_FRONT_MATTER:
+        raise IngestError(f"{name}: the front matter is longer than {MAX_FRONT_MATTER // 1024} KB")
     try:
-        raw = yaml.safe_load(m.group(1))
+        raw = load_yaml_without_aliases(m.group(1))
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         line = f" (line {where.line + 2})" if where is not None else ""
-        raise IngestError(f"{name}: the front matter is not valid YAML{line}") from exc
+        why = f": {exc}" if "not allowed" in str(exc) else ""
+        raise IngestError(f"{name}: the front matter is not valid YAML{line}{why}") from exc
     except ValueError as exc:  # PyYAML builds dates itself: 2026-13-45 fails here
         raise IngestError(f"{name}: the front matter has a date that is not a date ({exc})") from exc
     if raw is None:
@@ -95,6 +102,28 @@ def parse_front_matter(text: str, name: str) -> tuple[dict[str, Any], str]:
     if "public_contacts" in raw:
         fm["public_contacts"] = _public_contacts(raw["public_contacts"], name)
     return fm, text[m.end() :]
+
+
+class _NoAliasLoader(yaml.SafeLoader):
+    """The safe loader, refusing anchors and aliases: front matter needs neither, and an alias
+    bomb (a few hundred bytes of nested *aliases) expands to gigabytes once a value is used."""
+
+    def compose_node(self, parent, index):  # noqa: ANN001 - PyYAML's signature
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.YAMLError(f"aliases (*{event.anchor}) are not allowed here")
+        if getattr(self.peek_event(), "anchor", None):
+            raise yaml.YAMLError(f"anchors (&{self.peek_event().anchor}) are not allowed here")
+        return super().compose_node(parent, index)
+
+
+def load_yaml_without_aliases(text: str) -> Any:
+    """yaml.safe_load without anchors and aliases (yaml.YAMLError for a document that uses them)."""
+    loader = _NoAliasLoader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        loader.dispose()
 
 
 def _public_contacts(value: Any, name: str) -> list[str]:

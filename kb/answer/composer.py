@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from kb.answer.verify import Piece
 from kb.index.similarity import SentenceSimilarity
 from kb.text.lexicon import Lexicon
+from kb.text.markup import strip_markup
 from kb.text.norm import to_simplified, tokenize
 from kb.text.numbers import asks_for_number, extract_numbers
 from kb.text.question import Question
@@ -285,6 +286,7 @@ class ExtractiveComposer:
         chosen = self._in_context(self.select(cands, hits), hits)
 
         def show(text: str) -> str:
+            text = strip_markup(text)  # a source's raw HTML never reaches a reply (kb.text.markup)
             return to_simplified(text) if simplified else text
 
         pieces: list[Piece] = []

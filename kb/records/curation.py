@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import delete, select
 
-from kb.errors import NotFoundError, ValidationError
+from kb.errors import NotFoundError, ValidationError, clip
 from kb.records.models import EvalResult, EvalRun, Feedback, Interaction, QAItem, QASet, utcnow
 from kb.text.pii import mask_pii
 
@@ -29,6 +29,21 @@ def primary_score(overall: dict[str, Any]) -> float | None:
     return None
 
 
+def mask_strings(value: Any) -> Any:
+    """`value` with personal numbers masked in every string it holds (dicts and lists walked)."""
+    if isinstance(value, str):
+        return mask_pii(value).text
+    if isinstance(value, dict):
+        return {k: mask_strings(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [mask_strings(v) for v in value]
+    return value
+
+
+# what a trainer or an import writes into an item: masked like a question before it is stored
+_FREE_TEXT = ("reference_answer", "key_points", "expected_sources", "topic", "tags", "reviewed", "grades")
+
+
 def _clean_item(data: dict[str, Any]) -> dict[str, Any]:
     out = {k: data[k] for k in ITEM_FIELDS if k in data}
     if "question" in out:
@@ -36,6 +51,9 @@ def _clean_item(data: dict[str, Any]) -> dict[str, Any]:
         if not q:
             raise ValidationError("a Q&A item needs a non-empty question")
         out["question"] = q
+    for k in _FREE_TEXT:
+        if out.get(k) is not None:
+            out[k] = mask_strings(out[k])
     for k in ("key_points", "expected_sources", "tags", "grades"):
         if k in out and out[k] is None:
             out[k] = []
@@ -47,7 +65,8 @@ class CurationMixin:
 
     # -- Q&A sets ----------------------------------------------------------------------------
     def create_qaset(self, name: str, description: str = "", author: str | None = None) -> QASet:
-        name = (name or "").strip()
+        name = mask_pii(name or "").text.strip()
+        description = mask_pii(description or "").text
         if not name or len(name) > 200:
             raise ValidationError("a Q&A set name is 1 to 200 characters")
         with self.Session.begin() as s:
@@ -75,7 +94,7 @@ class CurationMixin:
             if row is None:
                 raise NotFoundError(f"no Q&A set {qaset_id}")
             if name is not None:
-                name = name.strip()
+                name = mask_pii(name).text.strip()
                 if not name or len(name) > 200:
                     raise ValidationError("a Q&A set name is 1 to 200 characters")
                 clash = s.scalar(select(QASet).where(QASet.name == name, QASet.id != qaset_id))
@@ -83,7 +102,7 @@ class CurationMixin:
                     raise ValidationError(f"a Q&A set named {name!r} already exists")
                 row.name = name
             if description is not None:
-                row.description = description
+                row.description = mask_pii(description).text
             row.updated_at = utcnow()
             return row
 
@@ -159,7 +178,7 @@ class CurationMixin:
             if run is None:
                 raise NotFoundError(f"no eval run {run_id}")
             run.status = status
-            run.error = error
+            run.error = None if error is None else clip(error)
             if status in ("done", "failed"):
                 run.finished_at = utcnow()
 

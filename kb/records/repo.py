@@ -19,7 +19,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
 from kb.errors import ConfigError, NotFoundError, ValidationError
-from kb.records.curation import CurationMixin
+from kb.records.curation import CurationMixin, mask_strings
 from kb.records.models import (
     ROLES,
     VERDICTS,
@@ -28,13 +28,22 @@ from kb.records.models import (
     Feedback,
     Interaction,
     User,
+    WebSession,
     utcnow,
 )
+from kb.records.sessions import SessionMixin
 from kb.text.pii import mask_pii
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 KEY_PREFIX = "cdk_"
 _hasher = PasswordHasher()
+_UNUSABLE_HASH: list[str] = []  # a hash no password matches, made once: unknown users cost the same
+
+
+def _unusable_hash() -> str:
+    if not _UNUSABLE_HASH:
+        _UNUSABLE_HASH.append(_hasher.hash(secrets.token_urlsafe(32)))
+    return _UNUSABLE_HASH[0]
 
 
 def hash_key(raw: str) -> str:
@@ -52,7 +61,7 @@ def _check_role(role: str) -> str:
     return role
 
 
-class Records(CurationMixin):
+class Records(CurationMixin, SessionMixin):
     def __init__(self, url: str, *, echo: bool = False) -> None:
         self.url = url
         parsed = make_url(url)
@@ -108,22 +117,37 @@ class Records(CurationMixin):
             return user
 
     def set_password(self, username: str, password: str) -> None:
+        """Set a new password; every web session of the user ends."""
         with self.Session.begin() as s:
             user = s.scalar(select(User).where(User.username == username))
             if user is None:
                 raise NotFoundError(f"no user {username!r}")
             user.password_hash = _hasher.hash(password)
+            user_id = user.id
+        self.end_sessions_of(user_id)
+
+    def set_active(self, username: str, active: bool) -> User:
+        """Enable or disable a user; disabling ends every web session of the user."""
+        with self.Session.begin() as s:
+            user = s.scalar(select(User).where(User.username == username))
+            if user is None:
+                raise NotFoundError(f"no user {username!r}")
+            user.active = active
+        if not active:
+            self.end_sessions_of(user.id)
+        return user
 
     def authenticate(self, username: str, password: str) -> User | None:
+        """The active user with this password, or None. An unknown, disabled or password-less user
+        costs one password check too, so the time taken does not tell which names exist."""
         with self.Session() as s:
             user = s.scalar(select(User).where(User.username == username, User.active.is_(True)))
-        if user is None or not user.password_hash:
-            return None
+        stored = user.password_hash if user is not None and user.password_hash else None
         try:
-            _hasher.verify(user.password_hash, password)
+            _hasher.verify(stored or _unusable_hash(), password)
         except (VerificationError, InvalidHashError):
             return None
-        return user
+        return user if stored else None
 
     def get_user(self, user_id: int) -> User | None:
         with self.Session() as s:
@@ -228,7 +252,7 @@ class Records(CurationMixin):
 
     def count(self, table: str) -> int:
         model = {"interactions": Interaction, "feedback": Feedback, "users": User, "api_keys": ApiKey,
-                 "audit_events": AuditEvent}[table]
+                 "audit_events": AuditEvent, "web_sessions": WebSession}[table]
         with self.Session() as s:
             return s.scalar(select(func.count()).select_from(model)) or 0
 
@@ -236,7 +260,7 @@ class Records(CurationMixin):
     def audit(self, actor: str, action: str, target: str = "", detail: dict[str, Any] | None = None) -> None:
         with self.Session.begin() as s:
             s.add(AuditEvent(actor=actor, action=action, target=(_mask(str(target)) or "")[:300],
-                             detail=detail or {}))
+                             detail=mask_strings(detail or {})))
 
     def audit_events(self, actor: str | None = None, action: str | None = None, since: datetime | None = None,
                      limit: int = 200) -> list[AuditEvent]:

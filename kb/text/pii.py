@@ -1,24 +1,39 @@
 """Masking of personal numbers before anything is logged, stored or sent to a model.
 
-Validation uses python-stdnum (PRC resident ID checksum, Luhn for bank cards) so that an
-18-digit loan contract number or an amount is not mistaken for an ID card. Mobile numbers
+Validation uses python-stdnum (PRC resident ID checksum and birth place, Luhn for bank cards) so
+that an 18-digit loan contract number or an amount is not mistaken for an ID card. Mobile numbers
 and e-mail addresses have no checksum; they are matched by shape.
+
+Numbers are found in every form a customer or an input method writes them: the text is looked at
+after Unicode NFKC (full-width １３７… and ＠ become 137… and @), with every decimal digit as its
+ASCII digit and zero-width characters removed, and with digits split by spaces or dashes
+(138 1234 5678, 1101-0519-4912-3100-2X). The masks replace the matching stretch of the original
+text; everything else is returned exactly as it was given.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 
 from stdnum import luhn
 from stdnum.cn import ric
 
-# Digits may be written with spaces or dashes in between (bank cards often are: 6222 0212 ...).
-# ID numbers are also written in groups: 110105 19491231 002X
-_ID_RE = re.compile(r"(?<![0-9A-Za-z])(\d{6}[ -]?\d{8}[ -]?\d{3}[0-9Xx])(?![0-9A-Za-z])")
-_CARD_RE = re.compile(r"(?<![0-9])((?:\d[ -]?){15,18}\d)(?![0-9])")
-_MOBILE_RE = re.compile(r"(?<![0-9])(?:\+?86[ -]?)?(1[3-9]\d[ -]?\d{4}[ -]?\d{4})(?![0-9])")
+# between two digits: nothing, a space or two, or a dash with optional spaces around it
+_SEP = r"(?:[ \t]?-[ \t]?|[ \t]{1,2})?"
+# 18-digit IDs (an old 15-digit one is checked by its birth date and place, see _valid_id); an ID
+# may be followed or preceded by letters (身份证号11010519491231002Xabc, ID110105…)
+_ID_RE = re.compile(rf"(?<![0-9])(\d(?:{_SEP}\d){{16}}{_SEP}[0-9Xx]|\d(?:{_SEP}\d){{14}})(?![0-9])")
+_CARD_RE = re.compile(rf"(?<![0-9])(\d(?:{_SEP}\d){{15,18}})(?![0-9])")
+# a mobile, with or without +86 / 0086 / 86 in front
+_MOBILE_RE = re.compile(rf"(?<![0-9])(?:(?:\+|00)?86{_SEP})?(1{_SEP}[3-9](?:{_SEP}\d){{9}})(?![0-9])")
 _EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
+# characters that take no room: zero-width space/joiners, word joiner, BOM, soft hyphen and the
+# other invisible format characters (Unicode category Cf)
+_INVISIBLE = "Cf"
+_INVISIBLE_RE = re.compile("[\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890-\u0891\u08e2\u180e\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd\U00013430-\U00013438\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001\U000e0020-\U000e007f]")  # every code point of category Cf (Unicode 14.0.0)
+_OTHER_DIGIT_RE = re.compile(r"(?![0-9])\d")  # a decimal digit of another script (٣, ३, ３ …)
 
 ID_MASK = "[身份证号]"
 CARD_MASK = "[银行卡号]"
@@ -37,7 +52,39 @@ class MaskResult:
 
 
 def _digits(s: str) -> str:
-    return re.sub(r"[ -]", "", s)
+    return re.sub(r"[ \t-]", "", s)
+
+
+def _valid_id(number: str) -> bool:
+    """An 18-digit resident ID with a valid checksum, birth date and birth place; or an old
+    15-digit one (no check digit: 6 digits of place, yymmdd of birth in the 1900s, 3 of order)
+    whose 18-digit form is valid."""
+    number = number.upper()
+    if len(number) == 15:
+        if not number.isdigit():
+            return False
+        long_form = number[:6] + "19" + number[6:]
+        number = long_form + ric.calc_check_digit(long_form + "0")
+    return ric.is_valid(number)
+
+
+def _normalised(text: str) -> tuple[str, list[int]]:
+    """What the patterns look at — NFKC, decimal digits as ASCII, invisible characters removed —
+    and for each of its characters the index of the original character it came from."""
+    if (unicodedata.is_normalized("NFKC", text) and not _INVISIBLE_RE.search(text)
+            and not _OTHER_DIGIT_RE.search(text)):
+        return text, range(len(text))  # type: ignore[return-value]  # nothing to change: the common case
+    out: list[str] = []
+    where: list[int] = []
+    for i, ch in enumerate(text):
+        if unicodedata.category(ch) == _INVISIBLE:
+            continue
+        form = unicodedata.normalize("NFKC", ch)
+        if len(form) == 1 and form.isdecimal() and not form.isascii():
+            form = str(unicodedata.decimal(form))
+        out.append(form)
+        where.extend([i] * len(form))
+    return "".join(out), where
 
 
 def public_contact_key(value: str) -> str:
@@ -54,41 +101,43 @@ def mask_pii(text: str, keep: frozenset[str] = frozenset()) -> MaskResult:
     """Mask personal numbers in `text`. `keep` holds the organisation's own published contacts
     (keys from `public_contact_key`: addresses, "@domain"s, phone numbers), which stay as they are."""
     found: dict[str, int] = {}
+    view, where = _normalised(text)
+    # every find is a (start, end, mask) over `view`; the first pattern to claim a stretch wins
+    spans: list[tuple[int, int, str]] = []
 
-    def count(kind: str) -> None:
-        found[kind] = found.get(kind, 0) + 1
+    def free(a: int, b: int) -> bool:
+        return all(b <= s or a >= e for s, e, _ in spans)
 
-    def id_sub(m: re.Match) -> str:
-        if ric.is_valid(_digits(m.group(1)).upper()):
-            count("id_card")
-            return ID_MASK
-        return m.group(0)
+    def claim(kind: str, mask: str, a: int, b: int) -> None:
+        if free(a, b):
+            spans.append((a, b, mask))
+            found[kind] = found.get(kind, 0) + 1
 
-    def card_sub(m: re.Match) -> str:
+    for m in _EMAIL_RE.finditer(view):
+        address = m.group(0).lower()
+        if not (address in keep or address[address.index("@") :] in keep):
+            claim("email", EMAIL_MASK, m.start(), m.end())
+    for m in _ID_RE.finditer(view):
+        if _valid_id(_digits(m.group(1))):
+            claim("id_card", ID_MASK, m.start(1), m.end(1))
+    for m in _CARD_RE.finditer(view):
         digits = _digits(m.group(1))
         if 16 <= len(digits) <= 19 and luhn.is_valid(digits):
-            count("bank_card")
-            return CARD_MASK
-        return m.group(0)
-
-    def mobile_sub(m: re.Match) -> str:
-        if _digits(m.group(1)) in keep:
-            return m.group(0)
-        count("mobile")
-        return MOBILE_MASK
-
-    def email_sub(m: re.Match) -> str:
-        address = m.group(0).lower()
-        if address in keep or address[address.index("@") :] in keep:
-            return m.group(0)
-        count("email")
-        return EMAIL_MASK
-
-    text = _EMAIL_RE.sub(email_sub, text)
-    text = _ID_RE.sub(id_sub, text)
-    text = _CARD_RE.sub(card_sub, text)
-    text = _MOBILE_RE.sub(mobile_sub, text)
-    return MaskResult(text=text, found=found)
+            claim("bank_card", CARD_MASK, m.start(1), m.end(1))
+    for m in _MOBILE_RE.finditer(view):
+        if _digits(m.group(1)) not in keep:
+            claim("mobile", MOBILE_MASK, m.start(), m.end())
+    if not spans:
+        return MaskResult(text=text, found=found)
+    pieces: list[str] = []
+    at = 0
+    for a, b, mask in sorted(spans):
+        start, end = where[a], where[b - 1] + 1
+        pieces.append(text[at:start])
+        pieces.append(mask)
+        at = end
+    pieces.append(text[at:])
+    return MaskResult(text="".join(pieces), found=found)
 
 
 def mask(text: str, keep: frozenset[str] = frozenset()) -> str:

@@ -9,8 +9,10 @@ from typing import Any
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
-from kb.types import KINDS
+from kb.records import role_at_least
+from kb.types import KINDS, public_source
 from ui.i18n import translate
 from ui.routes.common import (
     KBDep,
@@ -47,25 +49,54 @@ def login_form(request: Request, records: RecordsDep, next: str | None = None) -
 
 
 @router.post("/login", response_class=HTMLResponse)
-def login(request: Request, records: RecordsDep, username: str = Form(""), password: str = Form(""),
-          csrf: str = Form(""), next: str = Form("/sidebar")) -> Response:
+async def login(request: Request, records: RecordsDep, username: str = Form(""), password: str = Form(""),
+                csrf: str = Form(""), next: str = Form("/sidebar")) -> Response:
+    """Sign in. The app's login guard (api.ratelimit.LoginGuard on app.state) limits failures per
+    user name and per address and lets only a few password checks run at once; the check runs in a
+    worker thread, so waiting sign-ins hold no thread and block nothing else."""
     ctx = {"next_url": safe_next(next), "username": username}
     if not check_csrf(request, csrf):
         return render(request, "login.html", {**ctx, "error": "login.csrf_failed"}, status_code=403)
-    user = records.authenticate(username.strip(), password)
+    name = username.strip()[:100]
+    address = request.client.host if request.client else "unknown"
+    guard = request.app.state.login_guard
+    if not await guard.acquire():
+        response = render(request, "login.html", {**ctx, "error": "login.busy"}, status_code=503)
+        response.headers["Retry-After"] = "5"
+        return response
+    try:
+        refusal = guard.refused(name, address)
+        user = None if refusal else await run_in_threadpool(records.authenticate, name, password)
+        if refusal is None and user is None:
+            guard.failed(name, address)
+    finally:
+        guard.release()
     if user is None:
-        records.audit(username.strip()[:100] or "(empty)", "login.failed", "web")
-        return render(request, "login.html", {**ctx, "error": "login.failed"}, status_code=401)
+        await run_in_threadpool(_audit_failure, records, name, address, refusal)
+        error, status = ("login.locked", 429) if refusal else ("login.failed", 401)
+        response = render(request, "login.html", {**ctx, "error": error}, status_code=status)
+        if refusal:
+            response.headers["Retry-After"] = str(refusal.retry_after)
+        return response
     request.session.clear()
-    request.session["user_id"] = user.id
+    request.session["sid"] = await run_in_threadpool(records.start_session, user.id)
     request.session["csrf"] = secrets.token_urlsafe(32)
-    records.audit(user.username, "login", "web")
+    await run_in_threadpool(records.audit, user.username, "login", "web", {"address": address})
     return RedirectResponse(safe_next(next), status_code=303)
 
 
+def _audit_failure(records: Any, name: str, address: str, refusal: Any) -> None:
+    """A failed sign-in is logged under the user it was for when that user exists; a name that is
+    no user is not written down (it is the caller's choice of text, often a mistyped password)."""
+    known = records.get_user_by_name(name) if name else None
+    detail = {"address": address, **({"refused": refusal.reason} if refusal else {})}
+    records.audit(known.username if known else "(unknown user)", "login.failed", "web", detail)
+
+
 @router.post("/logout")
-def logout(request: Request, csrf: str = Form("")) -> Response:
+def logout(request: Request, records: RecordsDep, csrf: str = Form("")) -> Response:
     if check_csrf(request, csrf):
+        records.end_session(request.session.get("sid"))
         request.session.clear()
     return RedirectResponse("/login", status_code=303)
 
@@ -102,7 +133,9 @@ def document_view(doc_id: str, request: Request, records: RecordsDep, kb: KBDep)
         return error_page(request, 404, user, "error.404.title", message=doc_id)
     chunks = sorted(kb.chunks_of(doc_id), key=lambda c: (c.meta.get("ord", 0), c.span or (0, 0)))
     kind_keys = {f"kind.{k}" for k in KINDS}
-    return render(request, "document.html", {"doc": doc, "chunks": chunks, "kind_keys": kind_keys}, user=user)
+    source = doc.source if role_at_least(user.role, "admin") else public_source(doc.source)
+    return render(request, "document.html", {"doc": doc, "source": source, "chunks": chunks,
+                                             "kind_keys": kind_keys}, user=user)
 
 
 @router.get("/ui/chunks/{chunk_id}")

@@ -69,13 +69,14 @@ def check_csrf(request: Request, submitted: str | None) -> bool:
 
 
 def session_user(request: Request, records: Records) -> User | None:
-    user_id = request.session.get("user_id")
-    if user_id is None:
+    """The signed-in user while the session's server-side record stands (kb.records.sessions):
+    signing out, a password change or deactivation ends it, whatever the cookie still says."""
+    token = request.session.get("sid")
+    if token is None:
         return None
-    user = records.get_user(int(user_id))
-    if user is None or not user.active:
-        request.session.pop("user_id", None)
-        return None
+    user = records.session_user(token)
+    if user is None:
+        request.session.pop("sid", None)
     return user
 
 

@@ -10,7 +10,9 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from starlette.concurrency import run_in_threadpool
 
+from evals.qaset import parse_qaset
 from evals.report import run_report_dir
 from kb.errors import CiteDeskError, NotFoundError, ValidationError
 from ui.chart import Series, legend, line_chart
@@ -22,6 +24,7 @@ GRADES = ("correct", "partial", "wrong")
 # file extension → evals.qaset format: the project's own YAML sets, JSON lines, and trainers' sheets
 IMPORT_FORMATS = {"yaml": "yaml", "yml": "yaml", "jsonl": "jsonl", "csv": "csv", "xlsx": "xlsx"}
 VERDICT_ORDER = {"rejected": 0, "edited": 1, None: 2, "accepted": 3}
+MAX_IMPORT = 10 << 20  # a Q&A sheet; the app also caps the whole request body (api.bodies)
 
 
 def _lines(text: str) -> list[str]:
@@ -62,29 +65,35 @@ def create_qaset(request: Request, records: RecordsDep, name: str = Form(""), de
 @router.post("/qasets/import")
 async def import_qaset(request: Request, records: RecordsDep, file: Annotated[UploadFile, File()],
                        name: str = Form(""), csrf: str = Form("")) -> Response:
-    from evals.qaset import parse_qaset
-
     user = guard_form(request, records, "trainer", csrf)
     if isinstance(user, Response):
         return user
     filename = file.filename or "qaset.csv"
     ext = filename.rsplit(".", 1)[-1].lower()
     ext = IMPORT_FORMATS.get(ext, ext)
-    data = await file.read()
+    data = await file.read(MAX_IMPORT + 1)
     try:
         if ext not in IMPORT_FORMATS.values():
             raise ValidationError(translate("err.import_type", lang_of(request), name=filename))
-        stem = filename.rsplit(".", 1)[0].strip()
-        parsed = parse_qaset(data if ext == "xlsx" else data.decode("utf-8-sig"), ext, name=stem, source=filename)
-        if name.strip():  # the name typed in the form wins over the one in a YAML file
-            parsed.name = name.strip()
-        items = parsed.item_rows(author=user.username)
-        row = records.create_qaset(parsed.name, parsed.description, author=user.username)
-        records.add_items(row.id, items)
+        if len(data) > MAX_IMPORT:
+            raise ValidationError(translate("err.import_size", lang_of(request), mb=MAX_IMPORT >> 20))
+        # parsed and stored in a worker thread: a large sheet never holds up other requests
+        row, count = await run_in_threadpool(_import, records, user.username, filename, ext, data, name)
     except (CiteDeskError, UnicodeDecodeError) as exc:
         return RedirectResponse(f"/trainer/qasets?error={quote(str(exc)[:500])}", status_code=303)
-    records.audit(user.username, "qaset.import", row.name, {"items": len(items), "file": filename})
+    records.audit(user.username, "qaset.import", row.name, {"items": count, "file": filename})
     return RedirectResponse(f"/trainer/qasets/{row.id}", status_code=303)
+
+
+def _import(records: Any, author: str, filename: str, ext: str, data: bytes, name: str) -> tuple[Any, int]:
+    stem = filename.rsplit(".", 1)[0].strip()
+    parsed = parse_qaset(data if ext == "xlsx" else data.decode("utf-8-sig"), ext, name=stem, source=filename)
+    if name.strip():  # the name typed in the form wins over the one in a YAML file
+        parsed.name = name.strip()
+    items = parsed.item_rows(author=author)
+    row = records.create_qaset(parsed.name, parsed.description, author=author)
+    records.add_items(row.id, items)
+    return row, len(items)
 
 
 @router.get("/qasets/{qaset_id}", response_class=HTMLResponse)

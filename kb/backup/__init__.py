@@ -7,13 +7,16 @@ JSON file per table for PostgreSQL), a settings snapshot without secrets, and ma
 the sha256 of every file. The caller makes sure no write runs meanwhile: the CLI holds the
 data directory's writer lock; the server runs `create_backup` on its writer thread.
 
-`restore_backup` verifies every checksum before touching anything, extracts into a temporary
-directory beside the data directory and swaps it in with two renames.
+The manifest is signed (`manifest.sig`: HMAC-SHA256 with CITEDESK_SECRET_KEY). `restore_backup`
+(kb/backup/restore.py) refuses any archive that is damaged, unsigned, or not a complete and
+consistent installation before it touches anything, and leaves the data directory and the records
+as they were on every failure.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import shutil
@@ -25,11 +28,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import DateTime, delete, insert, select, text
+from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
-from kb.errors import ValidationError
-from kb.index.locking import LOCK_NAME, WriterLock
+from kb.index.locking import LOCK_NAME
 from kb.records import Records, settings_snapshot
 from kb.records.models import Base
 from kb.settings import Settings
@@ -38,6 +40,7 @@ FORMAT = 1
 BACKUP_DIR = "backups"
 SKIP = {LOCK_NAME, BACKUP_DIR}  # never archived
 CHROMA_DIR = "chroma"
+SIGNATURE = "manifest.sig"
 BATCH = 2000
 
 
@@ -198,7 +201,9 @@ def create_backup(settings: Settings, dest: Path, records: Records | None = None
                         "records_backend": backend, "snapshot_id": snapshot,
                         "chroma": "external" if settings.chroma_url else "embedded", "vectors": vectors,
                         "files": files}
-            (stage / "manifest.json").write_text(json.dumps(manifest, indent=2), "utf-8")
+            blob = json.dumps(manifest, indent=2).encode("utf-8")
+            (stage / "manifest.json").write_bytes(blob)
+            (stage / SIGNATURE).write_text(manifest_signature(blob, settings.secret_key), "utf-8")
             partial = Path(tmp) / "archive.tar.gz"
             with tarfile.open(partial, "w:gz") as tar:
                 tar.add(stage, arcname=".")
@@ -220,101 +225,14 @@ def _snapshot_of(catalog: Path) -> str | None:
         return None
 
 
-def verify_archive(archive: Path) -> dict[str, Any]:
-    """Check the archive's manifest and every checksum without extracting; raise ValidationError."""
-    archive = Path(archive)
-    if not archive.is_file():
-        raise ValidationError(f"{archive}: no such backup archive")
-    try:
-        with tarfile.open(archive, "r:gz") as tar:
-            members = {m.name.removeprefix("./"): m for m in tar.getmembers()}
-            if "manifest.json" not in members:
-                raise ValidationError(f"{archive.name}: not a CiteDesk backup (no manifest.json)")
-            manifest = json.loads(tar.extractfile(members["manifest.json"]).read())
-            files = manifest.get("files") or {}
-            for name, member in members.items():
-                if member.issym() or member.islnk() or name.startswith("/") or ".." in Path(name).parts:
-                    raise ValidationError(f"{archive.name}: unsafe entry {name!r}")
-                if member.isfile() and name != "manifest.json" and name not in files:
-                    raise ValidationError(f"{archive.name}: {name} is not listed in the manifest")
-            for name, digest in files.items():
-                member = members.get(name)
-                if member is None or not member.isfile():
-                    raise ValidationError(f"{archive.name}: {name} is missing")
-                h = hashlib.sha256()
-                f = tar.extractfile(member)
-                while block := f.read(1 << 20):
-                    h.update(block)
-                if h.hexdigest() != digest:
-                    raise ValidationError(f"{archive.name}: {name} is damaged (checksum mismatch)")
-    except (tarfile.TarError, OSError, EOFError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"{archive.name}: damaged or unreadable archive ({exc})") from exc
-    if manifest.get("format") != FORMAT:
-        raise ValidationError(f"{archive.name}: backup format {manifest.get('format')!r} is not supported")
-    return manifest
+def manifest_signature(manifest: bytes, secret_key: str) -> str:
+    """HMAC-SHA256 of the manifest's bytes with the installation's secret key (CITEDESK_SECRET_KEY):
+    a manifest rewritten to match altered files, or written from scratch, does not carry it."""
+    return hmac.new(secret_key.encode("utf-8"), manifest, hashlib.sha256).hexdigest()
 
 
-def _load_tables(records: Records, folder: Path) -> None:
-    """Replace every records table by the archived rows, in one transaction."""
-    tables = Base.metadata.sorted_tables
-    with records.engine.begin() as conn:
-        for table in reversed(tables):
-            conn.execute(delete(table))
-        for table in tables:
-            rows = json.loads((folder / f"{table.name}.json").read_text("utf-8"))
-            dates = [c.name for c in table.columns if isinstance(c.type, DateTime)]
-            for row in rows:
-                for c in dates:
-                    if row.get(c):
-                        row[c] = datetime.fromisoformat(row[c])
-            if rows:
-                conn.execute(insert(table), rows)
-            if records.backend == "postgresql" and rows:
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                                  f"(SELECT max(id) FROM {table.name}))"))
+# verification and restore (kb/backup/restore.py) use the pieces above
+from kb.backup.restore import restore_backup, verify_archive  # noqa: E402
 
-
-def restore_backup(settings: Settings, archive: Path) -> dict[str, Any]:
-    """Verify, then replace the data directory (and records) by the archive's contents."""
-    manifest = verify_archive(archive)
-    data_dir = Path(settings.data_dir).resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    lock = WriterLock(data_dir)
-    lock.acquire()  # WriterLockedError while a server or another writer runs
-    try:
-        tmp = Path(tempfile.mkdtemp(dir=data_dir.parent, prefix=f".{data_dir.name}.restore-"))
-        try:
-            with tarfile.open(archive, "r:gz") as tar:
-                tar.extractall(tmp, filter="data")
-            new_data = tmp / "data"
-            if (tmp / "vectors").is_dir():
-                import_vectors(tmp / "vectors", new_data / CHROMA_DIR)
-            rec_path = _records_sqlite_path(settings.records_url)
-            archived_records = tmp / "records" / "records.sqlite"
-            if rec_path is not None and archived_records.is_file():
-                if rec_path.parent == data_dir:
-                    shutil.move(archived_records, new_data / rec_path.name)
-                else:
-                    staged = rec_path.with_name(f".{rec_path.name}.restore")
-                    shutil.copy2(archived_records, staged)
-                    for suffix in ("-wal", "-shm"):
-                        Path(f"{rec_path}{suffix}").unlink(missing_ok=True)
-                    os.replace(staged, rec_path)
-            elif rec_path is None and (tmp / "records" / "tables").is_dir():
-                records = Records(settings.records_url)
-                try:
-                    records.migrate()
-                    _load_tables(records, tmp / "records" / "tables")
-                finally:
-                    records.close()
-            if (data_dir / BACKUP_DIR).is_dir():
-                shutil.move(data_dir / BACKUP_DIR, new_data / BACKUP_DIR)
-            old = data_dir.with_name(f".{data_dir.name}.old-{os.getpid()}")
-            os.rename(data_dir, old)
-            os.rename(new_data, data_dir)
-            shutil.rmtree(old, ignore_errors=True)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-    finally:
-        lock.release()
-    return manifest
+__all__ = ["BACKUP_DIR", "create_backup", "export_vectors", "import_vectors", "manifest_signature",
+           "restore_backup", "verify_archive"]
