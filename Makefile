@@ -5,13 +5,18 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: install demo test lint bench report screenshots gate clean
+.PHONY: install demo test test-fast lint lean bench report screenshots gate clean
+
+# The tests need every extra: [st] (the sentence-transformers embedder), [train] (the query
+# adapter's training), [eval] (the ragas metrics), [ollama] (the LLM composer on Ollama's API).
+# A user's `pip install .` takes none of them.
+EXTRAS := dev,st,train,eval,ollama
 
 $(STAMP): pyproject.toml
 	@echo "== Installing CiteDesk and its dependencies into $(VENV): 2 to 5 minutes (torch, chromadb, ...); pip names each package"
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -e '.[dev]'
+	$(BIN)/pip install -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 	@echo "== Installed into $(VENV)"
 
@@ -30,8 +35,18 @@ demo: install
 	@echo "== 4/4 Serving. Open http://127.0.0.1:$(PORT)/sidebar (sign in with a demo account above); API docs at /docs"
 	$(BIN)/citedesk serve --host 127.0.0.1 --port $(PORT)
 
+# Everything, the slow and browser tests included (what CI runs).
 test: install
 	$(BIN)/python -m pytest -q
+
+# The fast suite, for working on the code (a few minutes).
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow and not browser"
+
+# What a default `pip install .` would install (pip resolves it as a dry run): no torch, no
+# sentence-transformers, no peft, no ragas, no langchain-community. Part of `make test` too.
+lean: install
+	$(BIN)/python -m pytest -q tests/test_dependencies.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -17,6 +17,7 @@ import os
 import warnings
 from typing import Any
 
+from kb.errors import import_extra
 from kb.settings import Settings
 
 # ragas sends usage analytics unless told not to; an evaluation run never phones home.
@@ -107,6 +108,7 @@ class RagasScorer:
     `_sample`, and returns {"metrics": names computed, "judge": bool, "errors": [...]}."""
 
     def __init__(self, settings: Settings, *, use_judge: bool | None = None):
+        import_extra("ragas", "eval", "the ragas metrics")  # before any question is asked
         self.settings = settings
         self.use_judge = bool(settings.judge_base_url) if use_judge is None else use_judge
 

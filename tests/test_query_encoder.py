@@ -127,38 +127,71 @@ def test_the_worker_does_not_outlive_a_killed_server(project_root):
     assert gone and not alive
 
 
+def _framed(*requests):
+    import io
+
+    from kb.index import query_encoder as qe
+
+    buf = io.BytesIO()
+    for texts in requests:
+        qe.send_texts(buf, texts)
+    buf.seek(0)
+    return buf
+
+
 def test_the_worker_answers_each_request_and_reports_a_broken_encoder(monkeypatch):
     import io
 
     from kb.index import query_encoder as qe
 
-    def framed(*messages):
-        buf = io.BytesIO()
-        for m in messages:
-            qe.send_message(buf, m)
-        buf.seek(0)
-        return buf
-
     replies = io.BytesIO()
-    qe.serve(0.5, ADAPTER_DIR, framed(TEXTS[:2], TEXTS[2:3]), replies)  # returns at the end of its input
+    qe.serve(0.5, ADAPTER_DIR, _framed(TEXTS[:2], TEXTS[2:3]), replies)  # returns at the end of its input
     replies.seek(0)
     expected = QueryEncoder(ADAPTER_DIR, strength=0.5)
     for texts in (TEXTS[:2], TEXTS[2:3]):
-        status, vectors = qe.recv_message(replies)
-        assert status == "ok" and (vectors * expected.embed(texts)).sum(axis=1).min() > 0.99999
+        status, vectors = qe.recv_reply(replies)
+        assert status == "ok" and vectors.dtype == np.float32
+        np.testing.assert_array_equal(vectors, expected.embed(texts))  # the very same floats
     with pytest.raises(EOFError):
-        qe.recv_message(replies)
+        qe.recv_reply(replies)
 
     def broken(*args, **kwargs):
         raise ConfigError("the query adapter in x cannot be loaded: damaged")
 
     monkeypatch.setattr(qe, "QueryEncoder", broken)
     replies = io.BytesIO()
-    qe.serve(0.5, ADAPTER_DIR, framed(["借钱"], ["还钱"]), replies)
+    qe.serve(0.5, ADAPTER_DIR, _framed(["借钱"], ["还钱"]), replies)
     replies.seek(0)
     for _ in range(2):  # every request gets the error, the worker does not die on it
-        status, error = qe.recv_message(replies)
+        status, error = qe.recv_reply(replies)
         assert status == "error" and isinstance(error, ConfigError) and "damaged" in str(error)
+
+
+def test_the_worker_never_unpickles_what_it_reads(tmp_path):
+    """A request is JSON texts: a pickled object on the pipe is refused as malformed, never run,
+    and the worker answers the next request."""
+    import io
+    import pickle
+    import struct
+
+    from kb.index import query_encoder as qe
+
+    planted = tmp_path / "planted"
+
+    class Payload:
+        def __reduce__(self):
+            return (planted.touch, ())
+
+    evil = pickle.dumps(Payload())
+    requests = io.BytesIO(struct.pack("<Q", len(evil)) + evil + _framed(["逾期了怎么办"]).getvalue())
+    replies = io.BytesIO()
+    qe.serve(0.5, ADAPTER_DIR, requests, replies)
+    replies.seek(0)
+    status, error = qe.recv_reply(replies)
+    assert status == "error" and "not JSON" in str(error)
+    assert not planted.exists()
+    status, vectors = qe.recv_reply(replies)
+    assert status == "ok" and vectors.shape == (1, 384)
 
 
 def test_a_damaged_adapter_is_a_clear_error(tmp_path):
@@ -268,3 +301,15 @@ def test_a_question_asked_again_is_not_embedded_again(monkeypatch):
     assert calls == [["提前还款要手续费吗", "逾期会上征信吗"], ["砍头息合法吗"]]  # only the new one
     assert again.shape == (3, 4) and (again[0] == first[1]).all() and (again[2] == first[1]).all()
     assert again[1][0] == len("砍头息合法吗")
+
+
+def test_training_without_the_train_extra_says_what_to_install(tmp_path, monkeypatch):
+    import sys
+
+    from evals import train_query_encoder as training
+    from kb.errors import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "peft", None)  # as if citedesk[train] were not installed
+    with pytest.raises(MissingExtraError, match=r"pip install 'citedesk\[train\]'"):
+        training.train(tmp_path / "corpora", tmp_path / "adapter")
+    assert not (tmp_path / "adapter").exists()

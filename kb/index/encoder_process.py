@@ -70,15 +70,15 @@ class EncoderProcess:
         return [proc.pid] if proc is not None and proc.poll() is None else []
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        from kb.index.query_encoder import recv_message, send_message
+        from kb.index.query_encoder import recv_reply, send_texts
 
         with self._lock:
             for attempt in (1, 2):
                 if self._proc is None or self._proc.poll() is not None:
                     self._proc = self._start()
                 try:
-                    send_message(self._proc.stdin, list(texts))
-                    status, value = recv_message(self._proc.stdout)
+                    send_texts(self._proc.stdin, list(texts))
+                    status, value = recv_reply(self._proc.stdout)
                     break
                 except (OSError, EOFError) as exc:  # the worker died (killed, out of memory)
                     self._stop()

@@ -23,11 +23,11 @@ word-embedding table from the mapped model file, and embeds a question in a few 
 
 from __future__ import annotations
 
+import io
 import json
 import math
 import mmap
 import os
-import pickle
 import re
 import struct
 import sys
@@ -258,20 +258,22 @@ class QueryEncoder:
 
 
 # -- the worker process (kb.index.encoder_process.EncoderProcess starts `python -m kb.index.query_encoder STRENGTH ADAPTER`) --
-# Messages on its stdin/stdout are length-prefixed pickles: a list of texts in, ("ok", vectors) or
-# ("error", exception) out. The pipe is private to the server that started the worker.
+# Messages on its stdin/stdout are frames: an 8-byte little-endian length, then that many bytes. A
+# request is one frame of JSON, the list of texts. A reply is a JSON frame, {"status": "ok"} followed
+# by a frame of the vectors in numpy's .npy format (read back with allow_pickle=False), or
+# {"status": "error", "type": ..., "message": ...}. Nothing read from the pipe is unpickled: the
+# data are texts and a float32 matrix, and neither end has to trust the other's bytes to run them.
 # multiprocessing.connection.Connection frames messages the same way, but it is built on a raw file
 # descriptor it then owns (and closes), while here both ends are Popen's and sys.stdin's streams;
-# the framing is the two functions below.
+# the framing is the functions below.
 
 
-def send_message(stream: BinaryIO, obj) -> None:
-    data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.write(struct.pack("<Q", len(data)) + data)
+def _write_frame(stream: BinaryIO, *frames: bytes) -> None:
+    stream.write(b"".join(struct.pack("<Q", len(f)) + f for f in frames))
     stream.flush()
 
 
-def recv_message(stream: BinaryIO):
+def _read_frame(stream: BinaryIO) -> bytes:
     head = stream.read(8)
     if len(head) < 8:
         raise EOFError("the other end of the encoder pipe closed")
@@ -279,31 +281,81 @@ def recv_message(stream: BinaryIO):
     data = stream.read(size)
     if len(data) < size:
         raise EOFError("the other end of the encoder pipe closed")
-    return pickle.loads(data)
+    return data
+
+
+def send_texts(stream: BinaryIO, texts: list[str]) -> None:
+    _write_frame(stream, json.dumps(list(texts), ensure_ascii=False).encode("utf-8"))
+
+
+def recv_texts(stream: BinaryIO) -> list[str]:
+    """The texts of the next request (EOFError when the pipe closed, ValueError when malformed)."""
+    data = _read_frame(stream)
+    try:
+        texts = json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ValueError(f"the request is not JSON: {exc}") from exc
+    if not isinstance(texts, list) or not all(isinstance(t, str) for t in texts):
+        raise ValueError("the request is not a list of texts")
+    return texts
+
+
+def send_vectors(stream: BinaryIO, vectors: np.ndarray) -> None:
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(vectors, dtype=np.float32), allow_pickle=False)
+    _write_frame(stream, b'{"status": "ok"}', buf.getvalue())
+
+
+def send_error(stream: BinaryIO, exc: BaseException) -> None:
+    reply = {"status": "error", "type": type(exc).__name__, "message": str(exc)}
+    _write_frame(stream, json.dumps(reply, ensure_ascii=False).encode("utf-8"))
+
+
+def _rebuilt(kind: str, message: str) -> Exception:
+    """The worker's exception on this side: our own errors (kb.errors) and Python's built-in ones by
+    name, anything else as a RuntimeError naming its type."""
+    import builtins
+
+    from kb import errors
+
+    cls = getattr(errors, kind, None) or getattr(builtins, kind, None)
+    if isinstance(cls, type) and issubclass(cls, Exception):
+        try:
+            return cls(message)
+        except TypeError:  # an exception class that takes other arguments
+            pass
+    return RuntimeError(f"{kind}: {message}")
+
+
+def recv_reply(stream: BinaryIO) -> tuple[str, np.ndarray | Exception]:
+    """("ok", vectors) or ("error", the worker's exception); EOFError when the pipe closed."""
+    try:
+        head = json.loads(_read_frame(stream).decode("utf-8"))
+        if head.get("status") == "ok":
+            return "ok", np.load(io.BytesIO(_read_frame(stream)), allow_pickle=False)
+        return "error", _rebuilt(str(head.get("type")), str(head.get("message")))
+    except (UnicodeDecodeError, ValueError, AttributeError) as exc:  # not our framing: a broken worker
+        raise EOFError(f"the encoder worker sent a malformed reply: {exc}") from exc
 
 
 def serve(strength: float, adapter_dir: Path, requests: BinaryIO, replies: BinaryIO) -> None:
     """Answer embedding requests until the server closes the pipe (or dies: the pipe closes then
     too, so the worker never outlives it). An error building the encoder, such as a damaged
-    adapter, is the reply to every request."""
+    adapter, is the reply to every request; so is a malformed request, to itself."""
     try:
         encoder, failure = QueryEncoder(adapter_dir, strength=strength), None
     except Exception as exc:  # sent to the caller as it was raised
         encoder, failure = None, exc
     while True:
         try:
-            texts = recv_message(requests)
-        except EOFError:
-            return
-        try:
+            texts = recv_texts(requests)
             if failure is not None:
                 raise failure
-            send_message(replies, ("ok", encoder.embed(texts)))
+            send_vectors(replies, encoder.embed(texts))
+        except EOFError:
+            return
         except Exception as exc:
-            try:
-                send_message(replies, ("error", exc))
-            except Exception:  # an exception that cannot be pickled: its message still gets there
-                send_message(replies, ("error", RuntimeError(f"{type(exc).__name__}: {exc}")))
+            send_error(replies, exc)
 
 
 if __name__ == "__main__":
