@@ -77,7 +77,12 @@ class Settings(BaseSettings):
         "search keys) besides the bundles' own, separated by the OS path separator",
     )
 
-    # optional LLM composer (any OpenAI-compatible chat endpoint)
+    # optional LLM composer, reached through llama-index (kb/answer/llm.py)
+    llm_provider: Literal["openai_like", "ollama"] = Field(
+        "openai_like",
+        description='"openai_like": any OpenAI-compatible chat-completions endpoint (vLLM, LM Studio, DashScope\'s '
+        'compatible mode, Ollama\'s /v1 …); "ollama": Ollama\'s own chat API (the citedesk[ollama] extra)',
+    )
     llm_base_url: str | None = None
     llm_model: str | None = None
     llm_api_key: str | None = None

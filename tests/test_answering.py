@@ -335,8 +335,9 @@ def llm():
 
 
 def llm_answerer(kb, server, **kw):
+    url = server.root if kw.get("llm_provider") == "ollama" else server.url
     settings = kb.settings.model_copy(
-        update={"llm_base_url": server.url, "llm_model": "stand-in", "llm_api_key": "k", **kw}
+        update={"llm_base_url": url, "llm_model": "stand-in", "llm_api_key": "k", **kw}
     )
     return Answerer(kb, settings)
 
@@ -386,10 +387,11 @@ def test_personal_numbers_in_a_question_do_not_change_its_answer(answerer):
     assert ID_CARD not in a.question and "[身份证号]" in a.question
 
 
-def test_llm_request_holds_only_the_masked_question(kb, llm, caplog):
+@pytest.mark.parametrize("provider", ["openai_like", "ollama"])
+def test_llm_request_holds_only_the_masked_question(kb, llm, caplog, provider):
     caplog.set_level(logging.DEBUG)
     llm.reply = "借款的利息不得预先在本金中扣除[1]。"
-    a = llm_answerer(kb, llm).ask(f"我的身份证是{ID_CARD}，电话{MOBILE}，利息能先从本金里扣吗？")
+    a = llm_answerer(kb, llm, llm_provider=provider).ask(f"我的身份证是{ID_CARD}，电话{MOBILE}，利息能先从本金里扣吗？")
     assert "pii_masked" in a.flags and llm.requests
     for body in llm.requests:
         assert ID_CARD not in body and MOBILE not in body
