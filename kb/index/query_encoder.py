@@ -19,6 +19,18 @@ uses, evals/train_query_encoder.py, and which the tests check this against): in 
 torch and transformers cost about 470 MB resident and pushed peak memory at 100k chunks from 1.9 to
 2.5 GB, over the 2 GB goal; this keeps about 85 MB of float32 weights, reads the 4-bit
 word-embedding table from the mapped model file, and embeds a question in a few milliseconds.
+
+Not ONNX Runtime either, measured (evals/bench_query_encoder.py: the same merged weights as an ONNX
+graph, one thread each, the 119 demo questions, on the shared 2-core machine at a load average of
+about 18): ONNX Runtime embeds a question faster (p50 37 ms against numpy's 107 ms there; 75 ms
+without its pre-packed second copy of the weights), but holds 413 MB resident for the encoder
+against numpy's 167 MB (362 MB without pre-packing) — the worker is what the 2 GB goal at 100k
+chunks has to fit — and needs the `onnx` package at run time to build the graph from the merged
+adapter (15 MB resident, 31 MB installed; onnxruntime itself already comes with chromadb), or an
+85 MB model file per adapter. Its vectors are not numpy's (max difference 2e-7: the same top-10
+chunks and the same replies on the demo set, scores differing by up to 2e-6). A question's
+encoding is not what limits a reply (p95 of `citedesk ask` is well under its 150 ms goal), so the
+smaller worker wins; the script re-measures if that changes.
 """
 
 from __future__ import annotations
