@@ -108,7 +108,7 @@ class RagasScorer:
     `_sample`, and returns {"metrics": names computed, "judge": bool, "errors": [...]}."""
 
     def __init__(self, settings: Settings, *, use_judge: bool | None = None):
-        import_extra("ragas", "eval", "the ragas metrics")  # before any question is asked
+        import_extra("ragas", "eval", "scoring with the ragas metrics")  # before any question is asked
         self.settings = settings
         self.use_judge = bool(settings.judge_base_url) if use_judge is None else use_judge
 

@@ -255,6 +255,10 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--keys", default=None,
                     help="question-keys files whose phrasings also train (default: the bundled kb/question_keys; '' = none)")
     args = ap.parse_args(argv)
+    try:
+        need_training_libraries()
+    except ConfigError as exc:
+        raise SystemExit(f"error: {exc}") from None
     report = train(args.corpora, args.out, epochs=args.epochs, lr=args.lr, keys=args.keys)
     print(json.dumps(report, ensure_ascii=False, indent=2))
 
