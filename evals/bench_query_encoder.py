@@ -1,7 +1,10 @@
 """The question encoder in numpy (kb/index/query_encoder.py, what serves) against the same network
 in ONNX Runtime: latency per question, resident memory, and how far the vectors differ.
 
-    python -m evals.bench_query_encoder [--questions evals/sets/demo.yaml] [--repeat 3]
+    python -m evals.bench_query_encoder [--questions evals/sets/demo.yaml] [--repeat 3] [--data-dir DIR]
+
+With --data-dir (a knowledge base holding the questions' documents, e.g. `citedesk demo build`), it
+also searches with each side's vectors and prints every question whose top-10 chunks differ.
 
 The ONNX graph is built here from the very weights QueryEncoder holds (the adapter merged at the
 strength search uses), with the `onnx` package (`pip install onnx`; not a dependency of CiteDesk),
@@ -142,10 +145,52 @@ def run_side(side: str, questions: list[str], repeat: int) -> dict:
             "rss_peak_mb": rss_mb()}
 
 
+def compare_searches(data_dir: str, questions: list[str]) -> None:
+    """Search the knowledge base with each side embedding the questions (in this process); print
+    the top-10 chunk ids wherever they differ."""
+    import onnxruntime as ort
+
+    from kb.index import encoder_process
+    from kb.index.query_encoder import QueryEncoder
+    from kb.knowledge import KnowledgeBase
+    from kb.settings import Settings
+
+    enc = QueryEncoder(strength=encoder_process.LAY_STRENGTH)
+    session = ort.InferenceSession(onnx_graph(enc), providers=["CPUExecutionProvider"])
+    sides = {
+        "numpy": enc.embed,
+        "onnx": lambda texts: np.vstack([session.run(["y"], {"x": _embedded(enc, t).astype(np.float32)})[0]
+                                         for t in texts]).astype(np.float32),
+    }
+
+    class Side:  # stands in for the worker process
+        embed = None
+
+    tops = {}
+    for side, embed in sides.items():
+        Side.embed = staticmethod(lambda texts, embed=embed: embed(texts) if texts else enc.embed(texts))
+        encoder_process._lay_query_encoder = lambda: Side()
+        encoder_process._LAY_VECTORS = encoder_process.VectorCache(4096)
+        with KnowledgeBase.open(Settings(data_dir=data_dir)) as kb:
+            tops[side] = [[(h.chunk.chunk_id, h.score) for h in kb.search(q, k=10)] for q in questions]
+    same_ids = same_scores = 0
+    for q, a, b in zip(questions, tops["numpy"], tops["onnx"], strict=True):
+        if [c for c, _ in a] == [c for c, _ in b]:
+            same_ids += 1
+            same_scores += a == b
+        else:
+            print(f"differs: {q}\n  numpy {[c for c, _ in a]}\n  onnx  {[c for c, _ in b]}")
+    diff = max((abs(x[1] - y[1]) for a, b in zip(tops["numpy"], tops["onnx"], strict=True)
+                for x, y in zip(a, b, strict=False)), default=0.0)
+    print(f"search top-10: same chunks in the same order for {same_ids}/{len(questions)} questions, "
+          f"same scores for {same_scores}; largest score difference {diff:.1e}")
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--questions", default="evals/sets/demo.yaml")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--data-dir", help="also compare the top-10 search results on this knowledge base")
     ap.add_argument("--side", choices=["numpy", "onnx"], help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     from evals.qaset import load_qaset
@@ -176,6 +221,8 @@ def main(argv: list[str] | None = None) -> None:
               f"{out[side]['rss_peak_mb']:.0f} MB in all")
     print(f"vectors: cosine min {cos.min():.7f}, max abs difference {np.abs(a - b).max():.2e}, "
           f"identical rows {(a == b).all(axis=1).sum()}/{len(a)}")
+    if args.data_dir:
+        compare_searches(args.data_dir, questions)
 
 
 if __name__ == "__main__":
