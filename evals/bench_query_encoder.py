@@ -21,6 +21,7 @@ import os
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -91,6 +92,18 @@ def onnx_graph(enc) -> bytes:
     return model.SerializeToString()
 
 
+def adapter_dir() -> Path:
+    """The query adapter search uses with the default settings: the first loaded bundle's."""
+    from kb.bundles import load_bundles
+    from kb.index.query_encoder import ADAPTER_FOLDER
+    from kb.settings import Settings
+
+    adapters = [b.part(ADAPTER_FOLDER) for b in load_bundles(Settings().bundles) if b.part(ADAPTER_FOLDER)]
+    if not adapters:
+        raise SystemExit("no loaded bundle has a query adapter (CITEDESK_BUNDLES)")
+    return adapters[0]
+
+
 def _embedded(enc, text: str) -> np.ndarray:
     """The embedding layer as QueryEncoder._forward computes it."""
     from kb.index.query_encoder import _layer_norm, dequantize
@@ -111,8 +124,9 @@ def run_side(side: str, questions: list[str], repeat: int) -> dict:
     from kb.index.encoder_process import LAY_STRENGTH
     from kb.index.query_encoder import QueryEncoder
 
+    adapter = adapter_dir()
     before = rss_mb()
-    enc = QueryEncoder(strength=LAY_STRENGTH)
+    enc = QueryEncoder(adapter, strength=LAY_STRENGTH)
     if side == "numpy":
         embed = lambda text: enc.embed([text])[0]  # noqa: E731
     else:
@@ -155,7 +169,7 @@ def compare_searches(data_dir: str, questions: list[str]) -> None:
     from kb.knowledge import KnowledgeBase
     from kb.settings import Settings
 
-    enc = QueryEncoder(strength=encoder_process.LAY_STRENGTH)
+    enc = QueryEncoder(adapter_dir(), strength=encoder_process.LAY_STRENGTH)
     session = ort.InferenceSession(onnx_graph(enc), providers=["CPUExecutionProvider"])
     sides = {
         "numpy": enc.embed,
@@ -169,8 +183,8 @@ def compare_searches(data_dir: str, questions: list[str]) -> None:
     tops = {}
     for side, embed in sides.items():
         Side.embed = staticmethod(lambda texts, embed=embed: embed(texts) if texts else enc.embed(texts))
-        encoder_process._lay_query_encoder = lambda: Side()
-        encoder_process._LAY_VECTORS = encoder_process.VectorCache(4096)
+        encoder_process._lay_query_encoder = lambda adapter: Side()
+        encoder_process._lay_questions_embedder.cache_clear()  # and its cache of question vectors
         with KnowledgeBase.open(Settings(data_dir=data_dir)) as kb:
             tops[side] = [[(h.chunk.chunk_id, h.score) for h in kb.search(q, k=10)] for q in questions]
     same_ids = same_scores = 0
