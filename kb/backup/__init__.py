@@ -188,8 +188,9 @@ def create_backup(settings: Settings, dest: Path, records: Records | None = None
                     finally:
                         _release_chroma()
             if rec_path is not None:
-                if rec_path.exists():
-                    _sqlite_copy(rec_path, stage / "records" / "records.sqlite")
+                if not rec_path.exists():  # no one has signed in or made a key yet: archive empty records
+                    records.migrate()
+                _sqlite_copy(rec_path, stage / "records" / "records.sqlite")
                 backend = "sqlite"
             else:
                 _dump_tables(records, stage / "records" / "tables")
