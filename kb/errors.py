@@ -34,6 +34,11 @@ class LLMError(CiteDeskError):
     """The language-model endpoint failed, timed out or answered nonsense."""
 
 
+class ServiceUnavailableError(StoreError):
+    """A service a shared deployment needs (PostgreSQL, the Chroma server, Redis) cannot be
+    reached right now; the request can be tried again once it is back."""
+
+
 MAX_MESSAGE = 2000  # characters of an error message that are stored or shown
 
 

@@ -3,7 +3,9 @@
 Writes go vectors first, then one catalog transaction, then orphan clean-up, so a failure at any
 point leaves the previous version searchable; a chunk is visible only once its catalog row is
 committed. Concurrent readers and one writer may share an instance (the web server searches
-while a background task ingests); only one process may open a data directory as writer.
+while a background task ingests); only one process may open a data directory as writer. In a
+shared deployment (Settings.shared) the catalog is on PostgreSQL and the vectors on a Chroma
+server; readers in other processes `follow` the catalog's snapshot, and one worker writes.
 """
 
 from __future__ import annotations
@@ -11,7 +13,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import sqlite3
 import threading
 import time
 import uuid
@@ -20,14 +21,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from sqlalchemy.exc import IntegrityError
 
 from kb.bundles import load_bundles
 from kb.errors import ConfigError, NotFoundError, StoreError, ValidationError
 from kb.index.catalog import SENTENCE_REFS_STATE, Catalog
 from kb.index.embedders import Embedder, make_embedder
 from kb.index.encoder_process import search_query_encoder
+from kb.index.follow import SnapshotFollower
 from kb.index.lexical import LexicalIndex, chunk_tokens, index_text
-from kb.index.locking import WriterLock
+from kb.index.locking import DatabaseWriterLock, WriterLock
 from kb.index.query_encoder import ADAPTER_FOLDER
 from kb.index.similarity import SentenceSimilarity
 from kb.index.vectorstore import ChromaStore, VectorEntry, collection_name, make_client
@@ -67,7 +70,7 @@ class DocumentInfo:
 
 
 class KnowledgeBase:
-    def __init__(self, settings: Settings, catalog: Catalog, embedder: Embedder, client, lock: WriterLock | None):
+    def __init__(self, settings: Settings, catalog: Catalog, embedder: Embedder, client, lock):
         self.settings = settings
         self.data_dir = Path(settings.data_dir)
         self.catalog = catalog
@@ -77,18 +80,21 @@ class KnowledgeBase:
         self._write_lock = threading.RLock()
         self._docs_cache: tuple[str, dict[str, DocMeta]] | None = None
         self._docs_lock = threading.Lock()
+        self.follower: SnapshotFollower | None = None
         name = catalog.get_state("collection")
-        if name is None:
-            name = collection_name(embedder.name, uuid.uuid4().hex[:6])
-            catalog.set_state({"collection": name, "embedder": embedder.name, "embedder_spec": settings.embedder})
-        elif catalog.get_state("embedder") != embedder.name:
+        if name is None:  # a new knowledge base (two processes starting at once agree on one name)
+            state = catalog.init_state({"collection": collection_name(embedder.name, uuid.uuid4().hex[:6]),
+                                        "embedder": embedder.name, "embedder_spec": settings.embedder})
+            name = state["collection"]
+        if catalog.get_state("embedder") != embedder.name:
             raise ConfigError(
                 f"this knowledge base was indexed with the embedder {catalog.get_state('embedder')!r}, but the "
                 f"settings ask for {embedder.name!r} (CITEDESK_EMBEDDER={settings.embedder!r}); run "
                 "`citedesk reindex --embedder <spec>` to re-embed, or set CITEDESK_EMBEDDER back"
             )
         self.store = ChromaStore(client, name)
-        self.lexical = LexicalIndex(catalog, self.data_dir / "lexical")
+        # a shared deployment's readers each keep their index in memory (kb.index.lexical)
+        self.lexical = LexicalIndex(catalog, None if settings.shared else self.data_dir / "lexical")
         self.bundles = load_bundles(settings.bundles)
         self.lexicon = load_lexicon(self.bundles)
         self.retriever = self._retriever(embedder, self.store)
@@ -112,23 +118,26 @@ class KnowledgeBase:
         )
 
     @classmethod
-    def open(cls, settings: Settings, writer: bool = False, embedder: Embedder | None = None) -> KnowledgeBase:
-        """Open the knowledge base in settings.data_dir — a writer creates it when needed, a reader
-        (writer=False) refuses a directory that holds none rather than leave an empty one behind (a
-        mistyped --data-dir); `embedder` overrides the one named by settings.embedder (it must carry
-        the same name as the indexed one)."""
+    def open(
+        cls, settings: Settings, writer: bool = False, embedder: Embedder | None = None, wait: float = 0.0
+    ) -> KnowledgeBase:
+        """Open the knowledge base in settings.data_dir, or the shared one — a writer creates it when
+        needed, a reader (writer=False) refuses a data directory that holds none rather than leave an
+        empty one behind (a mistyped --data-dir); `embedder` overrides the one named by
+        settings.embedder (it must carry the same name as the indexed one). A shared writer waits up
+        to `wait` seconds for the writer lock."""
         data_dir = Path(settings.data_dir)
-        if not writer and not (data_dir / "catalog.sqlite").is_file():
+        if not writer and not settings.shared and not (data_dir / "catalog.sqlite").is_file():
             raise NotFoundError(f"no knowledge base in {data_dir} (check --data-dir or CITEDESK_DATA_DIR; "
                                 "`citedesk ingest` or `citedesk demo build` creates one)")
         data_dir.mkdir(parents=True, exist_ok=True)
         lock = None
         if writer:
-            lock = WriterLock(data_dir)
-            lock.acquire()
+            lock = DatabaseWriterLock(settings.database_url) if settings.shared else WriterLock(data_dir)
+            lock.acquire(wait) if settings.shared else lock.acquire()
         try:
             embedder = embedder or make_embedder(settings.embedder)
-            catalog = Catalog(data_dir / "catalog.sqlite")
+            catalog = Catalog(settings.catalog_location)
             kb = cls(settings, catalog, embedder, make_client(data_dir, settings.chroma_url), lock)
             if writer:
                 kb._record_sentence_refs()
@@ -139,6 +148,8 @@ class KnowledgeBase:
             raise
 
     def close(self) -> None:
+        if self.follower is not None:
+            self.follower.stop()
         self.catalog.close()
         if self._lock is not None:
             self._lock.release()
@@ -155,7 +166,37 @@ class KnowledgeBase:
 
     @property
     def snapshot_id(self) -> str:
+        """The snapshot searches answer from: the catalog's, or for a following reader the one its
+        index was last built from (what an ask records)."""
+        if self.lexical.following:
+            return self.lexical.snapshot_id or self.catalog.snapshot_id
         return self.catalog.snapshot_id
+
+    # -- following the catalog (readers of a shared deployment) ------------------------------
+
+    def follow(self, interval: float | None = None, wait_for_notice=None) -> SnapshotFollower:
+        """Serve from the snapshot last loaded and move to the catalog's newest in the background
+        (kb.index.follow); `wait_for_notice(timeout)` wakes the follower early on a change notice."""
+        self.lexical.following = True
+        self.follower = SnapshotFollower(self.refresh, interval or self.settings.follow_seconds, wait_for_notice)
+        return self.follower.start()
+
+    def refresh(self) -> str | None:
+        """Move to the catalog's current snapshot: the vector collection and embedder (after a
+        reindex), the lexical index, the documents; the new snapshot id, or None if current."""
+        if self.lexical.snapshot_id is not None and self.lexical.snapshot_id == self.catalog.snapshot_id:
+            return None
+        name = self.catalog.get_state("collection")
+        if name and name != self.store.name:
+            embedder = self.embedder
+            if self.catalog.get_state("embedder") != embedder.name:
+                embedder = make_embedder(self.catalog.get_state("embedder_spec") or self.settings.embedder)
+            store = ChromaStore(self.client, name)
+            self.retriever = self._retriever(embedder, store)
+            self.embedder, self.store = embedder, store
+        self.lexical.rebuild()
+        self._documents_meta()
+        return self.lexical.snapshot_id
 
     def _record_sentence_refs(self) -> None:
         """Once per catalog written before `sentence_refs` existed: record which chunk quotes which
@@ -254,7 +295,7 @@ class KnowledgeBase:
                 with self.catalog.transaction() as conn:
                     self.catalog.replace_document(conn, doc, prepared, tokens, fingerprint, quoted)
                     self.catalog.add_sentence_vectors(conn, self.embedder.name, sentences)
-            except sqlite3.IntegrityError as exc:
+            except IntegrityError as exc:
                 raise ValidationError(f"document {doc.doc_id}: a chunk id is already used by another document") from exc
             removed = [cid for cid in old if cid not in set(new_ids)]
             stale_keys = [
@@ -297,7 +338,7 @@ class KnowledgeBase:
         return self.catalog.source_state(source_key)
 
     def _documents_meta(self) -> dict[str, DocMeta]:
-        snap = self.catalog.snapshot_id
+        snap = self.snapshot_id
         with self._docs_lock:
             if self._docs_cache is None or self._docs_cache[0] != snap:
                 rows = self.catalog.document_rows()
@@ -350,6 +391,7 @@ class KnowledgeBase:
             "collection": self.store.name,
             "chroma": self.settings.chroma_url or "embedded",
             "snapshot_id": self.snapshot_id,
+            "catalog_snapshot_id": self.catalog.snapshot_id,
             "lexical_snapshot_id": self.lexical.snapshot_id,
             "data_dir": str(self.data_dir),
         }
@@ -382,6 +424,8 @@ class KnowledgeBase:
             self.embedder, self.store = embedder, new
             self.settings = self.settings.model_copy(update={"embedder": spec})
             self.retriever = self._retriever(embedder, new)
+            if self.settings.shared:  # readers in other processes move to the new collection first
+                time.sleep(3 * self.settings.follow_seconds)
             try:
                 old.drop()
             except StoreError as exc:

@@ -12,7 +12,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from kb.errors import ConfigError
@@ -94,7 +94,25 @@ class Settings(BaseSettings):
     judge_api_key: str | None = None
 
     # records and web
-    database_url: str | None = Field(None, description="SQLAlchemy URL; SQLite file in the data directory when unset")
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL of the records (PostgreSQL: postgresql+psycopg://...); SQLite file in the data "
+        "directory when unset. In a shared deployment the catalog lives there too",
+    )
+    # a shared deployment: several reader processes and hosts, one writer (docs/deployment.md)
+    redis_url: str | None = Field(
+        None,
+        description="redis://host:port/db: turns on the shared deployment (readers and one `citedesk worker`); "
+        "needs CITEDESK_DATABASE_URL on PostgreSQL and CITEDESK_CHROMA_URL. Holds the job queue, the rate "
+        "limits and the change notices",
+    )
+    follow_seconds: float = Field(
+        2.0,
+        gt=0,
+        le=60,
+        description="in a shared deployment, how often a reader checks the catalog for a new snapshot when no change "
+        "notice arrives",
+    )
     secret_key: str = Field("dev-secret-key", description="signs session cookies; must be changed in production")
     max_upload_mb: int = Field(20, ge=1)
     rate_limit_per_minute: int = Field(120, ge=1)
@@ -131,6 +149,31 @@ class Settings(BaseSettings):
             if not _ORIGIN.match(origin):
                 raise ValueError(f"{origin!r} is not an origin such as https://crm.example.com or https://*.example.com")
         return " ".join(v.split())
+
+    @model_validator(mode="after")
+    def _check_shared(self) -> Settings:
+        if self.redis_url:
+            if not self.redis_url.startswith(("redis://", "rediss://", "unix://")):
+                raise ValueError(f"redis_url must look like redis://host:port/0, got {self.redis_url!r}")
+            missing = [name for name, ok in (
+                ("CITEDESK_DATABASE_URL (PostgreSQL)", (self.database_url or "").startswith("postgresql")),
+                ("CITEDESK_CHROMA_URL", bool(self.chroma_url)),
+            ) if not ok]
+            if missing:
+                raise ValueError("CITEDESK_REDIS_URL turns on the shared deployment, which also needs "
+                                 + " and ".join(missing))
+        return self
+
+    @property
+    def shared(self) -> bool:
+        """A shared deployment: catalog and records on PostgreSQL, vectors on a Chroma server, the job
+        queue and rate limits on Redis; readers follow the catalog, one worker writes."""
+        return bool(self.redis_url)
+
+    @property
+    def catalog_location(self) -> Path | str:
+        """The catalog: the PostgreSQL database of a shared deployment, else catalog.sqlite in the data directory."""
+        return self.database_url if self.shared else self.data_dir / "catalog.sqlite"
 
     def check_safe(self) -> None:
         """Refuse unsafe defaults outside development mode."""

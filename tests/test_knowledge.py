@@ -259,7 +259,7 @@ def test_answer_sentences_are_embedded_at_ingest_so_a_reply_embeds_only_its_ques
 
 
 def _stored_sentence_count(kb) -> int:
-    return kb.catalog._query("SELECT COUNT(*) FROM sentence_vectors")[0][0]
+    return kb.catalog._query("SELECT COUNT(*) AS n FROM sentence_vectors")[0]["n"]
 
 
 def test_removing_or_changing_a_document_deletes_the_vectors_of_sentences_nothing_quotes_any_more(kb):
@@ -285,10 +285,10 @@ def test_a_catalog_from_before_sentence_references_is_cleaned_on_the_next_write_
             kb.upsert_document(doc, chunks)
         # what an older version left behind: no references, and the vectors of a removed document
         with kb.catalog.transaction(snapshot=False) as conn:
-            conn.execute("DELETE FROM sentence_refs")
-            conn.execute("DELETE FROM state WHERE key = 'sentence_refs'")
-            conn.execute("DELETE FROM chunks WHERE doc_id = ?", (make_doc_id("card.md"),))
-            conn.execute("DELETE FROM documents WHERE doc_id = ?", (make_doc_id("card.md"),))
+            conn.exec_driver_sql("DELETE FROM sentence_refs")
+            conn.exec_driver_sql("DELETE FROM state WHERE key = 'sentence_refs'")
+            conn.exec_driver_sql("DELETE FROM chunks WHERE doc_id = ?", (make_doc_id("card.md"),))
+            conn.exec_driver_sql("DELETE FROM documents WHERE doc_id = ?", (make_doc_id("card.md"),))
     with KnowledgeBase.open(settings, embedder=counting) as reader:  # readers change nothing
         assert set(reader.sentence_vectors(REPAY + CARD)) == set(REPAY + CARD)
     with KnowledgeBase.open(settings, writer=True, embedder=counting) as kb:

@@ -5,6 +5,11 @@ The index text of a chunk is its title, section, text and FAQ key questions, nor
 chunk's tokens, so the index is rebuilt from the catalog alone. It is persisted under
 data_dir/lexical/ tagged with the catalog snapshot id it was built from; when the catalog has
 moved on, the index is rebuilt before it answers, so it never disagrees with the catalog.
+
+A reader of a shared deployment (several processes, each with its own index in memory, no
+directory) *follows* instead: searches use the index of the snapshot last built, and
+KnowledgeBase.refresh rebuilds it in the background when the catalog moves on; the old index
+answers until the new one is complete.
 """
 
 from __future__ import annotations
@@ -48,10 +53,12 @@ class LexicalIndex:
 
     META = "citedesk.json"
 
-    def __init__(self, catalog: Catalog, directory: Path) -> None:
+    def __init__(self, catalog: Catalog, directory: Path | None) -> None:
         self.catalog = catalog
-        self.directory = Path(directory)
-        self._lock = threading.RLock()
+        self.directory = Path(directory) if directory is not None else None  # None: in memory only
+        self._lock = threading.RLock()  # guards the swap of the index, held only for an instant
+        self._build_lock = threading.Lock()  # one rebuild at a time
+        self.following = False  # see the module docstring
         self._retriever: bm25s.BM25 | None = None
         self._ids: list[str] = []
         self._pos: dict[str, int] = {}
@@ -63,6 +70,8 @@ class LexicalIndex:
     # -- persistence -------------------------------------------------------------------------
 
     def _load(self) -> None:
+        if self.directory is None:
+            return
         meta_path = self.directory / self.META
         if not meta_path.is_file():
             return
@@ -104,36 +113,50 @@ class LexicalIndex:
     # -- build -------------------------------------------------------------------------------
 
     def rebuild(self) -> None:
+        """Build the index of the catalog's current snapshot; searches use the previous index until
+        this one is complete."""
+        with self._build_lock:
+            self._rebuild()
+
+    def _rebuild(self) -> None:
+        # Tokens become vocabulary ids row by row, as the catalog streams them. Handing bm25s
+        # the token strings instead held every token of every chunk as a Python string at once:
+        # at 100k chunks the rebuild peaked at 1.9 GB, now 0.9 GB (an id list shares the
+        # vocabulary's int objects). bm25s builds the same index either way.
+        ids, doc_ids, corpus, vocab = [], [], [], {}
+        with self.catalog.lexical_rows() as (snap, rows):
+            for chunk_id, doc_id, tokens in rows:
+                ids.append(chunk_id)
+                doc_ids.append(doc_id)
+                corpus.append([vocab.setdefault(t, len(vocab)) for t in tokens.split(" ")] if tokens else [])
+        retriever = None
+        if ids:
+            retriever = bm25s.BM25(**BM25_PARAMS)
+            retriever.index((corpus, vocab), show_progress=False)
+        del corpus
+        doc_array, pos = np.array(doc_ids, dtype=object), {cid: i for i, cid in enumerate(ids)}
         with self._lock:
-            # Tokens become vocabulary ids row by row, as the catalog streams them. Handing bm25s
-            # the token strings instead held every token of every chunk as a Python string at once:
-            # at 100k chunks the rebuild peaked at 1.9 GB, now 0.9 GB (an id list shares the
-            # vocabulary's int objects). bm25s builds the same index either way.
-            ids, doc_ids, corpus, vocab = [], [], [], {}
-            with self.catalog.lexical_rows() as (snap, rows):
-                for chunk_id, doc_id, tokens in rows:
-                    ids.append(chunk_id)
-                    doc_ids.append(doc_id)
-                    corpus.append([vocab.setdefault(t, len(vocab)) for t in tokens.split(" ")] if tokens else [])
-            retriever = None
-            if ids:
-                retriever = bm25s.BM25(**BM25_PARAMS)
-                retriever.index((corpus, vocab), show_progress=False)
-            del corpus
-            self._retriever, self._ids, self.snapshot_id = retriever, ids, snap
-            self._doc_ids = np.array(doc_ids, dtype=object)
-            self._pos = {cid: i for i, cid in enumerate(ids)}
+            self._retriever, self._ids, self._doc_ids, self._pos = retriever, ids, doc_array, pos
+            self.snapshot_id = snap
             self.rebuilds += 1
-            try:
-                self._save()
-            except OSError as exc:
-                raise StoreError(f"cannot write the lexical index under {self.directory}: {exc}") from exc
+        if self.directory is None:
+            return
+        try:
+            self._save()
+        except OSError as exc:
+            raise StoreError(f"cannot write the lexical index under {self.directory}: {exc}") from exc
 
     def ensure_fresh(self) -> None:
+        if self.following:  # the follower keeps it current; only a first build happens here
+            if self.snapshot_id is None:
+                with self._build_lock:
+                    if self.snapshot_id is None:
+                        self._rebuild()
+            return
         if self.snapshot_id != self.catalog.snapshot_id:
-            with self._lock:
+            with self._build_lock:
                 if self.snapshot_id != self.catalog.snapshot_id:
-                    self.rebuild()
+                    self._rebuild()
 
     # -- search ------------------------------------------------------------------------------
 
