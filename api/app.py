@@ -1,6 +1,8 @@
-"""The FastAPI app factory. Heavy objects — settings, the knowledge base (opened as the one
-writer of the data directory), the Answerer, the records database and the job threads — are
-built once in the lifespan and reached through api/deps.py."""
+"""The FastAPI app factory. Heavy objects — settings, the knowledge base, the Answerer, the records
+database, the job threads and the writes (api.writes) — are built once in the lifespan and reached
+through api/deps.py. Embedded (the default), the server is the one writer of its data directory;
+in a shared deployment (CITEDESK_REDIS_URL) it is a reader that follows the catalog and queues
+writes for `citedesk worker`."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from api.openapi_docs import install_docs
 from api.ratelimit import LoginGuard, RateLimiter, make_storage
 from api.routers import ROUTERS
 from api.tasks import JobManager
+from api.writes import LocalWrites
 from kb.records import Records, settings_hash
 from kb.settings import Settings, get_settings
 from ui.routes import STATIC_DIR
@@ -41,7 +44,7 @@ async def lifespan(app: FastAPI):
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     records = Records(settings.records_url)
     records.migrate()
-    kb = KnowledgeBase.open(settings, writer=True)
+    kb = KnowledgeBase.open(settings, writer=not settings.shared)
     try:
         app.state.settings = settings
         app.state.settings_hash = settings_hash(settings)
@@ -49,8 +52,18 @@ async def lifespan(app: FastAPI):
         app.state.kb = kb
         app.state.answerer = Answerer(kb, settings)
         app.state.jobs = JobManager()
+        if settings.shared:
+            from api.shared import NoticeWaiter, SharedRateLimiter, limits_storage
+            from api.writes import QueuedWrites
+
+            storage = limits_storage(settings)
+            kb.follow(wait_for_notice=NoticeWaiter(settings))
+            app.state.writes = QueuedWrites(settings)
+            app.state.limiter = SharedRateLimiter(storage, settings.rate_limit_per_minute)
+        else:
+            app.state.writes = LocalWrites(kb, app.state.jobs, settings.data_dir)
+            app.state.limiter = RateLimiter(storage, settings.rate_limit_per_minute)
         # requests per caller and sign-in failures share one storage (CITEDESK_RATE_LIMIT_STORAGE)
-        app.state.limiter = RateLimiter(storage, settings.rate_limit_per_minute)
         app.state.login_guard = LoginGuard(storage, settings.login_limit_per_user, settings.login_limit_per_address)
         threading.Thread(target=_warm_up, args=(kb,), name="warm-up", daemon=True).start()
         yield

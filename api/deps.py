@@ -1,7 +1,7 @@
 """FastAPI dependencies: the heavy objects built once in the app lifespan, and the caller.
 
 Use the Annotated aliases in routers: `SettingsDep`, `KBDep`, `AnswererDep`, `RecordsDep`,
-`JobsDep`, `CurrentUser` (any signed-in caller), `AgentUser`, `TrainerUser`, `AdminUser`."""
+`JobsDep`, `WritesDep`, `CurrentUser` (any signed-in caller), `AgentUser`, `TrainerUser`, `AdminUser`."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from fastapi import Depends, Path, Request
 from api.auth import Principal, forbid_unless, resolve_principal
 from api.ratelimit import RateLimiter
 from api.tasks import JobManager
+from api.writes import LocalWrites, QueuedWrites
 from kb.answer.pipeline import Answerer
 from kb.knowledge import KnowledgeBase
 from kb.records import Records
@@ -38,10 +39,15 @@ def get_jobs(request: Request) -> JobManager:
     return request.app.state.jobs
 
 
+def get_writes(request: Request) -> LocalWrites | QueuedWrites:
+    return request.app.state.writes
+
+
 KBDep = Annotated[KnowledgeBase, Depends(get_kb)]
 AnswererDep = Annotated[Answerer, Depends(get_answerer)]
 RecordsDep = Annotated[Records, Depends(get_records)]
 JobsDep = Annotated[JobManager, Depends(get_jobs)]
+WritesDep = Annotated[LocalWrites | QueuedWrites, Depends(get_writes)]
 
 
 def current_user(request: Request, records: RecordsDep) -> Principal:

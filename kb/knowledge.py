@@ -165,6 +165,10 @@ class KnowledgeBase:
         return self._lock is not None and self._lock.held
 
     @property
+    def writer_lock(self):
+        return self._lock
+
+    @property
     def snapshot_id(self) -> str:
         """The snapshot searches answer from: the catalog's, or for a following reader the one its
         index was last built from (what an ask records)."""

@@ -1,4 +1,4 @@
-"""Operations commands: serve, keys, users, backup, restore."""
+"""Operations commands: serve, worker, keys, users, backup, restore."""
 
 from __future__ import annotations
 
@@ -34,10 +34,15 @@ def _records(data_dir: Path | None, read_only: bool = False) -> Records:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64),
+              help="Reader processes on this port (a shared deployment only: CITEDESK_REDIS_URL).")
 @data_dir_option
 @handle_errors
-def serve(host: str, port: int, data_dir: Path | None) -> None:
-    """Run the web server (API, docs at /docs, and the web pages). It owns the data directory."""
+def serve(host: str, port: int, workers: int, data_dir: Path | None) -> None:
+    """Run the web server (API, docs at /docs, and the web pages). Embedded, it owns the data
+    directory; in a shared deployment it is a reader, and `citedesk worker` writes."""
+    import os
+
     import uvicorn
 
     from api.app import create_app
@@ -45,10 +50,37 @@ def serve(host: str, port: int, data_dir: Path | None) -> None:
 
     settings = settings_for(data_dir)
     settings.check_safe()
-    probe = WriterLock(Path(settings.data_dir))
-    probe.acquire()  # a clear message now rather than a failed startup inside uvicorn
-    probe.release()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+    if not settings.shared:
+        if workers > 1:
+            raise CiteDeskError("--workers needs a shared deployment (CITEDESK_REDIS_URL, CITEDESK_DATABASE_URL on "
+                                "PostgreSQL, CITEDESK_CHROMA_URL): one process owns an embedded data directory")
+        probe = WriterLock(Path(settings.data_dir))
+        probe.acquire()  # a clear message now rather than a failed startup inside uvicorn
+        probe.release()
+    if workers == 1:
+        uvicorn.run(create_app(settings), host=host, port=port, log_level="info")
+        return
+    if data_dir is not None:  # each worker process reads its settings from the environment
+        os.environ["CITEDESK_DATA_DIR"] = str(data_dir)
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers, log_level="info")
+
+
+@main.command()
+@click.option("--burst", is_flag=True, help="Stop once the queue is empty (for scripts and tests).")
+@data_dir_option
+@handle_errors
+def worker(burst: bool, data_dir: Path | None) -> None:
+    """The one writer of a shared deployment: takes upload, re-ingest, delete and reindex jobs from
+    the queue any server enqueues to. A second worker waits as a standby and takes over."""
+    import logging
+
+    from api.worker import serve as serve_worker
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = settings_for(data_dir)
+    settings.check_safe()
+    done = serve_worker(settings, burst=burst)
+    click.echo(f"worker stopped after {done} job(s)", err=True)
 
 
 @main.group()

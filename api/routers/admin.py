@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, HTTPException
 from fastapi.responses import FileResponse
 
 from api.deps import AdminUser, JobsDep, KBDep, RecordsDep, SettingsDep
@@ -20,6 +20,10 @@ router = APIRouter(prefix="/api/admin", tags=["admin"])
 def backup(user: AdminUser, settings: SettingsDep, kb: KBDep, records: RecordsDep, jobs: JobsDep) -> Any:
     """Write a backup archive (between two writes: it runs on the writer thread) and send it."""
     from kb.backup import BACKUP_DIR, create_backup
+
+    if settings.shared:
+        raise HTTPException(409, "a shared deployment is backed up where its data lives: PostgreSQL (pg_dump: catalog and "
+                          "records), the Chroma server's directory and the worker's uploads/ (docs/deployment.md)")
 
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%f")
     dest = Path(settings.data_dir) / BACKUP_DIR / f"citedesk-{stamp}.tar.gz"
