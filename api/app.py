@@ -35,49 +35,59 @@ def _settings_of(app: FastAPI) -> Settings:
 
 @asynccontextmanager
 async def lifespan(app: FastAPI):
+    settings = _settings_of(app)
+    settings.check_safe()  # production refuses a weak secret however the app is started
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    app.state.settings = settings
+    app.state.settings_hash = settings_hash(settings)
+    app.state.jobs = JobManager()
+    if settings.shared:
+        from api.reader import SharedReader
+
+        opened = SharedReader(app, settings).start()  # 503 while its services cannot be reached
+    else:
+        opened = _open_embedded(app, settings)
+    try:
+        yield
+    finally:
+        app.state.jobs.shutdown(wait=True)
+        opened.close()
+
+
+class _Embedded:
+    def __init__(self, kb, records) -> None:
+        self.kb, self.records = kb, records
+
+    def close(self) -> None:
+        self.kb.close()
+        self.records.close()
+
+
+def _open_embedded(app: FastAPI, settings: Settings) -> _Embedded:
+    """The embedded default: this process is the one writer of its data directory."""
     from kb.answer.pipeline import Answerer
     from kb.knowledge import KnowledgeBase
 
-    settings = _settings_of(app)
-    settings.check_safe()  # production refuses a weak secret however the app is started
     storage = make_storage(settings.rate_limit_storage)
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
     records = Records(settings.records_url)
     records.migrate()
-    kb = KnowledgeBase.open(settings, writer=not settings.shared)
     try:
-        app.state.settings = settings
-        app.state.settings_hash = settings_hash(settings)
-        app.state.records = records
-        app.state.kb = kb
-        app.state.answerer = Answerer(kb, settings)
-        app.state.jobs = JobManager()
-        if settings.shared:
-            from api.shared import NoticeWaiter, SharedRateLimiter, limits_storage
-            from api.writes import QueuedWrites
-
-            storage = limits_storage(settings)
-            kb.follow(wait_for_notice=NoticeWaiter(settings))
-            app.state.writes = QueuedWrites(settings)
-            app.state.limiter = SharedRateLimiter(storage, settings.rate_limit_per_minute)
-        else:
-            app.state.writes = LocalWrites(kb, app.state.jobs, settings.data_dir)
-            app.state.limiter = RateLimiter(storage, settings.rate_limit_per_minute)
-        # requests per caller and sign-in failures share one storage (CITEDESK_RATE_LIMIT_STORAGE)
-        app.state.login_guard = LoginGuard(storage, settings.login_limit_per_user, settings.login_limit_per_address)
-        threading.Thread(target=_warm_up, args=(kb,), name="warm-up", daemon=True).start()
-        yield
-    finally:
-        jobs = getattr(app.state, "jobs", None)
-        if jobs is not None:
-            jobs.shutdown(wait=True)
-        close = getattr(kb, "close", None)
-        if close:
-            close()
+        kb = KnowledgeBase.open(settings, writer=True)
+    except BaseException:
         records.close()
+        raise
+    app.state.records = records
+    app.state.kb = kb
+    app.state.answerer = Answerer(kb, settings)
+    app.state.writes = LocalWrites(kb, app.state.jobs, settings.data_dir)
+    # requests per caller and sign-in failures share one storage (CITEDESK_RATE_LIMIT_STORAGE)
+    app.state.limiter = RateLimiter(storage, settings.rate_limit_per_minute)
+    app.state.login_guard = LoginGuard(storage, settings.login_limit_per_user, settings.login_limit_per_address)
+    threading.Thread(target=warm_up, args=(kb,), name="warm-up", daemon=True).start()
+    return _Embedded(kb, records)
 
 
-def _warm_up(kb) -> None:
+def warm_up(kb) -> None:
     """One search in the background at start-up: loads the lexical index and starts the question
     encoder's worker process, so the first agents' questions do not wait for them."""
     try:

@@ -14,6 +14,7 @@ from kb.errors import (
     IngestError,
     LLMError,
     NotFoundError,
+    ServiceUnavailableError,
     StoreError,
     ValidationError,
     WriterLockedError,
@@ -67,10 +68,36 @@ def install_error_handlers(app: FastAPI) -> None:
             detail = "the server is misconfigured; the administrator has been told in the server log"
         else:
             detail = str(exc) or type(exc).__name__
-        return JSONResponse({"detail": detail, "error": type(exc).__name__}, status_code=code)
+        headers = {"Retry-After": str(RETRY_AFTER)} if isinstance(exc, ServiceUnavailableError) else None
+        return JSONResponse({"detail": detail, "error": type(exc).__name__}, status_code=code, headers=headers)
+
+    _install_unreachable_handlers(app)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(request: Request, exc: RequestValidationError) -> JSONResponse:
         problems = describe_validation(exc)
         summary = "; ".join(f"{p['field']}: {p['problem']}" for p in problems)
         return JSONResponse({"detail": summary, "problems": problems}, status_code=422)
+
+
+RETRY_AFTER = 5  # seconds a client is told to wait when a service of a shared deployment is down
+
+
+def _install_unreachable_handlers(app: FastAPI) -> None:
+    """The records database (SQLAlchemy) or Redis cannot be reached: 503 with the reason and a
+    Retry-After, never a 500; the server keeps running and answers again once they are back."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    def unavailable(what: str, exc: Exception) -> JSONResponse:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        log.warning("%s unreachable: %s", what, reason[0] if reason else type(exc).__name__)
+        return JSONResponse({"detail": f"{what} is unreachable right now ({reason[0] if reason else 'no answer'}); "
+                                       "try again shortly", "error": "ServiceUnavailableError"},
+                            status_code=503, headers={"Retry-After": str(RETRY_AFTER)})
+
+    for cls in (OperationalError, InterfaceError):
+        app.add_exception_handler(cls, lambda request, exc: unavailable("the records database", exc))
+    for cls in (RedisConnectionError, RedisTimeoutError):
+        app.add_exception_handler(cls, lambda request, exc: unavailable("Redis", exc))

@@ -62,6 +62,12 @@ def start(settings: Settings):
     @contextmanager
     def cm():
         with TestClient(create_app(settings)) as client:
+            if settings.shared:  # a shared reader connects in the background: wait until it serves
+                import time
+
+                deadline = time.monotonic() + 120
+                while client.get("/healthz").status_code != 200 and time.monotonic() < deadline:
+                    time.sleep(0.2)
             api = Api(client=client, settings=settings)
             for role in ROLES:
                 api.keys[role] = api.records.create_key(f"test-{role}", role)[1]

@@ -51,10 +51,11 @@ def ask(body: AskRequest, request: Request, user: AgentUser, answerer: AnswererD
         records: RecordsDep) -> dict[str, Any]:
     from kb.answer.pipeline import answer_to_dict
 
+    snapshot = str(getattr(kb, "snapshot_id", "") or "")  # what this server answers from (a reader follows)
     answer = answerer.ask(body.question, kind=body.kind, product=body.product)
     data = answer_to_dict(answer)
     iid = records.save_interaction(
-        data, kind=body.kind, product=body.product, snapshot_id=str(getattr(kb, "snapshot_id", "") or ""),
+        data, kind=body.kind, product=body.product, snapshot_id=snapshot,
         settings_hash=request.app.state.settings_hash, user_id=user.user_id, api_key_id=user.key_id)
     if not user.at_least("admin"):  # no server paths for agents and trainers
         data["citations"] = [{**c, "source": public_source(c.get("source", ""))} for c in data["citations"]]

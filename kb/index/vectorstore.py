@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, runtime_checkable
@@ -17,7 +19,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from kb.errors import ConfigError, StoreError
+from kb.errors import ConfigError, ServiceUnavailableError, StoreError
 from kb.types import stable_hash
 
 
@@ -75,7 +77,7 @@ def make_client(data_dir: Path, chroma_url: str | None = None):
             )
             client.heartbeat()
         except Exception as exc:
-            raise StoreError(f"cannot reach the Chroma server at {chroma_url}: {exc}") from exc
+            raise ServiceUnavailableError(f"cannot reach the Chroma server at {chroma_url}: {exc}") from exc
         return client
     path = Path(data_dir) / "chroma"
     path.mkdir(parents=True, exist_ok=True)
@@ -92,6 +94,17 @@ def make_client(data_dir: Path, chroma_url: str | None = None):
 SEARCH_EF = 1000
 
 
+@contextmanager
+def _reachable(name: str) -> Iterator[None]:
+    """A Chroma server that cannot be reached: ServiceUnavailableError (HTTP 503, try again)."""
+    import httpx
+
+    try:
+        yield
+    except (httpx.TransportError, ConnectionError) as exc:
+        raise ServiceUnavailableError(f"the Chroma server (collection {name!r}) is unreachable: {exc}") from exc
+
+
 class ChromaStore:
     """A Chroma collection in cosine space."""
 
@@ -99,12 +112,15 @@ class ChromaStore:
         self.client = client
         self.name = name
         try:
-            self._col = client.get_or_create_collection(
-                name=name, configuration={"hnsw": {"space": "cosine", "ef_search": SEARCH_EF}}
-            )
-            hnsw = (getattr(self._col, "configuration_json", None) or {}).get("hnsw") or {}
-            if hnsw.get("ef_search", SEARCH_EF) < SEARCH_EF:  # a collection made before the setting
-                self._col.modify(configuration={"hnsw": {"ef_search": SEARCH_EF}})
+            with _reachable(name):
+                self._col = client.get_or_create_collection(
+                    name=name, configuration={"hnsw": {"space": "cosine", "ef_search": SEARCH_EF}}
+                )
+                hnsw = (getattr(self._col, "configuration_json", None) or {}).get("hnsw") or {}
+                if hnsw.get("ef_search", SEARCH_EF) < SEARCH_EF:  # a collection made before the setting
+                    self._col.modify(configuration={"hnsw": {"ef_search": SEARCH_EF}})
+        except ServiceUnavailableError:
+            raise
         except Exception as exc:
             raise StoreError(f"cannot open the vector collection {name!r}: {exc}") from exc
         self._lock = threading.RLock()
@@ -112,16 +128,17 @@ class ChromaStore:
     def has(self, chunk_ids: list[str]) -> set[str]:
         found: set[str] = set()
         ids = list(dict.fromkeys(chunk_ids))
-        for i in range(0, len(ids), 1000):
-            got = self._col.get(ids=ids[i : i + 1000], include=[])
-            found.update(got["ids"])
+        with _reachable(self.name):
+            for i in range(0, len(ids), 1000):
+                got = self._col.get(ids=ids[i : i + 1000], include=[])
+                found.update(got["ids"])
         return found
 
     def add(self, entries: list[VectorEntry]) -> None:
         if not entries:
             return
         batch = 2000
-        with self._lock:
+        with self._lock, _reachable(self.name):
             for i in range(0, len(entries), batch):
                 part = entries[i : i + batch]
                 self._col.upsert(
@@ -132,12 +149,12 @@ class ChromaStore:
 
     def delete(self, chunk_ids: list[str]) -> None:
         ids = list(dict.fromkeys(chunk_ids))
-        with self._lock:
+        with self._lock, _reachable(self.name):
             for i in range(0, len(ids), 500):
                 self._col.delete(where={"chunk_id": {"$in": ids[i : i + 500]}})
 
     def delete_entries(self, entry_ids: list[str]) -> None:
-        with self._lock:
+        with self._lock, _reachable(self.name):
             for i in range(0, len(entry_ids), 1000):
                 self._col.delete(ids=entry_ids[i : i + 1000])
 
@@ -147,9 +164,11 @@ class ChromaStore:
         # key-question entries may repeat a chunk: ask for more entries than chunks wanted
         # (Chroma returns fewer when the collection is smaller; counting first costs ~10 ms at 100k)
         want = n * 2 + 8
-        res = self._col.query(
-            query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=want, include=["metadatas", "distances"]
-        )
+        with _reachable(self.name):
+            res = self._col.query(
+                query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=want,
+                include=["metadatas", "distances"],
+            )
         best: dict[str, float] = {}
         for meta, dist in zip(res["metadatas"][0], res["distances"][0], strict=True):
             cid = meta["chunk_id"]
@@ -163,14 +182,16 @@ class ChromaStore:
         """The stored vector of each entry id present (a chunk id, or "<chunk id>#k<i>")."""
         out: dict[str, np.ndarray] = {}
         ids = list(dict.fromkeys(entry_ids))
-        for i in range(0, len(ids), 1000):
-            got = self._col.get(ids=ids[i : i + 1000], include=["embeddings"])
-            for cid, emb in zip(got["ids"], got["embeddings"], strict=True):
-                out[cid] = np.asarray(emb, dtype=np.float32)
+        with _reachable(self.name):
+            for i in range(0, len(ids), 1000):
+                got = self._col.get(ids=ids[i : i + 1000], include=["embeddings"])
+                for cid, emb in zip(got["ids"], got["embeddings"], strict=True):
+                    out[cid] = np.asarray(emb, dtype=np.float32)
         return out
 
     def count(self) -> int:
-        return int(self._col.count())
+        with _reachable(self.name):
+            return int(self._col.count())
 
     def drop(self) -> None:
         try:
