@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: install demo test test-fast lint lean bench report screenshots gate clean
+.PHONY: install demo test test-fast lint lean bench bench-scale report screenshots gate clean
 
 # The tests need every extra: [st] (the sentence-transformers embedder), [train] (the query
 # adapter's training), [eval] (the ragas metrics), [ollama] (the LLM composer on Ollama's API).
@@ -53,6 +53,13 @@ lint: install
 
 bench: install
 	$(BIN)/python -m evals.bench
+
+# A shared deployment under load (docs/benchmarks.md, "Serving a contact centre"): starts a Chroma
+# server, uses PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379; about 25 minutes.
+SCALE_DIR ?= data/bench-scale
+bench-scale: install
+	$(BIN)/citedesk demo build --data-dir $(GATE_DIR)
+	$(BIN)/python -m evals.bench_scale --demo-dir $(GATE_DIR) --work-dir $(SCALE_DIR)
 
 # Regenerate the checked-in example report of the demo Q&A set (docs/eval-report-demo.md).
 report: install

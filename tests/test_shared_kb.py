@@ -93,3 +93,34 @@ def test_readers_and_writer_share_one_collection_and_catalog(shared_settings, wr
         assert not (reader.data_dir / "lexical").exists()  # a reader keeps its index in memory
     finally:
         reader.close()
+
+
+def test_an_embedded_knowledge_base_moves_into_a_shared_deployment_without_embedding_again(tmp_path, shared_settings):
+    from kb.index.catalog import Catalog
+    from kb.index.transfer import copy_knowledge_base
+    from kb.index.vectorstore import make_client
+    from kb.settings import Settings
+
+    embedded = Settings(data_dir=tmp_path / "embedded")
+    with KnowledgeBase.open(embedded, writer=True) as kb:
+        kb.upsert_document(*make_doc("repay.md", "还款规则", REPAY))
+        kb.upsert_document(*make_doc("card.md", "盗刷处理", CARD))
+        before = kb.stats()
+    settings = shared_settings("reader")
+    src, dst = Catalog(embedded.catalog_location), Catalog(settings.catalog_location)
+    try:
+        done = copy_knowledge_base(src, make_client(embedded.data_dir), dst,
+                                   make_client(settings.data_dir, settings.chroma_url), progress=lambda _: None)
+        assert done["vectors"] == before["vectors"] and done["chunks"] == before["chunks"]
+        with pytest.raises(Exception, match="already holds"):
+            copy_knowledge_base(src, make_client(embedded.data_dir), dst,
+                                make_client(settings.data_dir, settings.chroma_url), progress=lambda _: None)
+    finally:
+        src.close()
+        dst.close()
+    with KnowledgeBase.open(settings) as reader:
+        stats = reader.stats()
+        assert (stats["documents"], stats["chunks"], stats["vectors"]) == (2, before["chunks"], before["vectors"])
+        assert stats["snapshot_id"] == before["snapshot_id"]
+        assert top_title(reader, "信用卡被盗刷怎么办") == "盗刷处理"
+        assert set(reader.sentence_vectors(REPAY + CARD)) == set(REPAY + CARD)  # nothing to embed again

@@ -77,10 +77,44 @@ def worker(burst: bool, data_dir: Path | None) -> None:
     from api.worker import serve as serve_worker
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per Chroma request
     settings = settings_for(data_dir)
     settings.check_safe()
     done = serve_worker(settings, burst=burst)
     click.echo(f"worker stopped after {done} job(s)", err=True)
+
+
+@main.command()
+@click.option("--from-data-dir", "source", required=True, type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="The data directory of the embedded knowledge base to copy.")
+@handle_errors
+def share(source: Path) -> None:
+    """Copy an embedded knowledge base (catalog and vectors, nothing embedded again) into the empty
+    shared deployment the settings name (CITEDESK_REDIS_URL, _DATABASE_URL, _CHROMA_URL)."""
+    from kb.index.catalog import Catalog
+    from kb.index.locking import DatabaseWriterLock
+    from kb.index.transfer import copy_knowledge_base
+    from kb.index.vectorstore import make_client
+
+    settings = settings_for(None)
+    if not settings.shared:
+        raise CiteDeskError("set the shared deployment's CITEDESK_REDIS_URL, CITEDESK_DATABASE_URL (PostgreSQL) and "
+                            "CITEDESK_CHROMA_URL first")
+    if not (source / "catalog.sqlite").is_file():
+        raise CiteDeskError(f"{source} holds no catalog.sqlite")
+    lock = DatabaseWriterLock(settings.database_url)
+    lock.acquire()  # no worker may write meanwhile
+    try:
+        src, dst = Catalog(source / "catalog.sqlite"), Catalog(settings.database_url)
+        try:
+            done = copy_knowledge_base(src, make_client(source), dst, make_client(settings.data_dir, settings.chroma_url),
+                                       progress=lambda line: click.echo(line, err=True))
+        finally:
+            src.close()
+            dst.close()
+    finally:
+        lock.release()
+    emit_json(done)
 
 
 @main.group()

@@ -98,8 +98,11 @@ sentence_refs = Table(
     Index("sentence_refs_hash", "text_hash"),
 )
 
-# execution option of a connection that writes: SQLite then begins IMMEDIATE
+# execution options: a connection that writes (SQLite begins IMMEDIATE), one that reads several
+# statements from one snapshot (SQLite begins a read transaction); other SQLite reads run each
+# statement on its own, without BEGIN and ROLLBACK around it
 WRITE = "catalog_write"
+SNAPSHOT = "catalog_snapshot"
 
 
 def _sqlite_engine(path: Path) -> Engine:
@@ -119,7 +122,11 @@ def _sqlite_engine(path: Path) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _begin(conn) -> None:
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE) else "BEGIN")
+        options = conn.get_execution_options()
+        if options.get(WRITE):
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+        elif options.get(SNAPSHOT):
+            conn.exec_driver_sql("BEGIN")
 
     return engine
 

@@ -189,6 +189,15 @@ class ChromaStore:
                     out[cid] = np.asarray(emb, dtype=np.float32)
         return out
 
+    def page(self, offset: int, limit: int) -> list[VectorEntry]:
+        """Up to `limit` entries from `offset`, in the collection's order (to copy a collection)."""
+        with _reachable(self.name):
+            got = self._col.get(offset=offset, limit=limit, include=["embeddings", "metadatas"])
+        return [
+            VectorEntry(eid, meta["chunk_id"], np.asarray(vec, dtype=np.float32))
+            for eid, vec, meta in zip(got["ids"], got["embeddings"], got["metadatas"], strict=True)
+        ]
+
     def count(self) -> int:
         with _reachable(self.name):
             return int(self._col.count())
