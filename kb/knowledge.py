@@ -10,8 +10,6 @@ server; readers in other processes `follow` the catalog's snapshot, and one work
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import logging
 import threading
 import time
@@ -29,11 +27,13 @@ from kb.index.catalog import SENTENCE_REFS_STATE, Catalog
 from kb.index.embedders import Embedder, make_embedder
 from kb.index.encoder_process import search_query_encoder
 from kb.index.follow import SnapshotFollower
-from kb.index.lexical import LexicalIndex, chunk_tokens, index_text
+from kb.index.lexical import LexicalIndex, chunk_tokens
 from kb.index.locking import DatabaseWriterLock, WriterLock
+from kb.index.prepare import fingerprint as chunks_fingerprint
+from kb.index.prepare import prepare_chunks, vector_entries
 from kb.index.query_encoder import ADAPTER_FOLDER
 from kb.index.similarity import SentenceSimilarity
-from kb.index.vectorstore import ChromaStore, VectorEntry, collection_name, make_client
+from kb.index.vectorstore import ChromaStore, collection_name, make_client
 from kb.search.filters import DocMeta, doc_status
 from kb.search.rerank import SentenceScorer
 from kb.search.retriever import HybridRetriever
@@ -41,12 +41,10 @@ from kb.settings import Settings
 from kb.text.lexicon import load_lexicon
 from kb.text.question import Question
 from kb.text.quotable import answer_sentences
-from kb.types import KINDS, Chunk, Document, Hit, SearchFilters, stable_hash
+from kb.types import Chunk, Document, Hit, SearchFilters
 
 log = logging.getLogger(__name__)
 
-# document meta copied onto each chunk so a Hit carries what filters and citations need
-_INHERITED = ("product", "version", "effective_date", "expiry_date", "tags")
 
 
 @dataclass
@@ -219,46 +217,6 @@ class KnowledgeBase:
 
     # -- writes ------------------------------------------------------------------------------
 
-    def _prepare(self, doc: Document, chunks: list[Chunk]) -> list[Chunk]:
-        if not isinstance(doc, Document) or not doc.doc_id or not str(doc.title).strip():
-            raise ValidationError("a document needs a doc_id and a title")
-        if doc.kind not in KINDS:
-            raise ValidationError(f"unknown document kind {doc.kind!r}; use one of {', '.join(KINDS)}")
-        seen: set[str] = set()
-        out = []
-        for i, c in enumerate(chunks):
-            if c.doc_id != doc.doc_id:
-                raise ValidationError(f"chunk {c.chunk_id} belongs to {c.doc_id}, not to {doc.doc_id}")
-            if not c.chunk_id or c.chunk_id in seen:
-                raise ValidationError(f"chunk ids must be present and unique (got {c.chunk_id!r} twice or empty)")
-            if not c.text.strip():
-                raise ValidationError(f"chunk {c.chunk_id} has no text")
-            seen.add(c.chunk_id)
-            meta = {"ord": i, **c.meta, "title": doc.title, "kind": doc.kind, "source": doc.source}
-            for key in _INHERITED:
-                if key in doc.meta:
-                    meta.setdefault(key, doc.meta[key])
-            out.append(dataclasses.replace(c, meta=meta, span=tuple(c.span) if c.span else None))
-        return out
-
-    @staticmethod
-    def _fingerprint(doc: Document, chunks: list[Chunk]) -> str:
-        body = json.dumps(
-            [dataclasses.asdict(doc), [dataclasses.asdict(c) for c in chunks]], ensure_ascii=False, sort_keys=True
-        )
-        return stable_hash(body, length=32)
-
-    def _entries(self, embedder: Embedder, chunks: list[Chunk]) -> list[VectorEntry]:
-        texts, owners = [], []
-        for c in chunks:
-            texts.append(index_text(c))
-            owners.append((c.chunk_id, c.chunk_id))
-            for i, key in enumerate(c.meta.get("keys") or []):
-                texts.append(str(key))
-                owners.append((f"{c.chunk_id}#k{i}", c.chunk_id))
-        vectors = embedder.embed_passages(texts) if texts else []
-        return [VectorEntry(eid, cid, v) for (eid, cid), v in zip(owners, vectors, strict=True)]
-
     def _new_sentence_vectors(self, embedder: Embedder, per_chunk: list[list[str]]) -> dict[str, np.ndarray]:
         """Vectors of the chunks' answer sentences (`answer_sentences` of each chunk) not stored
         yet, embedded as the composer embeds them (kb.index.similarity.SentenceSimilarity: query prefix), so
@@ -276,8 +234,8 @@ class KnowledgeBase:
 
     def upsert_document(self, doc: Document, chunks: list[Chunk]) -> UpsertResult:
         self._require_writer()
-        prepared = self._prepare(doc, chunks)
-        fingerprint = self._fingerprint(doc, prepared)
+        prepared = prepare_chunks(doc, chunks)
+        fingerprint = chunks_fingerprint(doc, prepared)
         with self._write_lock:
             if self.catalog.fingerprint(doc.doc_id) == fingerprint:
                 return UpsertResult(doc.doc_id, "unchanged")
@@ -291,7 +249,7 @@ class KnowledgeBase:
                 if c.chunk_id not in present
                 or (c.chunk_id in old and old[c.chunk_id].meta.get("keys") != c.meta.get("keys"))
             ]
-            self.store.add(self._entries(self.embedder, need))  # vectors first: invisible until the catalog commits
+            self.store.add(vector_entries(self.embedder, need))  # vectors first: invisible until the catalog commits
             quoted = [answer_sentences(c) for c in prepared]
             sentences = self._new_sentence_vectors(self.embedder, quoted)
             tokens = [" ".join(chunk_tokens(c)) for c in prepared]
@@ -413,7 +371,7 @@ class KnowledgeBase:
             done = 0
             try:
                 for chunks in self.catalog.iter_chunks(batch):
-                    new.add(self._entries(embedder, chunks))
+                    new.add(vector_entries(embedder, chunks))
                     sentences = self._new_sentence_vectors(embedder, [answer_sentences(c) for c in chunks])
                     with self.catalog.transaction(snapshot=False) as conn:
                         self.catalog.add_sentence_vectors(conn, embedder.name, sentences)

@@ -17,7 +17,7 @@ from api.worker import serve as serve_worker
 from kb.knowledge import KnowledgeBase
 from tests._api_support import start
 
-pytestmark = pytest.mark.shared
+pytestmark = [pytest.mark.shared, pytest.mark.slow]  # real services, worker processes: minutes
 
 CARD = "# 盗刷处理\n\n## 挂失\n\n信用卡被盗刷时，请立即致电客服冻结卡片，并在二十四小时内报警。\n"
 
@@ -145,3 +145,37 @@ def test_a_worker_killed_mid_job_leaves_the_previous_snapshot_and_the_job_runs_a
         done = a.client.get(f"/api/documents/jobs/{job['id']}", headers=a.auth("admin")).json()
         assert done["status"] == "done" and done["result"]["documents_added"] == 1, done
         assert wait_for(lambda: a.client.get("/healthz").json()["documents"] == 1)
+
+
+def test_serve_with_two_workers_runs_two_readers_behind_one_port(shared_settings):
+    import httpx
+    import psutil
+
+    from ui.demo_site import free_port
+
+    settings = shared_settings("workers")
+    with ExitStack() as stack:
+        (a,) = readers(shared_settings, 1, stack)  # creates the records' schema and an agent key
+        key = a.keys["agent"]
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-c", "from api.cli import main; main()", "serve", "--port", str(port),
+                                 "--workers", "2"], env=_env(settings), stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)
+        try:
+            url = f"http://127.0.0.1:{port}"
+
+            def serving():
+                try:
+                    return httpx.get(f"{url}/healthz", timeout=5).status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            assert wait_for(serving, seconds=180), "serve --workers 2 never answered"
+            readers_running = [c for c in psutil.Process(proc.pid).children() if "spawn_main" in " ".join(c.cmdline())]
+            assert len(readers_running) == 2
+            r = httpx.post(f"{url}/api/search", json={"query": "提前还款"}, headers={"Authorization": f"Bearer {key}"},
+                           timeout=60)
+            assert r.status_code == 200
+        finally:
+            proc.terminate()
+            proc.wait(60)

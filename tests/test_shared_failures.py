@@ -13,7 +13,7 @@ import pytest
 from tests._api_support import start
 from tests._proxy import Proxy
 
-pytestmark = pytest.mark.shared
+pytestmark = [pytest.mark.shared, pytest.mark.slow]  # several servers started per test
 
 CARD = "# 盗刷处理\n\n## 挂失\n\n信用卡被盗刷时，请立即致电客服冻结卡片，并在二十四小时内报警。\n"
 
@@ -97,3 +97,14 @@ def test_redis_down_refuses_uploads_with_503_while_agents_keep_getting_answers(v
                 files={"file": ("card.md", CARD.encode("utf-8"), "text/markdown")}).status_code == 202)
     finally:
         redis.down()
+
+
+def test_rate_limits_hold_across_readers(shared_settings):
+    with start(shared_settings("a", rate_limit_per_minute=3)) as a, start(shared_settings("b", rate_limit_per_minute=3)) as b:
+        key = a.records.create_key("one-agent", "agent")[1]
+        headers = {"Authorization": f"Bearer {key}"}
+        body = {"query": "提前还款"}
+        codes = [api.client.post("/api/search", headers=headers, json=body).status_code for api in (a, b, a, b)]
+        assert codes == [200, 200, 200, 429]  # the fourth request of the minute, whichever reader it reaches
+        assert int(a.client.post("/api/search", headers=headers, json=body).headers["retry-after"]) >= 1
+

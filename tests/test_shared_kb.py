@@ -124,3 +124,12 @@ def test_an_embedded_knowledge_base_moves_into_a_shared_deployment_without_embed
         assert stats["snapshot_id"] == before["snapshot_id"]
         assert top_title(reader, "信用卡被盗刷怎么办") == "盗刷处理"
         assert set(reader.sentence_vectors(REPAY + CARD)) == set(REPAY + CARD)  # nothing to embed again
+
+
+def test_serve_with_several_workers_needs_the_shared_deployment(tmp_path):
+    from click.testing import CliRunner
+
+    from api.cli import main
+
+    result = CliRunner().invoke(main, ["serve", "--workers", "2", "--data-dir", str(tmp_path / "data")])
+    assert result.exit_code == 2 and "--workers needs a shared deployment" in result.output
