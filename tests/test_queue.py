@@ -179,3 +179,22 @@ def test_serve_with_two_workers_runs_two_readers_behind_one_port(shared_settings
         finally:
             proc.terminate()
             proc.wait(60)
+
+
+def test_a_reindex_through_the_worker_moves_every_reader_to_the_new_collection(shared_settings):
+    from api.writes import QueuedWrites
+
+    with ExitStack() as stack:
+        (a,) = readers(shared_settings, 1, stack)
+        a.client.post("/api/documents", headers=a.auth("admin"),
+                      files={"file": ("card.md", CARD.encode("utf-8"), "text/markdown")})
+        serve_worker(shared_settings("worker"), burst=True)
+        kb = a.app.state.kb
+        assert wait_for(lambda: kb.stats()["documents"] == 1 and kb.snapshot_id == kb.catalog.snapshot_id)
+        old = kb.store.name
+        job = QueuedWrites(shared_settings("cli")).reindex("e5")
+        serve_worker(shared_settings("worker"), burst=True)
+        assert a.client.get(f"/api/documents/jobs/{job['id']}", headers=a.auth("admin")).json()["status"] == "done"
+        assert wait_for(lambda: kb.store.name != old), "the reader still searches the old collection"
+        body = a.client.post("/api/ask", headers=a.auth("agent"), json={"question": "信用卡被盗刷了怎么办"}).json()
+        assert any(c["title"] == "盗刷处理" for c in body["citations"])

@@ -20,6 +20,12 @@ def _actor() -> str:
         return "cli"
 
 
+def _refuse_shared(settings) -> None:
+    if settings.shared:
+        raise CiteDeskError("a shared deployment is backed up where its data lives: PostgreSQL (pg_dump: catalog and "
+                            "records), the Chroma server's directory and the worker's uploads/ (docs/deployment.md)")
+
+
 def _records(data_dir: Path | None, read_only: bool = False) -> Records:
     """The records database, migrated. A read-only command refuses a data directory that does not
     exist (with SQLite records) rather than create an empty installation at a mistyped path."""
@@ -267,6 +273,7 @@ def backup(file: Path, server: str, api_key: str | None, data_dir: Path | None, 
     from kb.index.locking import WriterLock
 
     settings = settings_for(data_dir)
+    _refuse_shared(settings)
     lock = WriterLock(Path(settings.data_dir))
     try:
         lock.acquire()
@@ -318,6 +325,7 @@ def restore(file: Path, data_dir: Path | None, as_json: bool) -> None:
     from kb.backup import restore_backup
 
     settings = settings_for(data_dir)
+    _refuse_shared(settings)
     manifest = restore_backup(settings, file)
     records = _records(data_dir)
     records.audit(_actor(), "backup.restore", str(file.name), {"created_at": manifest.get("created_at"),

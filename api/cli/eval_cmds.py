@@ -107,7 +107,7 @@ def eval_cmd(sets, report_dir, fail_under, no_ragas, as_json, data_dir):
         except MissingExtraError as exc:
             raise MissingExtraError(f"{exc}; or run without them: --no-ragas") from exc
     results, failed_any = [], False
-    if not (Path(settings.data_dir) / "catalog.sqlite").exists():
+    if not settings.shared and not (Path(settings.data_dir) / "catalog.sqlite").exists():
         raise ConfigError(f"there is no knowledge base in {settings.data_dir}; ingest documents first "
                           "(citedesk ingest PATH --data-dir DIR, or citedesk demo build)")
     with KnowledgeBase.open(settings) as kb:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from api.cli.common import data_dir_option, emit_json, handle_errors, json_option, main, settings_for
-from kb.errors import ValidationError
+from kb.errors import CiteDeskError, ValidationError
 from kb.knowledge import KnowledgeBase
 from kb.types import KINDS, SearchFilters
 
@@ -83,19 +83,13 @@ def stats(as_json, data_dir):
 @data_dir_option
 @handle_errors
 def reindex(spec, as_json, data_dir):
-    """Re-embed every chunk into a new collection; switch over only when complete."""
+    """Re-embed every chunk into a new collection; switch over only when complete. In a shared
+    deployment the job is queued for `citedesk worker`, and this command waits for it."""
     settings = settings_for(data_dir)
-    # the active collection may belong to another embedder than the settings name: open with that one
-    from kb.index.catalog import Catalog
-
-    catalog = Catalog(settings.data_dir / "catalog.sqlite")
-    try:
-        current = catalog.get_state("embedder_spec")
-    finally:
-        catalog.close()
-    opened = settings.model_copy(update={"embedder": current}) if current else settings
-    with KnowledgeBase.open(opened, writer=True) as kb:
-        result = kb.reindex(spec or settings.embedder)
+    if settings.shared:
+        result = _reindex_through_the_worker(settings, spec or settings.embedder)
+    else:
+        result = _reindex_here(settings, spec)
     if as_json:
         emit_json(result)
         return
@@ -105,3 +99,33 @@ def reindex(spec, as_json, data_dir):
     )
     if spec and spec != settings.embedder:
         click.echo(f"set CITEDESK_EMBEDDER={spec} so that search uses the same embedder")
+
+
+def _reindex_through_the_worker(settings, spec: str) -> dict:
+    import time
+
+    from api.writes import QueuedWrites
+
+    writes = QueuedWrites(settings)
+    job = writes.reindex(spec)
+    click.echo(f"queued as job {job['id']}; waiting for `citedesk worker`", err=True)
+    while job["status"] in ("queued", "running"):
+        time.sleep(2)
+        job = writes.job(job["id"])
+    if job["status"] != "done":
+        raise CiteDeskError(f"the reindex failed: {job['error']}")
+    return job["result"]
+
+
+def _reindex_here(settings, spec: str | None) -> dict:
+    # the active collection may belong to another embedder than the settings name: open with that one
+    from kb.index.catalog import Catalog
+
+    catalog = Catalog(settings.catalog_location)
+    try:
+        current = catalog.get_state("embedder_spec")
+    finally:
+        catalog.close()
+    opened = settings.model_copy(update={"embedder": current}) if current else settings
+    with KnowledgeBase.open(opened, writer=True) as kb:
+        return kb.reindex(spec or settings.embedder)
