@@ -2,9 +2,11 @@
 collection, follows the catalog's snapshot (kb.index.follow), queues writes for `citedesk worker`
 (api.writes.QueuedWrites) and counts rate limits in Redis (api.shared).
 
-It never exits because a service is down. Until PostgreSQL and the Chroma server answer, the
-process runs and every request gets 503 with the reason (a load balancer sends agents to the
-other readers); it keeps trying, and serves as soon as they are back. Once serving, a database
+It never exits because a service is down. When PostgreSQL and the Chroma server answer at start,
+it opens everything before it accepts a connection (a restarted reader is not sent agents before
+it can answer them). When they do not, the process runs anyway and every request gets 503 with
+the reason (a load balancer sends agents to the other readers); it keeps trying, and serves as
+soon as they are back. Once serving, a database
 or Redis that goes away means 503 for the requests that need it (api.errors), and the
 knowledge base follows the catalog again when it returns.
 """
@@ -46,18 +48,30 @@ class SharedReader:
         self._stop = threading.Event()
 
     def start(self) -> SharedReader:
+        """Open now when the services answer: the server then accepts connections only once it
+        can serve (a proxy sends agents elsewhere meanwhile). Otherwise serve 503 and keep trying."""
         from api.ratelimit import LoginGuard
         from api.shared import SharedRateLimiter, limits_storage
 
-        placeholder = Unavailable(self)
-        for name in ("records", "kb", "answerer", "writes"):
-            setattr(self.app.state, name, placeholder)
         storage = limits_storage(self.settings)  # every reader counts on the same storage
         self.app.state.limiter = SharedRateLimiter(storage, self.settings.rate_limit_per_minute)
         self.app.state.login_guard = LoginGuard(storage, self.settings.login_limit_per_user,
                                                 self.settings.login_limit_per_address)
+        try:
+            self._open()
+            return self
+        except (ServiceUnavailableError, DBAPIError) as exc:
+            self._note(exc)
+        placeholder = Unavailable(self)
+        for name in ("records", "kb", "answerer", "writes"):
+            setattr(self.app.state, name, placeholder)
         threading.Thread(target=self._connect, name="shared-connect", daemon=True).start()
         return self
+
+    def _note(self, exc: Exception) -> None:
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        self.waiting = reason[0] if reason else type(exc).__name__
+        log.warning("cannot serve yet (%s); answering 503 and trying again", self.waiting)
 
     def _connect(self) -> None:
         pause = 1.0
@@ -66,9 +80,7 @@ class SharedReader:
                 self._open()
                 return
             except (ServiceUnavailableError, DBAPIError) as exc:
-                reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-                self.waiting = reason[0] if reason else type(exc).__name__
-                log.warning("cannot serve yet (%s); trying again in %.0f s", self.waiting, pause)
+                self._note(exc)
             except Exception:  # noqa: BLE001 - a bug or bad setting: say it on every request and in the log
                 log.exception("cannot open the shared knowledge base")
                 self.waiting = "the server failed to start; see its log"

@@ -122,7 +122,10 @@ async def run_config(cluster: Cluster, args: argparse.Namespace, keys: dict[str,
     stop_at = t0 + phase_s * len(steps)
     think = tuple(args.think)
     out: dict[str, Any] = {"readers": len(urls), "loadavg_before": os.getloadavg()[0]}
-    limits = httpx.Limits(max_connections=max(steps) + 20, max_keepalive_connections=max(steps) + 20)
+    # idle connections are closed before uvicorn's 5 s keep-alive ends, so no request is sent on a
+    # connection the server is closing (that race is not a reader failure)
+    limits = httpx.Limits(max_connections=max(steps) + 20, max_keepalive_connections=max(steps) + 20,
+                          keepalive_expiry=3.0)
     async with httpx.AsyncClient(timeout=120, limits=limits) as http:
         tasks = []
         for i in range(max(steps)):
@@ -196,7 +199,7 @@ async def saturate(cluster: Cluster, args: argparse.Namespace, keys: dict[str, A
     t0 = time.monotonic()
     stop_at = t0 + args.saturate_seconds
     offset = max(args.agents)
-    async with httpx.AsyncClient(timeout=120) as http:
+    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(keepalive_expiry=3.0)) as http:
         await asyncio.gather(*[agent(http, readers, keys["agents"][offset + i], qs, t0, stop_at, (0.0, 0.0), tally,
                                      1000 + i) for i in range(args.saturate_clients)])
     elapsed = time.monotonic() - t0

@@ -49,10 +49,19 @@ class Readers:
 
 
 async def send(http: httpx.AsyncClient, readers: Readers, tally: Tally, method: str, path: str, **kw) -> httpx.Response | None:
-    """One request through the 'proxy': None when it was lost with a killed reader (or all refused)."""
+    """One request through the 'proxy': None when it was lost with a killed reader (or all refused).
+    A 503 (a reader waiting for a service) is tried once more on the next reader, as the nginx
+    example of docs/deployment.md does (`proxy_next_upstream error timeout http_503`)."""
+    last = None
     for url in readers.order():
         try:
-            return await http.request(method, url + path, **kw)
+            r = await http.request(method, url + path, **kw)
+            if r.status_code == 503 and last is None and len(readers.urls) > 1:
+                last = r
+                readers.refused(url)
+                tally.failovers += 1
+                continue
+            return r
         except httpx.ConnectError:
             readers.refused(url)
             tally.failovers += 1
@@ -63,6 +72,8 @@ async def send(http: httpx.AsyncClient, readers: Readers, tally: Tally, method: 
         except httpx.HTTPError as exc:
             tally.other_errors.append(f"{type(exc).__name__}: {exc}")
             return None
+    if last is not None:
+        return last
     await asyncio.sleep(0.5)  # every reader refused: the whole service is down
     tally.other_errors.append("no reader accepted the connection")
     return None
