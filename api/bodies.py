@@ -22,6 +22,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.auth import identify
+from api.errors import unavailable_response
 
 MAX_BODY = 1 << 20  # JSON and form posts
 MAX_IMPORT = 10 << 20  # a Q&A-set file
@@ -87,6 +88,11 @@ class BodyGuard:
             if path.startswith("/api/"):
                 return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
             return RedirectResponse("/login", status_code=303)
+        except Exception as exc:
+            unavailable = unavailable_response(exc)  # the records database (or a shared service) is down: 503
+            if unavailable is None:
+                raise
+            return unavailable
         return None
 
     def _refuse_size(self, request: Request, path: str) -> Response | None:

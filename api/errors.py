@@ -83,6 +83,27 @@ def install_error_handlers(app: FastAPI) -> None:
 RETRY_AFTER = 5  # seconds a client is told to wait when a service of a shared deployment is down
 
 
+def unavailable_response(exc: BaseException) -> JSONResponse | None:
+    """503 with the reason and a Retry-After when `exc` says a service cannot be reached (the
+    records database, Redis, or a ServiceUnavailableError of the catalog or Chroma); else None.
+    Also used where a middleware meets such an error before the app's handlers can (api.bodies)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    if isinstance(exc, ServiceUnavailableError):
+        detail = str(exc)
+    elif isinstance(exc, OperationalError | InterfaceError | RedisConnectionError | RedisTimeoutError):
+        what = "Redis" if isinstance(exc, RedisConnectionError | RedisTimeoutError) else "the records database"
+        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+        detail = f"{what} is unreachable right now ({reason[0] if reason else 'no answer'}); try again shortly"
+    else:
+        return None
+    log.warning("503: %s", detail)
+    return JSONResponse({"detail": detail, "error": "ServiceUnavailableError"}, status_code=503,
+                        headers={"Retry-After": str(RETRY_AFTER)})
+
+
 def _install_unreachable_handlers(app: FastAPI) -> None:
     """The records database (SQLAlchemy) or Redis cannot be reached: 503 with the reason and a
     Retry-After, never a 500; the server keeps running and answers again once they are back."""
@@ -90,14 +111,5 @@ def _install_unreachable_handlers(app: FastAPI) -> None:
     from redis.exceptions import TimeoutError as RedisTimeoutError
     from sqlalchemy.exc import InterfaceError, OperationalError
 
-    def unavailable(what: str, exc: Exception) -> JSONResponse:
-        reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-        log.warning("%s unreachable: %s", what, reason[0] if reason else type(exc).__name__)
-        return JSONResponse({"detail": f"{what} is unreachable right now ({reason[0] if reason else 'no answer'}); "
-                                       "try again shortly", "error": "ServiceUnavailableError"},
-                            status_code=503, headers={"Retry-After": str(RETRY_AFTER)})
-
-    for cls in (OperationalError, InterfaceError):
-        app.add_exception_handler(cls, lambda request, exc: unavailable("the records database", exc))
-    for cls in (RedisConnectionError, RedisTimeoutError):
-        app.add_exception_handler(cls, lambda request, exc: unavailable("Redis", exc))
+    for cls in (OperationalError, InterfaceError, RedisConnectionError, RedisTimeoutError):
+        app.add_exception_handler(cls, lambda request, exc: unavailable_response(exc))

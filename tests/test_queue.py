@@ -40,7 +40,7 @@ def readers(shared_settings, n: int, stack: ExitStack):
 def test_an_upload_through_one_reader_is_written_by_the_worker_and_answered_by_every_reader(shared_settings):
     with ExitStack() as stack:
         a, b = readers(shared_settings, 2, stack)
-        before = a.client.get("/healthz").json()["snapshot_id"]
+        before = a.client.get("/healthz", headers=a.auth("admin")).json()["snapshot_id"]
         r = a.client.post("/api/documents", headers=a.auth("admin"),
                           files={"file": ("card.md", CARD.encode("utf-8"), "text/markdown")})
         assert r.status_code == 202, r.text
@@ -62,7 +62,7 @@ def test_an_upload_through_one_reader_is_written_by_the_worker_and_answered_by_e
 
             body = wait_for(answered)
             assert body, "a reader did not follow the catalog"
-            snapshot = reader.client.get("/healthz").json()["snapshot_id"]
+            snapshot = reader.client.get("/healthz", headers=reader.auth("admin")).json()["snapshot_id"]
             assert snapshot != before
             row = reader.records.get_interaction(body["interaction_id"])
             assert row.snapshot_id == snapshot  # the ask records the snapshot it answered from
@@ -71,14 +71,14 @@ def test_an_upload_through_one_reader_is_written_by_the_worker_and_answered_by_e
 def test_a_bad_upload_fails_its_job_with_the_reason_and_changes_nothing(shared_settings):
     with ExitStack() as stack:
         (a,) = readers(shared_settings, 1, stack)
-        before = a.client.get("/healthz").json()
+        before = a.client.get("/healthz", headers=a.auth("admin")).json()
         r = a.client.post("/api/documents", headers=a.auth("admin"),
                           files={"file": ("broken.pdf", b"%PDF-1.4 not really a pdf", "application/pdf")})
         assert r.status_code == 202
         serve_worker(shared_settings("worker"), burst=True)
         job = a.client.get(f"/api/documents/jobs/{r.json()['id']}", headers=a.auth("admin")).json()
         assert job["status"] == "failed" and "broken.pdf" in job["error"]
-        after = a.client.get("/healthz").json()
+        after = a.client.get("/healthz", headers=a.auth("admin")).json()
         assert (after["documents"], after["snapshot_id"]) == (before["documents"], before["snapshot_id"])
         assert not (shared_settings("worker").data_dir / "uploads" / "broken.pdf").exists()
 
@@ -122,7 +122,7 @@ def test_a_worker_killed_mid_job_leaves_the_previous_snapshot_and_the_job_runs_a
         f"## 第{i}节 还款提醒\n\n第{i}节：每月还款日前三天发送短信提醒，扣款失败当日再次提醒，编号{i}。" for i in range(150))
     with ExitStack() as stack:
         (a,) = readers(shared_settings, 1, stack)
-        before = a.client.get("/healthz").json()["snapshot_id"]
+        before = a.client.get("/healthz", headers=a.auth("admin")).json()["snapshot_id"]
         job = a.client.post("/api/documents", headers=a.auth("admin"),
                             files={"file": ("long.md", big.encode("utf-8"), "text/markdown")}).json()
         worker = subprocess.Popen([sys.executable, "-c", "from api.cli import main; main()", "worker"],
@@ -144,7 +144,7 @@ def test_a_worker_killed_mid_job_leaves_the_previous_snapshot_and_the_job_runs_a
         assert serve_worker(settings, burst=True) == 1  # the next writer puts the job back and runs it
         done = a.client.get(f"/api/documents/jobs/{job['id']}", headers=a.auth("admin")).json()
         assert done["status"] == "done" and done["result"]["documents_added"] == 1, done
-        assert wait_for(lambda: a.client.get("/healthz").json()["documents"] == 1)
+        assert wait_for(lambda: a.client.get("/healthz", headers=a.auth("admin")).json()["documents"] == 1)
 
 
 def test_serve_with_two_workers_runs_two_readers_behind_one_port(shared_settings):

@@ -1,5 +1,7 @@
 """GET /healthz — for load balancers without authentication (it then says only "ok"); an admin's
-key or session also gets the counts, the embedder, the records backend and the snapshot id."""
+key or session also gets the counts, the embedder, the records backend and the snapshot id. A
+reader of a shared deployment answers 503 with the reason while it cannot serve: still waiting for
+its services, or its last look at the catalog failed (kb.index.follow)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel
 
 from api.auth import identify
+from kb.errors import ServiceUnavailableError
 
 router = APIRouter(tags=["health"])
 
@@ -22,6 +25,9 @@ class Health(BaseModel):
 
 @router.get("/healthz", response_model=Health, response_model_exclude_none=True)
 def healthz(request: Request) -> Health:
+    follower = getattr(request.app.state.kb, "follower", None)  # a placeholder raises 503 here
+    if follower is not None and follower.last_error:
+        raise ServiceUnavailableError(f"this reader cannot reach the catalog: {follower.last_error}")
     try:
         admin = identify(request, request.app.state.records).at_least("admin")
     except HTTPException:
