@@ -39,7 +39,7 @@ async def lifespan(app: FastAPI):
     settings.check_safe()  # production refuses a weak secret however the app is started
     storage = make_storage(settings.rate_limit_storage)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    records = Records(settings.records_url)
+    records = Records.open(settings)
     records.migrate()
     kb = KnowledgeBase.open(settings, writer=True)
     try:

@@ -104,7 +104,7 @@ def build_site(data_dir: Path, docs: dict[str, str] | None = None) -> dict[str, 
         report = ingest_paths(kb, [src], progress=False)
         if report.errors:
             raise RuntimeError(f"demo documents did not ingest: {report.errors}")
-    records = Records(settings.records_url)
+    records = Records.open(settings)
     records.migrate()
     for role, name in USERS.items():
         if records.get_user_by_name(name) is None:

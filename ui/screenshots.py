@@ -99,7 +99,7 @@ def _keys(data_dir: Path) -> dict[str, str]:
     from kb.records import Records
     from kb.settings import Settings
 
-    records = Records(Settings(data_dir=data_dir).records_url)
+    records = Records.open(Settings(data_dir=data_dir))
     try:
         return {role: records.create_key(f"screenshots-{role}", role,
                                          user_id=records.get_user_by_name(name).id)[1]
