@@ -35,13 +35,20 @@ _AMOUNT = re.compile(r"([0-9][0-9,]*(?:\.[0-9]+)?\s*[万千]?|[零〇一二两�
 
 
 def split_request(text: str) -> tuple[str, str]:
-    """(what happened, what the customer asks for): the sentences asking for something go to the
-    request; the rest is the account of what happened (all of it when nothing is asked)."""
-    sentences = [s.strip() for s in split_sentences(text) if s.strip()]
-    asks = [s for s in sentences if _REQUEST.search(normalize(s))]
-    told = [s for s in sentences if s not in asks]
-    joiner = "" if re.search(r"[\u4e00-\u9fff]", text) else " "
-    return joiner.join(told or sentences), joiner.join(asks)
+    """(what happened, what the customer asks for): the clauses asking for something (要求退还…,
+    希望…, 道歉) go to the request, the rest is the account of what happened (all of it when
+    nothing else is said)."""
+    clauses = [c for s in split_sentences(text) for c in re.split(r"(?<=[，,；;])", s.strip()) if c.strip()]
+    asks = [c for c in clauses if _REQUEST.search(normalize(c))]
+    told = [c for c in clauses if c not in asks]
+
+    sep = "" if re.search(r"[\u4e00-\u9fff]", text) else " "
+
+    def joined(parts: list[str]) -> str:
+        out = re.sub(r"\s{2,}", " ", sep.join(parts)).strip().rstrip("，,；;")
+        return out + "。" if out and re.search(r"[\u4e00-\u9fff]$", out) else out
+
+    return joined(told or clauses), joined(asks)
 
 
 def amount_in(text: str) -> float | None:
