@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 PASSWORD = "correct-horse-9"
-USERS = {"agent": "agent1", "trainer": "trainer1", "admin": "admin1"}
+USERS = {"agent": "agent1", "supervisor": "supervisor1", "trainer": "trainer1", "admin": "admin1"}
 
 DOCS = {
     "suixindai.md": """---
