@@ -28,7 +28,8 @@ demo: install
 	@echo "== 3/4 Demo logins and API keys: new passwords and keys on every run (the previous demo ones stop working)"
 	$(BIN)/citedesk demo accounts
 	@echo "== 4/4 Serving. Open http://127.0.0.1:$(PORT)/sidebar (sign in with a demo account above); API docs at /docs"
-	$(BIN)/citedesk serve --host 127.0.0.1 --port $(PORT)
+	CITEDESK_COMPLAINT_RULES=$${CITEDESK_COMPLAINT_RULES:-kb/demo/complaint_rules.yaml} \
+		$(BIN)/citedesk serve --host 127.0.0.1 --port $(PORT)
 
 test: install
 	$(BIN)/python -m pytest -q
