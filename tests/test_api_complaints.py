@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from _api_support import build_kb, settings_for, start
 
-DEMO_RULES = Path(__file__).resolve().parent.parent / "kb" / "demo" / "complaint_rules.yaml"
+DEMO_RULES = Path(__file__).resolve().parent.parent / "bundles" / "demo" / "rules" / "complaints.yaml"
 COMPLAINT = "你们的催收员天天打电话到我单位，还跟我同事说我欠钱不还，我要投诉！我要求你们马上停止并向我道歉。"
 RESOLUTION = "核实后确认催收员违规向客户同事透露欠款信息，已对催收员处罚并停止联系第三人，向客户致歉。"
 

@@ -17,7 +17,7 @@ from api.cli import main
 from kb.records import Records
 from kb.settings import Settings
 
-DEMO_RULES = str(Path(__file__).resolve().parent.parent / "kb" / "demo" / "complaint_rules.yaml")
+DEMO_RULES = str(Path(__file__).resolve().parent.parent / "bundles" / "demo" / "rules" / "complaints.yaml")
 
 
 def run(*args: str, env: dict | None = None):

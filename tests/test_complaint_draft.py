@@ -10,15 +10,20 @@ from pathlib import Path
 import pytest
 
 from kb.answer.complaint_draft import amount_in, draft_complaint, product_in, split_request
+from kb.answer.guards import load_guards
+from kb.bundles import load_bundles
 from kb.errors import ValidationError
 from kb.records.routing import ComplaintRules
 
-RULES = ComplaintRules.load(Path(__file__).resolve().parent.parent / "kb" / "demo" / "complaint_rules.yaml")
+RULES = ComplaintRules.load(Path(__file__).resolve().parent.parent / "bundles" / "demo" / "rules" / "complaints.yaml")
 NOW = datetime(2026, 3, 2, 2, tzinfo=UTC)
 
 
 class NoSearch:
-    """The draft quotes the reply's citation of the procedure; searching again would be wasted."""
+    """The draft quotes the reply's citation of the procedure; searching again would be wasted. The
+    complaint signals come from the shipped guards."""
+
+    guards = load_guards(load_bundles(None))
 
     @property
     def kb(self):

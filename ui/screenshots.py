@@ -28,6 +28,7 @@ from ui.demo_site import PASSWORD, USERS, build_site, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DOCS = ROOT / "bundles" / "demo" / "documents"
+DEMO_BUNDLES = "credit_cs,regulations_zh,lay_questions_zh,demo"  # the demo bundle brings its complaint rules
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
@@ -230,8 +231,7 @@ def take(out: Path) -> list[Path]:
         build_site(data_dir, docs)
         keys = _keys(data_dir)
         _teams(data_dir)
-        with serve(data_dir, env={"CITEDESK_COMPLAINT_RULES": str(DEMO_DOCS / "complaint_rules.yaml")}) as base, \
-                sync_playwright() as pw:
+        with serve(data_dir, env={"CITEDESK_BUNDLES": DEMO_BUNDLES}) as base, sync_playwright() as pw:
             for r in seed_through_api(base, keys, held_back, Path(tmp)):
                 print(f"eval run {r['id']} ({r['set_name']}): accuracy {r['overall'].get('accuracy')}",
                       file=sys.stderr)

@@ -3,7 +3,8 @@
 From the customer's words (already masked when the conversation was stored): the topic by the
 complaint rules (kb.records.routing), the product (the one asked about, else a product of the
 knowledge base named in the text), what happened and what the customer asks for (the sentences
-that ask for something: 要求/希望/退还/赔偿/道歉/…), the complaint signals (kb.answer.guards),
+that ask for something: 要求/希望/退还/赔偿/道歉/…), the complaint signals (the guards of the
+loaded bundles, kb.answer.guards),
 the amount in dispute, and the complaint procedure's step for the agent, quoted from the knowledge
 base with its source. The department and deadlines the rules would give are shown with it.
 """
@@ -15,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from kb.answer.composer import COMPLAINT_QUERY
-from kb.answer.guards import detect_complaint
 from kb.errors import ValidationError
 from kb.records.routing import ComplaintRules
 from kb.text.norm import normalize
@@ -94,7 +94,7 @@ def draft_complaint(text: str, rules: ComplaintRules, answerer: Any, *, product:
         raise ValidationError("there is nothing in the conversation to draft a complaint from")
     narrative, request = split_request(text)
     product = product or product_in(text, products or [])
-    signals = [s for s in detect_complaint(text) if s != "complaint"]
+    signals = [s for s in answerer.guards.complaint_signals(text) if s != "complaint"]
     amount = amount_in(text)
     topic = rules.topic_of(text, product)
     routing = rules.route(topic, product, text, signals, amount)
