@@ -15,14 +15,23 @@ from click.testing import CliRunner
 
 from api.cli import main
 from kb.records import Records
-from kb.settings import Settings
+from kb.settings import Settings, get_settings
 
 DEMO_RULES = str(Path(__file__).resolve().parent.parent / "bundles" / "demo" / "rules" / "complaints.yaml")
 
 
-def run(*args: str, env: dict | None = None):
-    return CliRunner().invoke(main, list(args), env={"CITEDESK_COMPLAINT_RULES": DEMO_RULES, **(env or {})},
-                              catch_exceptions=False)
+def run(*args: str):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+@pytest.fixture(autouse=True)
+def demo_rules(monkeypatch):
+    """The demo company's complaint rules (settings are read once: the cache is cleared around)."""
+    monkeypatch.setenv("CITEDESK_COMPLAINT_RULES", DEMO_RULES)
+    get_settings.cache_clear()
+    yield
+    monkeypatch.undo()
+    get_settings.cache_clear()
 
 
 @pytest.fixture

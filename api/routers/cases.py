@@ -12,7 +12,7 @@ from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
 from api.deps import JobsDep, KBDep, RecordsDep, RowId, SettingsDep, TrainerUser
-from api.routers.complaints import ComplaintDetail, _detail
+from api.routers.complaints import ComplaintDetail, detail_out
 from ingest.cases import promote_complaint
 from kb.records.cases import case_draft, check_promotable
 
@@ -49,4 +49,4 @@ def promote(complaint_id: RowId, body: CaseIn, user: TrainerUser, records: Recor
     """Ingest the reviewed case (on the writer thread) and mark the complaint promoted."""
     c = promote_complaint(kb, records, Path(settings.data_dir), complaint_id, user.name, body.customer_issue,
                           body.resolution, on_writer=lambda fn: jobs.run_on_writer(fn).result())
-    return _detail(records, c)
+    return detail_out(records, c)

@@ -146,7 +146,7 @@ def may_handle(user: Principal, c: Any) -> None:
         raise HTTPException(403, "this complaint was recorded by another agent; it needs the supervisor role or higher")
 
 
-def _detail(records: Any, c: Any) -> ComplaintDetail:
+def detail_out(records: Any, c: Any) -> ComplaintDetail:
     rows = records.complaints(ticket=c.ticket_no, limit=1)
     _, open_f, overdue = rows[0] if rows else (c, None, [])
     history = [HistoryOut(actor=e.actor, action=e.action, at=iso(e.at), detail=e.detail or {})
@@ -202,14 +202,14 @@ def list_complaints(user: AgentUser, records: RecordsDep, status: str | None = Q
 def show(complaint_id: RowId, user: AgentUser, records: RecordsDep) -> Any:
     c = records.get_complaint(complaint_id)
     may_handle(user, c)
-    return _detail(records, c)
+    return detail_out(records, c)
 
 
 @router.patch("/{complaint_id}", response_model=ComplaintDetail)
 def edit(complaint_id: RowId, body: ComplaintPatch, user: AgentUser, records: RecordsDep) -> Any:
     may_handle(user, records.get_complaint(complaint_id))
     c = records.update_complaint(complaint_id, user.name, **body.model_dump(exclude_unset=True))
-    return _detail(records, c)
+    return detail_out(records, c)
 
 
 @router.post("/{complaint_id}/route", response_model=ComplaintDetail)
@@ -218,7 +218,7 @@ def route(complaint_id: RowId, body: RouteIn, user: AgentUser, records: RecordsD
     may_handle(user, records.get_complaint(complaint_id))
     if body.department is not None and not user.at_least("supervisor"):
         raise HTTPException(403, "naming another department needs the supervisor role or higher")
-    return _detail(records, records.route_complaint(complaint_id, user.name, department=body.department))
+    return detail_out(records, records.route_complaint(complaint_id, user.name, department=body.department))
 
 
 @router.post("/{complaint_id}/extend", response_model=ComplaintDetail)
@@ -226,23 +226,23 @@ def extend(complaint_id: RowId, body: ReasonIn, user: AgentUser, records: Record
     """The supervisor's approval to resolve by the rules' extended deadline."""
     if not user.at_least("supervisor"):
         raise HTTPException(403, "extending a deadline needs the supervisor role or higher")
-    return _detail(records, records.extend_complaint(complaint_id, user.name, body.reason))
+    return detail_out(records, records.extend_complaint(complaint_id, user.name, body.reason))
 
 
 @router.post("/{complaint_id}/resolve", response_model=ComplaintDetail)
 def resolve(complaint_id: RowId, body: ResolveIn, user: AgentUser, records: RecordsDep) -> Any:
     """Record the result told to the customer; the follow-up call becomes due."""
     may_handle(user, records.get_complaint(complaint_id))
-    return _detail(records, records.resolve_complaint(complaint_id, user.name, body.resolution))
+    return detail_out(records, records.resolve_complaint(complaint_id, user.name, body.resolution))
 
 
 @router.post("/{complaint_id}/reopen", response_model=ComplaintDetail)
 def reopen(complaint_id: RowId, body: ReasonIn, user: AgentUser, records: RecordsDep) -> Any:
     may_handle(user, records.get_complaint(complaint_id))
-    return _detail(records, records.reopen_complaint(complaint_id, user.name, body.reason))
+    return detail_out(records, records.reopen_complaint(complaint_id, user.name, body.reason))
 
 
 @router.post("/{complaint_id}/close", response_model=ComplaintDetail)
 def close(complaint_id: RowId, user: AgentUser, records: RecordsDep) -> Any:
     may_handle(user, records.get_complaint(complaint_id))
-    return _detail(records, records.close_complaint(complaint_id, user.name))
+    return detail_out(records, records.close_complaint(complaint_id, user.name))
