@@ -134,6 +134,13 @@ class Settings(BaseSettings):
             raise ValueError(f"{v!r} is not a rate such as 5/15minutes or 30/hour")
         return v.strip()
 
+    @field_validator("offline_pack_url")
+    @classmethod
+    def _check_pack_url(cls, v: str | None) -> str | None:
+        if v and not re.match(r"^(https?|file):", v.strip(), re.IGNORECASE):
+            raise ValueError("the offline pack's address starts with http:, https: or file:")
+        return v.strip() if v else None
+
     @field_validator("frame_ancestors")
     @classmethod
     def _check_frame_ancestors(cls, v: str) -> str:

@@ -159,3 +159,21 @@ def test_the_offline_pack_and_encryption_status(api):
     status = api.client.get("/api/admin/encryption", headers=api.auth("admin")).json()
     assert status["primary"] in status["keys"] and "plain" not in status["values"]
     assert api.client.get("/api/admin/encryption", headers=api.auth("boss")).status_code == 403
+
+
+def test_a_group_name_a_spreadsheet_would_run_is_quoted_in_the_csv():
+    from api.routers.metrics import kpis_csv
+
+    row = {"period": "2026-03", "start": "2026-03-01", "group": "=HYPERLINK(\"x\")", "complaints": 1}
+    text = kpis_csv({"rows": [row]})
+    assert "'=HYPERLINK" in text and ",=HYPERLINK" not in text
+
+
+def test_the_offline_pack_address_must_be_a_web_or_file_address():
+    from pydantic import ValidationError as SettingsError
+
+    from kb.settings import Settings
+
+    with pytest.raises(SettingsError, match="offline pack"):
+        Settings(offline_pack_url="javascript:alert(1)")
+    assert Settings(offline_pack_url="file:///S:/citedesk/index.html").offline_pack_url.startswith("file:")

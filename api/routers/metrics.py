@@ -66,6 +66,15 @@ class Overdue(BaseModel):
     followup: int
 
 
+def _cell(value: Any) -> Any:
+    """A CSV cell; a team or topic name that a spreadsheet would run as a formula is quoted."""
+    if value is None:
+        return ""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
+        return "'" + value
+    return value
+
+
 def kpis_csv(report: dict[str, Any]) -> str:
     """One line per period and group; UTF-8 with a byte-order mark so spreadsheet programs read the Chinese."""
     import csv
@@ -78,7 +87,7 @@ def kpis_csv(report: dict[str, Any]) -> str:
     columns = ["period", "start", "group", *COUNTS, *RATES]
     writer.writerow(columns)
     for row in report["rows"]:
-        writer.writerow(["" if row.get(c) is None else row.get(c) for c in columns])
+        writer.writerow([_cell(row.get(c)) for c in columns])
     return "\ufeff" + out.getvalue()
 
 
