@@ -43,8 +43,8 @@ def complaints() -> None:
 @handle_errors
 def complaints_list(status: str | None, overdue: bool, limit: int, data_dir: Path | None, as_json: bool) -> None:
     """Complaints, newest first, with what is overdue on each."""
-    rows = [_complaint(c, kinds) for c, _, kinds in _records(data_dir).complaints(status=status, overdue=overdue,
-                                                                                  limit=limit)]
+    records = _records(data_dir, read_only=True)
+    rows = [_complaint(c, kinds) for c, _, kinds in records.complaints(status=status, overdue=overdue, limit=limit)]
     if as_json:
         emit_json({"complaints": rows})
         return
@@ -60,7 +60,7 @@ def complaints_list(status: str | None, overdue: bool, limit: int, data_dir: Pat
 @handle_errors
 def complaints_show(complaint_id: int, data_dir: Path | None, as_json: bool) -> None:
     """One complaint with its follow-up calls and its history."""
-    records = _records(data_dir)
+    records = _records(data_dir, read_only=True)
     c = records.get_complaint(complaint_id)
     info = {**_complaint(c), "followups": [{"id": f.id, "due_at": _iso(f.due_at), "outcome": f.outcome,
                                              "done_at": _iso(f.done_at)} for f in records.followups_of(c.id)],
@@ -104,7 +104,7 @@ def _act(name: str, help_text: str, call, *options):
     @data_dir_option
     @handle_errors
     def command(complaint_id: int, data_dir: Path | None, **kw: Any) -> None:
-        c = call(_records(data_dir), complaint_id, _actor(), **kw)
+        c = call(_records(data_dir, read_only=True), complaint_id, _actor(), **kw)
         click.echo(f"{c.ticket_no}: {c.status} ({c.department})")
 
     for opt in reversed(options):
@@ -133,7 +133,7 @@ _act("close", "Close a resolved complaint whose follow-up call has its outcome."
 @handle_errors
 def complaints_followup(followup_id: int, outcome: str, note: str | None, data_dir: Path | None) -> None:
     """Record a follow-up call's outcome."""
-    f = _records(data_dir).record_followup(followup_id, _actor(), outcome, note)
+    f = _records(data_dir, read_only=True).record_followup(followup_id, _actor(), outcome, note)
     click.echo(f"follow-up {f.id}: {f.outcome}")
 
 
@@ -151,7 +151,7 @@ def complaints_promote(complaint_id: int, issue: str | None, resolution: str | N
     from kb.records.cases import case_draft
 
     settings = settings_for(data_dir)
-    records = _records(data_dir)
+    records = _records(data_dir, read_only=True)
     proposed = case_draft(records.get_complaint(complaint_id), records.followups_of(complaint_id))
     with KnowledgeBase.open(settings, writer=True) as kb:
         c = promote_complaint(kb, records, Path(settings.data_dir), complaint_id, _actor(),
@@ -195,7 +195,7 @@ def kpis(period: str, by: str | None, since: datetime | None, until: datetime | 
     answer accuracy (dates are in the complaint rules' time zone)."""
     from api.routers.metrics import kpis_csv
 
-    records = _records(data_dir)
+    records = _records(data_dir, read_only=True)
     zone = records.rules.zone
     report = records.service_kpis(period, by, since.replace(tzinfo=zone) if since else None,
                                   until.replace(tzinfo=zone) if until else None)
@@ -238,7 +238,7 @@ def spotcheck() -> None:
 def spotcheck_draw(size: int, agent: str | None, team: str | None, topic: str | None, since: datetime | None,
                    until: datetime | None, seed: int | None, data_dir: Path | None, as_json: bool) -> None:
     """Draw a random sample of conversations not checked before."""
-    records = _records(data_dir)
+    records = _records(data_dir, read_only=True)
     agent_id = None
     if agent:
         user = records.get_user_by_name(agent)
@@ -266,7 +266,7 @@ def spotcheck_list(sample: str | None, pending: bool, data_dir: Path | None, as_
     rows = [{"id": sc.id, "sample": sc.sample, "interaction_id": it.id, "question": it.question,
              "accurate": sc.accurate, "complete": sc.complete, "polite": sc.polite, "compliant": sc.compliant,
              "graded_by": sc.graded_by}
-            for sc, it in _records(data_dir).spot_checks(sample=sample, pending=True if pending else None)]
+            for sc, it in _records(data_dir, read_only=True).spot_checks(sample=sample, pending=pending or None)]
     if as_json:
         emit_json({"spot_checks": rows})
         return
@@ -288,6 +288,7 @@ def spotcheck_list(sample: str | None, pending: bool, data_dir: Path | None, as_
 def spotcheck_grade(spot_id: int, accurate: bool, complete: bool, polite: bool, compliant: bool,
                     comment: str | None, data_dir: Path | None) -> None:
     """Grade a drawn conversation on the rubric."""
-    _records(data_dir).grade_spot_check(spot_id, _actor(), accurate=accurate, complete=complete, polite=polite,
-                                        compliant=compliant, comment=comment)
+    records = _records(data_dir, read_only=True)
+    records.grade_spot_check(spot_id, _actor(), accurate=accurate, complete=complete, polite=polite,
+                             compliant=compliant, comment=comment)
     click.echo(f"graded spot check {spot_id}")

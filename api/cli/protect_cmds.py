@@ -23,7 +23,7 @@ def encryption() -> None:
 @handle_errors
 def encryption_status(data_dir: Path | None, as_json: bool) -> None:
     """The keys, where they come from, and how many stored values each encrypts."""
-    info = _records(data_dir).encryption_status()
+    info = _records(data_dir, read_only=True).encryption_status()
     if as_json:
         emit_json(info)
         return
@@ -61,7 +61,7 @@ def encryption_rotate(drop_old: bool, data_dir: Path | None, as_json: bool) -> N
     lock = WriterLock(Path(settings.data_dir))
     lock.acquire()  # the server keeps its keyring in memory: it must not run meanwhile
     try:
-        records = _records(data_dir)
+        records = _records(data_dir, read_only=True)
         old = records.keyring
         path = key_file_of(settings)
         if settings.records_key:

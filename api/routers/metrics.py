@@ -67,12 +67,11 @@ class Overdue(BaseModel):
 
 
 def _cell(value: Any) -> Any:
-    """A CSV cell; a team or topic name that a spreadsheet would run as a formula is quoted."""
-    if value is None:
-        return ""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
+    """A CSV cell; a team or topic name that a spreadsheet would run as a formula is quoted (the Q&A
+    sets' guard)."""
+    from evals.qaset import _no_formula
+
+    return "" if value is None else _no_formula(value)
 
 
 def kpis_csv(report: dict[str, Any]) -> str:

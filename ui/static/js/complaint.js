@@ -56,7 +56,7 @@
       status.textContent = "";
       fill(data);
     }).catch(function (err) {
-      status.textContent = t("js.error", { msg: err.message });
+      status.textContent = window.CD.errorText(err);
     }).then(function () { button.disabled = false; });
   });
 
@@ -86,7 +86,7 @@
         resolve: localTime(c.resolve_due) });
       status.appendChild(link);
     }).catch(function (err) {
-      status.textContent = t("js.error", { msg: err.message });
+      status.textContent = window.CD.errorText(err);
     }).then(function () { $("c-save").disabled = false; });
   });
 })();

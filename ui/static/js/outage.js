@@ -1,5 +1,5 @@
 /* The network-failure notice: when a request to CiteDesk fails for want of the network or the
-   server (common.js reports it), or the browser goes offline, the sidebar says so plainly and
+   server (common.js reports it: no answer, or a proxy's 502/504), or the browser goes offline, the sidebar says so plainly and
    points to the offline pack; it checks every 15 seconds and clears the notice once CiteDesk
    answers again. */
 (function () {
