@@ -23,7 +23,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 # Build the demo knowledge base, load the demo Q&A set, print new demo logins and keys once, and
-# serve on 127.0.0.1:$(PORT) (make demo PORT=8123 for another port).
+# serve on 127.0.0.1:$(PORT) (make demo PORT=8123 for another port), with the demo bundle loaded (its complaint rules).
 demo: install
 	@echo "== 1/4 Building the demo knowledge base: about 7 minutes the first time (up to 20 on a busy machine); unchanged files are skipped after that"
 	$(BIN)/citedesk demo build
@@ -33,7 +33,8 @@ demo: install
 	@echo "== 3/4 Demo logins and API keys: new passwords and keys on every run (the previous demo ones stop working)"
 	$(BIN)/citedesk demo accounts
 	@echo "== 4/4 Serving. Open http://127.0.0.1:$(PORT)/sidebar (sign in with a demo account above); API docs at /docs"
-	$(BIN)/citedesk serve --host 127.0.0.1 --port $(PORT)
+	CITEDESK_BUNDLES=$${CITEDESK_BUNDLES:-credit_cs:regulations_zh:lay_questions_zh:demo} \
+		$(BIN)/citedesk serve --host 127.0.0.1 --port $(PORT)
 
 # Everything, the slow and browser tests included (what CI runs).
 test: install

@@ -69,7 +69,7 @@ def _open_embedded(app: FastAPI, settings: Settings) -> _Embedded:
     from kb.knowledge import KnowledgeBase
 
     storage = make_storage(settings.rate_limit_storage)
-    records = Records(settings.records_url)
+    records = Records.open(settings)
     records.migrate()
     try:
         kb = KnowledgeBase.open(settings, writer=True)

@@ -1,7 +1,8 @@
 """FastAPI dependencies: the heavy objects built once in the app lifespan, and the caller.
 
 Use the Annotated aliases in routers: `SettingsDep`, `KBDep`, `AnswererDep`, `RecordsDep`,
-`JobsDep`, `WritesDep`, `CurrentUser` (any signed-in caller), `AgentUser`, `TrainerUser`, `AdminUser`."""
+`JobsDep`, `WritesDep`, `CurrentUser` (any signed-in caller), `AgentUser`, `SupervisorUser`, `TrainerUser`,
+`AdminUser`."""
 
 from __future__ import annotations
 
@@ -68,5 +69,6 @@ def require(minimum: str):
 
 
 AgentUser = Annotated[Principal, Depends(require("agent"))]
+SupervisorUser = Annotated[Principal, Depends(require("supervisor"))]
 TrainerUser = Annotated[Principal, Depends(require("trainer"))]
 AdminUser = Annotated[Principal, Depends(require("admin"))]

@@ -10,6 +10,7 @@ bundle would be. Every part of a bundle is optional and found by its name:
     rules/guards.yaml     what kind of question this is: complaint, account lookup, company
                           practice, out of scope (kb/answer/guards.py)
     rules/compliance.yaml what a suggested reply must not say or must add (kb/answer/guards.py)
+    rules/complaints.yaml complaint topics, departments and deadlines (kb/records/routing.py)
     query_adapter/        an adapter for the bundled e5's question side (kb/index/query_encoder.py)
     documents/            documents to ingest (e.g. the demo company's; `citedesk demo build`)
 

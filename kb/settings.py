@@ -128,6 +128,21 @@ class Settings(BaseSettings):
         "that loads /widget.js; CiteDesk's own pages always may, every other page is refused"
     )
 
+    # complaints, service KPIs, encryption of customer narrative, outages
+    complaint_rules: Path | None = Field(
+        None, description="YAML file of complaint topics, routing and deadlines; the built-in generic rules when unset"
+    )
+    records_key: str | None = Field(
+        None, description="keys encrypting customer narrative in the records database, comma-separated, newest first"
+    )
+    records_key_file: Path | None = Field(
+        None, description="file of records keys, one a line, newest first; records.key in the data directory when "
+        "neither this nor CITEDESK_RECORDS_KEY is set"
+    )
+    offline_pack_url: str | None = Field(
+        None, max_length=500, description="where agents open the offline pack during an outage (shown by the sidebar)"
+    )
+
     @field_validator("embedder")
     @classmethod
     def _check_embedder(cls, v: str) -> str:
@@ -141,6 +156,13 @@ class Settings(BaseSettings):
         if not _RATE.match(v):
             raise ValueError(f"{v!r} is not a rate such as 5/15minutes or 30/hour")
         return v.strip()
+
+    @field_validator("offline_pack_url")
+    @classmethod
+    def _check_pack_url(cls, v: str | None) -> str | None:
+        if v and not re.match(r"^(https?|file):", v.strip(), re.IGNORECASE):
+            raise ValueError("the offline pack's address starts with http:, https: or file:")
+        return v.strip() if v else None
 
     @field_validator("frame_ancestors")
     @classmethod
@@ -187,6 +209,9 @@ class Settings(BaseSettings):
             raise ConfigError(f"CITEDESK_SECRET_KEY is too weak for production (it needs at least {MIN_SECRET_LENGTH} "
                               f"characters and about {MIN_SECRET_BITS} bits of randomness); generate one with "
                               f"{GENERATE_SECRET}")
+        if not (self.records_key or self.records_key_file):
+            raise ConfigError("the records key would be kept beside the data it protects; set CITEDESK_RECORDS_KEY or "
+                              "CITEDESK_RECORDS_KEY_FILE (a file outside the data directory) in production")
 
     @property
     def records_url(self) -> str:

@@ -58,7 +58,12 @@ def test_users_add_and_list(data_dir):
     short = run("users", "add", "kim", "--role", "agent", "--password-stdin", "--data-dir", str(data_dir), input="x\n")
     assert short.exit_code == 2 and records.get_user_by_name("kim") is None
     listed = json.loads(run("users", "list", "--json", "--data-dir", str(data_dir)).output)["users"]
-    assert listed == [{"id": 1, "username": "lin", "role": "agent", "active": True, "has_password": True}]
+    assert listed == [{"id": 1, "username": "lin", "role": "agent", "active": True, "team": None,
+                       "has_password": True}]
+    teamed = run("users", "team", "lin", "一组", "--data-dir", str(data_dir))
+    assert teamed.exit_code == 0 and "一组" in teamed.output
+    assert json.loads(run("users", "list", "--json", "--data-dir", str(data_dir)).output)["users"][0]["team"] == "一组"
+    assert run("users", "team", "nobody", "一组", "--data-dir", str(data_dir)).exit_code == 2
 
 
 def test_serve_refuses_a_placeholder_secret_in_production(data_dir, monkeypatch):

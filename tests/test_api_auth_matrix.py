@@ -38,8 +38,32 @@ MATRIX = [
     ("GET", "/api/evals/999999/report", "trainer", {}),
     ("GET", "/api/audit", "admin", {}),
     ("POST", "/api/admin/backup", "admin", {}),
+    ("GET", "/api/admin/encryption", "admin", {}),
+    ("POST", "/api/complaints/draft", "agent", {"json": {"text": "你们乱收费，我要投诉"}}),
+    ("POST", "/api/complaints", "agent", {"json": {"narrative": ""}}),
+    ("GET", "/api/complaints", "agent", {}),
+    ("GET", "/api/complaints/999999", "agent", {}),
+    ("PATCH", "/api/complaints/999999", "agent", {"json": {"product": "x"}}),
+    ("POST", "/api/complaints/999999/route", "agent", {"json": {}}),
+    ("POST", "/api/complaints/999999/extend", "supervisor", {"json": {"reason": "x"}}),
+    ("POST", "/api/complaints/999999/resolve", "agent", {"json": {"resolution": "x"}}),
+    ("POST", "/api/complaints/999999/reopen", "agent", {"json": {"reason": "x"}}),
+    ("POST", "/api/complaints/999999/close", "agent", {}),
+    ("GET", "/api/complaints/999999/case", "trainer", {}),
+    ("POST", "/api/complaints/999999/case", "trainer", {"json": {"customer_issue": "x", "resolution": "y"}}),
+    ("GET", "/api/followups", "agent", {}),
+    ("POST", "/api/followups/999999", "agent", {"json": {"outcome": "satisfied"}}),
+    ("GET", "/api/metrics/kpis", "supervisor", {}),
+    ("GET", "/api/metrics/overdue", "supervisor", {}),
+    ("POST", "/api/spotchecks", "trainer", {"json": {"size": 0}}),
+    ("GET", "/api/spotchecks", "trainer", {}),
+    ("GET", "/api/spotchecks/samples", "trainer", {}),
+    ("PUT", "/api/spotchecks/999999", "trainer",
+     {"json": {"accurate": True, "complete": True, "polite": True, "compliant": True}}),
+    ("POST", "/api/spotchecks/999999/item", "trainer", {"json": {"qaset_id": 999999, "key_points": ["x"]}}),
+    ("GET", "/api/offline-pack", "agent", {}),
 ]
-RANK = {"agent": 0, "trainer": 1, "admin": 2}
+RANK = {"agent": 0, "supervisor": 1, "trainer": 2, "admin": 3}
 
 
 @pytest.fixture(scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -36,11 +36,16 @@ def _search_view(kb: KnowledgeBase) -> list[list[tuple[str, float]]]:
 
 @pytest.fixture
 def installation(tmp_path, records_url):
-    settings = Settings(data_dir=tmp_path / "data", database_url=records_url if "postgresql" in records_url else None)
+    # the records key lives outside the data directory, as in production: the disaster below spares it
+    settings = Settings(data_dir=tmp_path / "data", database_url=records_url if "postgresql" in records_url else None,
+                        records_key_file=tmp_path / "secrets" / "records.key")
+    from kb.records.crypto import new_key, write_key_file
+
+    write_key_file(settings.records_key_file, [new_key()])
     with KnowledgeBase.open(settings, writer=True) as kb:
         for name, text in DOCS.items():
             assert ingest_bytes(kb, name, text.encode()).ok
-    records = Records(settings.records_url)
+    records = Records.open(settings)
     records.migrate()
     records.add_user("alice", "admin", password="s3cret-pass")
     iid = records.save_interaction({"question": "q", "answer": "a", "citations": [], "flags": []})
@@ -55,7 +60,7 @@ def _view(settings: Settings):
     with KnowledgeBase.open(settings) as kb:
         hits = _search_view(kb)
         stats = kb.stats()
-    records = Records(settings.records_url)
+    records = Records.open(settings)
     try:
         state = (records.count("users"), records.count("interactions"), records.count("feedback"),
                  records.authenticate("alice", "s3cret-pass") is not None)
@@ -78,7 +83,7 @@ def test_backup_wipe_restore_gives_identical_answers(installation, tmp_path):
 
     shutil.rmtree(settings.data_dir)  # the disaster
     if settings.database_url:
-        records = Records(settings.records_url)
+        records = Records.open(settings)
         with records.engine.begin() as conn:
             from kb.records.models import Base
 
@@ -142,7 +147,7 @@ def test_restore_is_refused_while_a_writer_holds_the_data_directory(installation
 # -- a restore that cannot wipe data ---------------------------------------------------------------
 def _state(settings: Settings):
     """Everything a bad restore could lose: answers, counts, users, keys, kept backups."""
-    records = Records(settings.records_url)
+    records = Records.open(settings)
     try:
         keys = records.count("api_keys")
     finally:
@@ -177,7 +182,7 @@ def _rewrite(src: Path, dest: Path, change) -> None:
 @pytest.fixture
 def kept_backup(installation, tmp_path):
     settings = installation
-    records = Records(settings.records_url)
+    records = Records.open(settings)
     records.create_key("crm", "agent")
     records.close()
     (settings.data_dir / "backups").mkdir()
@@ -292,7 +297,7 @@ def test_a_restore_that_fails_midway_leaves_everything_as_it_was(kept_backup, mo
     settings, archive = kept_backup
     with KnowledgeBase.open(settings, writer=True) as kb:  # the installation moves on after the backup
         ingest_bytes(kb, "fees.md", "# 手续费\n\n## 提现\n\n提现不收手续费。\n".encode())
-    records = Records(settings.records_url)
+    records = Records.open(settings)
     records.add_user("bob", "agent", password="another-pass")
     records.close()
     before = _state(settings)

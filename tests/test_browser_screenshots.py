@@ -1,4 +1,4 @@
-"""`python -m ui.screenshots`: the four documentation screenshots from a throw-away site."""
+"""`python -m ui.screenshots`: the documentation screenshots from a throw-away site."""
 
 from __future__ import annotations
 
@@ -17,7 +17,9 @@ def test_screenshots_are_written_with_the_expected_sizes(tmp_path):
 
     assert main(["--out", str(tmp_path)]) == 0
     sizes = {p.name: Image.open(p).size for p in tmp_path.glob("*.png")}
-    assert set(sizes) == {"sidebar-zh.png", "sidebar-en.png", "trainer-dashboard.png", "admin-documents.png"}
+    assert set(sizes) == {"sidebar-zh.png", "sidebar-en.png", "trainer-dashboard.png", "admin-documents.png",
+                          "sidebar-complaint.png", "complaint-page.png", "service-kpis.png", "offline-pack.png"}
+    assert sizes["sidebar-complaint.png"][0] == 400 and sizes["service-kpis.png"][0] == 1200
     assert sizes["sidebar-zh.png"][0] == 400 and sizes["sidebar-zh.png"][1] > 900  # the whole sidebar, narrow
     assert sizes["trainer-dashboard.png"][0] == 1200
     # a page that rendered is not one flat colour

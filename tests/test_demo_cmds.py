@@ -21,7 +21,7 @@ def _accounts(data_dir):
 def test_demo_accounts_sign_in_and_refresh(tmp_path):
     data_dir = tmp_path / "data"
     first = _accounts(data_dir)
-    assert set(first) == {"agent", "trainer", "admin"}
+    assert set(first) == {"agent", "supervisor", "trainer", "admin"}
     records = Records(Settings(data_dir=data_dir).records_url)
     try:
         for role, acc in first.items():
@@ -35,7 +35,7 @@ def test_demo_accounts_sign_in_and_refresh(tmp_path):
         assert records.authenticate(admin_new["username"], admin_new["password"]) is not None
         assert records.key_for(admin_old["api_key"]) is None  # the old demo key is revoked
         assert records.key_for(admin_new["api_key"]).role == "admin"
-        assert len(records.users()) == 3  # refreshed, not duplicated
+        assert len(records.users()) == 4  # refreshed, not duplicated
     finally:
         records.close()
 

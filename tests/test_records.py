@@ -16,7 +16,9 @@ CARD = "6222021234567890128"  # Luhn-valid
 
 @pytest.fixture
 def records(records_url):
-    r = Records(records_url)
+    from kb.records.crypto import KeyRing
+
+    r = Records(records_url, keyring=None if records_url.startswith("sqlite") else KeyRing.ephemeral())
     r.migrate()
     yield r
     r.close()
@@ -45,7 +47,7 @@ def test_migrate_is_idempotent_and_reaches_head(records):
     assert records.revision() == _head()
     with records.engine.connect() as conn:
         for table in ("users", "api_keys", "interactions", "feedback", "qa_sets", "qa_items", "eval_runs",
-                      "eval_results", "audit_events", "web_sessions"):
+                      "eval_results", "audit_events", "web_sessions", "complaints", "follow_ups", "spot_checks"):
             assert conn.execute(text(f"SELECT count(*) FROM {table}")).scalar() == 0
 
 

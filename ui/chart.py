@@ -46,9 +46,10 @@ def line_chart(series: list[Series], *, title: str, width: int = 640, height: in
             v = min(max(value, 0.0), 1.0)
             return x, pad_t + plot_h * (1 - v)
 
-        for label, when in ((min(p[0] for p in pts), "start"), (max(p[0] for p in pts), "end")):
+        ends = [(min(p[0] for p in pts), "start"), (max(p[0] for p in pts), "end")]
+        for label, when in ends if t1 > t0 else [(ends[0][0], "middle")]:  # one date: one label, centred
             x, _ = xy(label, 0)
-            anchor = "start" if when == "start" else "end"
+            anchor = when
             out.append(f'<text x="{x:.1f}" y="{height - 8}" font-size="11" text-anchor="{anchor}" '
                        f'fill="#4b5563">{label:%Y-%m-%d}</text>')
         for i, s in enumerate(series):

@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 
 PASSWORD = "correct-horse-9"
-USERS = {"agent": "agent1", "trainer": "trainer1", "admin": "admin1"}
+USERS = {"agent": "agent1", "supervisor": "supervisor1", "trainer": "trainer1", "admin": "admin1"}
 
 DOCS = {
     "suixindai.md": """---
@@ -104,7 +104,7 @@ def build_site(data_dir: Path, docs: dict[str, str] | None = None) -> dict[str, 
         report = ingest_paths(kb, [src], progress=False)
         if report.errors:
             raise RuntimeError(f"demo documents did not ingest: {report.errors}")
-    records = Records(settings.records_url)
+    records = Records.open(settings)
     records.migrate()
     for role, name in USERS.items():
         if records.get_user_by_name(name) is None:

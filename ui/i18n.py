@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ui.i18n_service import ENTRIES as SERVICE_ENTRIES
+
 LANGS = ("zh-CN", "en")
 DEFAULT_LANG = "zh-CN"
 COOKIE = "lang"
@@ -272,6 +274,8 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "common.no": ("否", "no"),
     "common.error": ("错误", "Error"),
 }
+
+_ENTRIES.update(SERVICE_ENTRIES)
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "zh-CN": {k: v[0] for k, v in _ENTRIES.items()},

@@ -4,10 +4,13 @@ Builds a throw-away site from the bundled demo documents (bundles/demo/documents
 real work through its API before photographing anything: agents ask questions (POST /api/ask) and
 give their verdict on each reply (POST /api/feedback), and a trainer runs a small Q&A set three
 times (POST /api/evals) — before and after a held-back document is uploaded (POST /api/documents)
-and after two items are added to the set. Every number on the trainer dashboard comes from that
-work (and the sidebar's own question); nothing is written into the records database by hand. Then
-Chromium photographs the sidebar (zh-CN and en), the trainer dashboard and the admin documents
-page. Takes about a minute."""
+and after two items are added to the set; agents record complaints from their conversations and handle
+them (POST /api/complaints…), a trainer promotes one into a past case and spot-checks a sample of
+conversations. Every number on the dashboards comes from that work (and the sidebar's own
+question); nothing is written into the records database by hand. Then Chromium photographs the
+sidebar (zh-CN and en, and with a complaint being recorded), the trainer dashboard, the admin
+documents page, a complaint's page, the service KPI dashboard and the offline pack searched from
+disk. Takes two or three minutes."""
 
 from __future__ import annotations
 
@@ -25,6 +28,7 @@ from ui.demo_site import PASSWORD, USERS, build_site, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_DOCS = ROOT / "bundles" / "demo" / "documents"
+DEMO_BUNDLES = "credit_cs,regulations_zh,lay_questions_zh,demo"  # the demo bundle brings its complaint rules
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
@@ -50,6 +54,19 @@ ASKS: list[tuple[str, str | None, list[str], str]] = [
     ("有人冒充你们公司让我交解冻费，是真的吗？", None, ["解冻费"], "公司放款前不收取任何“解冻费”，请不要转账。"),
     ("你们公司的食堂几点开饭？", None, [], ""),
 ]
+
+
+# Complaints agents record from their conversations: (the customer's words, the result told to the
+# customer — None while the department works on it —, the follow-up call's outcome)
+COMPLAINTS: list[tuple[str, str | None, str | None]] = [
+    ("随心贷提前还款收了我2%的手续费，合同上根本没写，我要投诉，要求退还手续费！",
+     "核实客户借款适用的产品说明：未满6期提前还款按提前归还本金的2%收取手续费，已向客户出示合同条款并说明可申请复核。",
+     "not_satisfied"),
+    ("催收员天天打电话到我单位，还跟我同事说我欠钱不还，我要投诉！",
+     "核实后确认催收员违规向客户同事透露欠款信息，已对催收员处罚并停止联系第三人，向客户致歉。", "satisfied"),
+    ("征信上有一笔我不认识的逾期记录，你们必须给我删掉，不然我就找人民银行投诉！", None, None),
+]
+COMPLAINT_QUESTION = "你们乱收费，多扣了我200元利息，我要投诉！"  # asked in the complaint screenshot
 
 
 def _item(iid: str, question: str, key_points: list[str], title: str, section: str, topic: str) -> dict[str, Any]:
@@ -99,7 +116,7 @@ def _keys(data_dir: Path) -> dict[str, str]:
     from kb.records import Records
     from kb.settings import Settings
 
-    records = Records(Settings(data_dir=data_dir).records_url)
+    records = Records.open(Settings(data_dir=data_dir))
     try:
         return {role: records.create_key(f"screenshots-{role}", role,
                                          user_id=records.get_user_by_name(name).id)[1]
@@ -168,6 +185,39 @@ def seed_through_api(base: str, keys: dict[str, str], held_back: Path, work: Pat
     return runs
 
 
+def seed_complaints(base: str, keys: dict[str, str]) -> int:
+    """Complaints recorded, handled and one promoted into a past case through the API, and a spot
+    check graded from the agents' own verdicts; returns the id of the first complaint."""
+    ids = []
+    with _client(base, keys["agent"]) as agent:
+        for words, resolution, outcome in COMPLAINTS:
+            asked = agent.post("/api/ask", json={"question": words}).raise_for_status().json()
+            draft = agent.post("/api/complaints/draft", json={"interaction_id": asked["interaction_id"]})
+            d = draft.raise_for_status().json()
+            body = {k: d[k] for k in ("narrative", "request", "topic", "product", "amount", "signals", "procedure_step",
+                                      "procedure_source")}
+            c = agent.post("/api/complaints", json={**body, "interaction_id": asked["interaction_id"]})
+            cid = c.raise_for_status().json()["id"]
+            ids.append(cid)
+            if resolution is None:
+                continue
+            agent.post(f"/api/complaints/{cid}/route", json={}).raise_for_status()
+            done = agent.post(f"/api/complaints/{cid}/resolve", json={"resolution": resolution}).raise_for_status()
+            call = done.json()["followup"]["id"]
+            agent.post(f"/api/followups/{call}", json={"outcome": outcome}).raise_for_status()
+            agent.post(f"/api/complaints/{cid}/close").raise_for_status()
+    with _client(base, keys["trainer"]) as trainer:
+        case = trainer.get(f"/api/complaints/{ids[1]}/case").raise_for_status().json()
+        trainer.post(f"/api/complaints/{ids[1]}/case", json={"customer_issue": case["customer_issue"],
+                                                             "resolution": case["resolution"]}).raise_for_status()
+        for spot in trainer.post("/api/spotchecks", json={"size": 6, "seed": 1}).raise_for_status().json():
+            asked = next((q for q in ASKS if q[0] == spot["question"]), None)
+            right = asked is not None and (not asked[2] or all(s in spot["answer"] for s in asked[2]))
+            trainer.put(f"/api/spotchecks/{spot['id']}", json={"accurate": right, "complete": right, "polite": True,
+                                                               "compliant": True}).raise_for_status()
+    return ids[0]
+
+
 def take(out: Path) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
@@ -180,10 +230,12 @@ def take(out: Path) -> list[Path]:
         held_back.write_text(docs.pop(HELD_BACK.replace("/", "-")), encoding="utf-8")
         build_site(data_dir, docs)
         keys = _keys(data_dir)
-        with serve(data_dir) as base, sync_playwright() as pw:
+        _teams(data_dir)
+        with serve(data_dir, env={"CITEDESK_BUNDLES": DEMO_BUNDLES}) as base, sync_playwright() as pw:
             for r in seed_through_api(base, keys, held_back, Path(tmp)):
                 print(f"eval run {r['id']} ({r['set_name']}): accuracy {r['overall'].get('accuracy')}",
                       file=sys.stderr)
+            first_complaint = seed_complaints(base, keys)
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
             for lang, name in (("zh-CN", "sidebar-zh.png"), ("en", "sidebar-en.png")):
                 ctx = browser.new_context(base_url=base, viewport={"width": 400, "height": 1000},
@@ -208,7 +260,56 @@ def take(out: Path) -> list[Path]:
             page.goto("/admin/documents")
             shots.append(_shot(page, out / "admin-documents.png", full=True))
             ctx.close()
+            shots += _complaint_shots(browser, base, out, first_complaint, keys, Path(tmp))
             browser.close()
+    return shots
+
+
+def _teams(data_dir: Path) -> None:
+    """The agent's team (what `citedesk users team agent1 一组` does)."""
+    from kb.records import Records
+    from kb.settings import Settings
+
+    records = Records.open(Settings(data_dir=data_dir))
+    try:
+        records.set_team(USERS["agent"], "一组")
+    finally:
+        records.close()
+
+
+def _complaint_shots(browser, base: str, out: Path, complaint_id: int, keys: dict[str, str], work: Path) -> list[Path]:
+    """The sidebar recording a complaint, a complaint's page, the service KPIs, the offline pack."""
+    shots = []
+    ctx = browser.new_context(base_url=base, viewport={"width": 400, "height": 1000}, locale="zh-CN")
+    page = ctx.new_page()
+    _sign_in(page, "agent1")
+    page.fill("#question", COMPLAINT_QUESTION)
+    page.press("#question", "Control+Enter")
+    page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+    page.click("#record-complaint")
+    page.wait_for_selector("#complaint-form:not([hidden])")
+    page.evaluate("window.scrollTo(0, 0)")
+    shots.append(_shot(page, out / "sidebar-complaint.png", full=True))
+    ctx.close()
+    ctx = browser.new_context(base_url=base, viewport={"width": 1200, "height": 900}, locale="zh-CN")
+    page = ctx.new_page()
+    _sign_in(page, USERS["supervisor"])
+    page.goto(f"/complaints/{complaint_id}")
+    shots.append(_shot(page, out / "complaint-page.png", full=True))
+    page.goto("/service?period=day&by=topic")
+    shots.append(_shot(page, out / "service-kpis.png", full=True))
+    ctx.close()
+    with _client(base, keys["agent"]) as agent:
+        pack = work / "citedesk-offline-pack.html"
+        pack.write_bytes(agent.get("/api/offline-pack").raise_for_status().content)
+    ctx = browser.new_context(viewport={"width": 1000, "height": 800}, locale="zh-CN", offline=True)
+    page = ctx.new_page()
+    page.goto(pack.as_uri())
+    page.fill("#q", "提前还款要收手续费吗")
+    page.press("#q", "Enter")
+    page.wait_for_selector("#results li")
+    shots.append(_shot(page, out / "offline-pack.png"))
+    ctx.close()
     return shots
 
 

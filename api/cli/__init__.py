@@ -16,8 +16,10 @@ _COMMAND_MODULES = [
     "api.cli.kb_cmds",  # search, stats, reindex
     "api.cli.ask_cmd",  # ask
     "api.cli.eval_cmds",  # eval, bench
-    "api.cli.admin_cmds",  # serve, keys, users, backup, restore
+    "api.cli.admin_cmds",  # serve, keys, users (team), backup, restore
     "api.cli.demo_cmds",  # demo accounts
+    "api.cli.complaint_cmds",  # complaints, kpis, spotcheck
+    "api.cli.protect_cmds",  # encryption, export offline-pack
 ]
 
 for _name in _COMMAND_MODULES:

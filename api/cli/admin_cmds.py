@@ -32,7 +32,7 @@ def _records(data_dir: Path | None, read_only: bool = False) -> Records:
     settings = settings_for(data_dir)
     if read_only and not settings.database_url and not (Path(settings.data_dir) / "records.sqlite").is_file():
         raise NotFoundError(f"no records database in {settings.data_dir} (check --data-dir or CITEDESK_DATA_DIR)")
-    records = Records(settings.records_url)
+    records = Records.open(settings)
     records.migrate()
     return records
 
@@ -250,13 +250,26 @@ def users_enable(name: str, data_dir: Path | None) -> None:
 @handle_errors
 def users_list(data_dir: Path | None, as_json: bool) -> None:
     """Every user and role."""
-    rows = [{"id": u.id, "username": u.username, "role": u.role, "active": u.active,
+    rows = [{"id": u.id, "username": u.username, "role": u.role, "active": u.active, "team": u.team,
              "has_password": bool(u.password_hash)} for u in _records(data_dir, read_only=True).users()]
     if as_json:
         emit_json({"users": rows})
         return
     for r in rows:
         click.echo(f"{r['id']:>4}  {r['username']:<20} {r['role']}")
+
+
+@users.command("team")
+@click.argument("name")
+@click.argument("team", required=False, default="")
+@data_dir_option
+@handle_errors
+def users_team(name: str, team: str, data_dir: Path | None) -> None:
+    """Put a user in an agent team (the service KPIs group by it); no TEAM takes them out."""
+    records = _records(data_dir)
+    user = records.set_team(name, team)
+    records.audit(_actor(), "user.team", user.username, {"team": user.team})
+    click.echo(f"{user.username}: team {user.team or '(none)'}")
 
 
 @main.command()

@@ -16,7 +16,7 @@ from api.cli.admin_cmds import _actor, _records
 from api.cli.common import data_dir_option, emit_json, handle_errors, json_option
 from api.cli.ingest_cmds import PROJECT_ROOT, demo
 
-DEMO_USERS = {"agent": "demo-agent", "trainer": "demo-trainer", "admin": "demo-admin"}
+DEMO_USERS = {"agent": "demo-agent", "supervisor": "demo-supervisor", "trainer": "demo-trainer", "admin": "demo-admin"}
 KEY_NAME = "demo-{role}"
 DEMO_SETS = (PROJECT_ROOT / "evals" / "sets" / "demo.yaml",)
 

@@ -31,7 +31,7 @@ def _records(settings: Settings) -> Any:
     except ImportError:  # a build without the records package: runs live only in the report directory
         return None
     try:
-        return Records(settings.records_url)
+        return Records.open(settings)
     except Exception as exc:  # noqa: BLE001 - the records DB is optional for an eval run
         click.echo(f"warning: records database not usable, runs are not stored there: {exc}", err=True)
         return None

@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
-from api.routers import admin, ask, audit, documents, evals, feedback, health, metrics, qasets, search
+from api.routers import (
+    admin,
+    ask,
+    audit,
+    cases,
+    complaints,
+    documents,
+    evals,
+    feedback,
+    followups,
+    health,
+    metrics,
+    offline,
+    qasets,
+    search,
+    spotchecks,
+)
 
 ROUTERS = [health.router, ask.router, search.router, feedback.router, metrics.router, documents.router,
-           qasets.router, evals.router, audit.router, admin.router]
+           qasets.router, evals.router, audit.router, admin.router, complaints.router, cases.router,
+           followups.router, spotchecks.router, offline.router]

@@ -1,5 +1,5 @@
 """/api/admin (admin): operations that must go through the running server, which owns the data
-directory — a consistent backup taken between two writes."""
+directory — a consistent backup taken between two writes — and the state of encryption at rest."""
 
 from __future__ import annotations
 
@@ -37,3 +37,10 @@ def backup(user: AdminUser, settings: SettingsDep, kb: KBDep, records: RecordsDe
     records.audit(user.name, "backup.create", dest.name, {"files": len(manifest["files"]),
                                                            "snapshot_id": manifest.get("snapshot_id")})
     return FileResponse(dest, media_type="application/gzip", filename=dest.name)
+
+
+@router.get("/encryption")
+def encryption(user: AdminUser, records: RecordsDep) -> dict[str, Any]:
+    """Which keys encrypt the customer narrative in the records, where they come from and how many
+    stored values each encrypts ("plain" counts values not encrypted, which should be none)."""
+    return records.encryption_status()

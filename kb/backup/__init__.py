@@ -11,6 +11,11 @@ The manifest is signed (`manifest.sig`: HMAC-SHA256 with CITEDESK_SECRET_KEY). `
 (kb/backup/restore.py) refuses any archive that is damaged, unsigned, or not a complete and
 consistent installation before it touches anything, and leaves the data directory and the records
 as they were on every failure.
+
+The customer narrative in the records stays encrypted in the archive (the SQLite file is copied
+as it is; PostgreSQL rows are dumped with their ciphertext), and the records key is never
+archived: the manifest names the keys the archive's values are under, and a restore is refused
+before anything changes when this installation's keyring lacks one of them.
 """
 
 from __future__ import annotations
@@ -28,17 +33,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from sqlalchemy import select
 from sqlalchemy.engine import make_url
 
 from kb.index.locking import LOCK_NAME
 from kb.records import Records, settings_snapshot
+from kb.records.crypto import KEY_FILE_NAME, key_usage, raw_select
 from kb.records.models import Base
 from kb.settings import Settings
 
 FORMAT = 1
 BACKUP_DIR = "backups"
-SKIP = {LOCK_NAME, BACKUP_DIR}  # never archived
+SKIP = {LOCK_NAME, BACKUP_DIR, KEY_FILE_NAME}  # never archived (the records key least of all)
 CHROMA_DIR = "chroma"
 SIGNATURE = "manifest.sig"
 BATCH = 2000
@@ -91,7 +96,7 @@ def _dump_tables(records: Records, out: Path) -> None:
     out.mkdir(parents=True, exist_ok=True)
     with records.engine.connect() as conn:
         for table in Base.metadata.sorted_tables:
-            rows = [dict(r._mapping) for r in conn.execute(select(table).order_by(*table.primary_key.columns))]
+            rows = [dict(r._mapping) for r in conn.execute(raw_select(table))]  # ciphertext as stored
             (out / f"{table.name}.json").write_text(json.dumps(rows, default=str, ensure_ascii=False), "utf-8")
 
 
@@ -158,7 +163,7 @@ def create_backup(settings: Settings, dest: Path, records: Records | None = None
     dest = Path(dest).resolve()
     dest.parent.mkdir(parents=True, exist_ok=True)
     own_records = records is None
-    records = records or Records(settings.records_url)
+    records = records or Records.open(settings)
     try:
         with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".backup-") as tmp:
             stage = Path(tmp) / "stage"
@@ -195,13 +200,15 @@ def create_backup(settings: Settings, dest: Path, records: Records | None = None
             else:
                 _dump_tables(records, stage / "records" / "tables")
                 backend = records.backend
+            with records.engine.connect() as conn:
+                used = sorted(k for k in key_usage(conn, Base.metadata) if k != "plain")
             (stage / "settings.json").write_text(json.dumps(settings_snapshot(settings), indent=2), "utf-8")
             snapshot = _snapshot_of(stage / "data" / "catalog.sqlite")
             files = {p.relative_to(stage).as_posix(): _sha256(p) for p in sorted(stage.rglob("*")) if p.is_file()}
             manifest = {"format": FORMAT, "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
                         "records_backend": backend, "snapshot_id": snapshot,
                         "chroma": "external" if settings.chroma_url else "embedded", "vectors": vectors,
-                        "files": files}
+                        "encryption": {"cipher": "fernet", "key_ids": used}, "files": files}
             blob = json.dumps(manifest, indent=2).encode("utf-8")
             (stage / "manifest.json").write_bytes(blob)
             (stage / SIGNATURE).write_text(manifest_signature(blob, settings.secret_key), "utf-8")

@@ -48,6 +48,7 @@ from kb.backup import (
 from kb.errors import ValidationError
 from kb.index.locking import WriterLock
 from kb.records import Records
+from kb.records.crypto import key_file_of, keyring_for, raw_table
 from kb.records.models import Base
 from kb.settings import Settings
 
@@ -138,6 +139,20 @@ def _check_backend(archive: Path, manifest: dict[str, Any], settings: Settings) 
                               f"{here} (CITEDESK_DATABASE_URL); restore it into the same kind of records database")
 
 
+def _check_keys(settings: Settings, manifest: dict[str, Any], archive: Path) -> None:
+    """Refuse an archive whose records this installation's keyring cannot decrypt."""
+    needed = set((manifest.get("encryption") or {}).get("key_ids") or [])
+    if not needed:
+        return
+    keyring = keyring_for(settings, create=False)
+    have = set(keyring.ids) if keyring else set()
+    if needed - have:
+        where = keyring.source if keyring else f"no key at {key_file_of(settings)}"
+        raise ValidationError(f"{archive.name}: its records are encrypted with key(s) "
+                              f"{', '.join(sorted(needed - have))}, which this installation does not have ({where}); "
+                              "give the key it was taken with (CITEDESK_RECORDS_KEY or CITEDESK_RECORDS_KEY_FILE)")
+
+
 def _tables_of(db: Path) -> set[str]:
     with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
         if conn.execute("PRAGMA quick_check").fetchone()[0] != "ok":
@@ -175,7 +190,7 @@ def _load_tables(conn: Any, backend: str, folder: Path) -> None:
                 if row.get(c):
                     row[c] = datetime.fromisoformat(row[c])
         if rows:
-            conn.execute(insert(table), rows)
+            conn.execute(insert(raw_table(table)), rows)  # the archived ciphertext, not encrypted again
         if backend == "postgresql" and rows:
             conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
                               f"(SELECT max(id) FROM {table.name}))"))
@@ -213,6 +228,7 @@ def restore_backup(settings: Settings, archive: Path) -> dict[str, Any]:
     archive = Path(archive)
     manifest = verify_archive(archive, settings.secret_key)
     _check_backend(archive, manifest, settings)
+    _check_keys(settings, manifest, archive)
     data_dir = Path(settings.data_dir).resolve()
     data_dir.mkdir(parents=True, exist_ok=True)
     lock = WriterLock(data_dir)
@@ -228,9 +244,12 @@ def restore_backup(settings: Settings, archive: Path) -> dict[str, Any]:
             if (tmp / "vectors").is_dir():
                 import_vectors(tmp / "vectors", new_data / CHROMA_DIR)
             rec_path = _records_sqlite_path(settings.records_url)
+            key_file = key_file_of(settings).resolve()
+            if key_file.parent == data_dir and key_file.is_file():  # the key stays with the installation
+                shutil.copy2(key_file, new_data / key_file.name)
             swap = _Swap(data_dir, new_data)
             if rec_path is None:  # PostgreSQL: the reload commits only once the directories are swapped
-                records = Records(settings.records_url)
+                records = Records.open(settings)
                 try:
                     records.migrate()
                     with records.engine.connect() as conn:

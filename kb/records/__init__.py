@@ -9,7 +9,7 @@ from typing import Any
 from kb.records.models import ROLES, VERDICTS, role_at_least
 from kb.records.repo import Records
 
-SECRET_FIELDS = {"secret_key", "llm_api_key", "judge_api_key", "database_url", "redis_url"}
+SECRET_FIELDS = {"secret_key", "llm_api_key", "judge_api_key", "database_url", "redis_url", "records_key"}
 
 
 def settings_snapshot(settings: Any) -> dict[str, Any]:

@@ -1,16 +1,20 @@
 """SQLAlchemy models of the records database: users, API keys, interactions, feedback,
-Q&A sets, evaluation runs and the audit trail. The Alembic migrations in ./migrations
-create exactly these tables."""
+Q&A sets, evaluation runs, the audit trail, complaints with their follow-up calls, and spot
+checks. The Alembic migrations in ./migrations create exactly these tables. Columns typed
+`EncryptedText` (kb.records.crypto) hold customer narrative and are encrypted at rest."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-ROLES = ("agent", "trainer", "admin")
+from kb.records.crypto import EncryptedText
+
+# agent < supervisor (客服主管: oversees complaints, deadlines and the service KPIs) < trainer < admin
+ROLES = ("agent", "supervisor", "trainer", "admin")
 VERDICTS = ("accepted", "edited", "rejected")
 
 
@@ -19,7 +23,7 @@ def utcnow() -> datetime:
 
 
 def role_at_least(role: str | None, minimum: str) -> bool:
-    """True when `role` ranks at or above `minimum` (agent < trainer < admin)."""
+    """True when `role` ranks at or above `minimum` (agent < supervisor < trainer < admin)."""
     if role not in ROLES:
         return False
     return ROLES.index(role) >= ROLES.index(minimum)
@@ -36,6 +40,7 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(20))
     password_hash: Mapped[str | None] = mapped_column(String(255), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    team: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the agent team the KPIs group by
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
@@ -55,8 +60,8 @@ class ApiKey(Base):
 class Interaction(Base):
     __tablename__ = "interactions"
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    question: Mapped[str] = mapped_column(Text)  # masked
-    answer: Mapped[str] = mapped_column(Text)
+    question: Mapped[str] = mapped_column(EncryptedText)  # masked, then encrypted
+    answer: Mapped[str] = mapped_column(EncryptedText)
     citations: Mapped[list[Any]] = mapped_column(JSON, default=list)
     flags: Mapped[list[Any]] = mapped_column(JSON, default=list)
     mode: Mapped[str] = mapped_column(String(30), default="extractive")
@@ -65,6 +70,8 @@ class Interaction(Base):
     abstained: Mapped[bool] = mapped_column(Boolean, default=False)
     kind: Mapped[str | None] = mapped_column(String(30), nullable=True)
     product: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    topic: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)  # from the complaint rules
+    team: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the asking agent's, at the time
     snapshot_id: Mapped[str | None] = mapped_column(String(100), nullable=True)
     settings_hash: Mapped[str | None] = mapped_column(String(64), nullable=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
@@ -77,8 +84,8 @@ class Feedback(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     interaction_id: Mapped[int] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
     verdict: Mapped[str] = mapped_column(String(20))
-    edited_reply: Mapped[str | None] = mapped_column(Text, nullable=True)
-    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
+    edited_reply: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
+    comment: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True)
     actor: Mapped[str | None] = mapped_column(String(100), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -162,3 +169,82 @@ class WebSession(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+COMPLAINT_STATUSES = ("new", "routed", "resolved", "closed")
+FOLLOWUP_OUTCOMES = ("satisfied", "not_satisfied", "unreachable")
+RUBRIC = ("accurate", "complete", "polite", "compliant")
+
+
+class Complaint(Base):
+    """A complaint record: drafted from a conversation, routed to the responsible department by
+    the rule file, with its deadlines; the customer's account of it is encrypted."""
+
+    __tablename__ = "complaints"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    ticket_no: Mapped[str | None] = mapped_column(String(40), unique=True, nullable=True)
+    status: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    topic: Mapped[str] = mapped_column(String(100), index=True)
+    product: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    department: Mapped[str] = mapped_column(String(100), index=True)
+    escalated: Mapped[bool] = mapped_column(Boolean, default=False)
+    signals: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    amount: Mapped[float | None] = mapped_column(Float, nullable=True)
+    narrative: Mapped[str] = mapped_column(EncryptedText)  # what the customer says happened (masked)
+    request: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)  # what they ask for
+    procedure_step: Mapped[str | None] = mapped_column(Text, nullable=True)  # quoted from the knowledge base
+    procedure_source: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    resolution: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
+    interaction_id: Mapped[int | None] = mapped_column(ForeignKey("interactions.id", ondelete="SET NULL"),
+                                                       nullable=True)
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"), nullable=True,
+                                                 index=True)
+    agent: Mapped[str] = mapped_column(String(100))
+    team: Mapped[str | None] = mapped_column(String(100), nullable=True)  # the recording agent's, at the time
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    response_due: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    resolve_due: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    extended: Mapped[bool] = mapped_column(Boolean, default=False)
+    routed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    case_issue: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)  # as reviewed for the KB
+    case_resolution: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
+    case_doc_id: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    promoted_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    promoted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, onupdate=utcnow)
+
+
+class FollowUp(Base):
+    """The follow-up call (回访) after a complaint is resolved: its own task, due date and outcome."""
+
+    __tablename__ = "follow_ups"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    complaint_id: Mapped[int] = mapped_column(ForeignKey("complaints.id", ondelete="CASCADE"), index=True)
+    due_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    note: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    done_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class SpotCheck(Base):
+    """One conversation drawn for a spot check (事后抽查) and its grades on the rubric."""
+
+    __tablename__ = "spot_checks"
+    __table_args__ = (UniqueConstraint("sample", "interaction_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    sample: Mapped[str] = mapped_column(String(40), index=True)
+    interaction_id: Mapped[int] = mapped_column(ForeignKey("interactions.id", ondelete="CASCADE"), index=True)
+    criteria: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    drawn_by: Mapped[str] = mapped_column(String(100))
+    drawn_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    accurate: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    complete: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    polite: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    compliant: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    comment: Mapped[str | None] = mapped_column(EncryptedText, nullable=True)
+    graded_by: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    graded_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

@@ -1,6 +1,9 @@
 """`Records`: the repository over the records database (SQLite file by default,
 PostgreSQL when CITEDESK_DATABASE_URL is set). Users, API keys, interactions, feedback and
-the audit trail live here; Q&A sets, evaluation runs and accuracy metrics in `kb.records.curation`."""
+the audit trail live here; Q&A sets, evaluation runs and accuracy metrics in `kb.records.curation`;
+complaints in `kb.records.complaints`, spot checks in `kb.records.spotchecks`, the service KPIs in
+`kb.records.kpis`. Customer narrative is encrypted by its column type (`kb.records.crypto`) with
+the keyring given here, or `Records.open(settings)`'s."""
 
 from __future__ import annotations
 
@@ -19,19 +22,28 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.orm import sessionmaker
 
 from kb.errors import ConfigError, NotFoundError, ValidationError
+from kb.records.complaints import ComplaintsMixin
+from kb.records.crypto import KeyRing, attach, default_keyring, key_usage, keyring_for, reencrypt_all
 from kb.records.curation import CurationMixin, mask_strings
+from kb.records.kpis import KpisMixin
 from kb.records.models import (
     ROLES,
     VERDICTS,
     ApiKey,
     AuditEvent,
+    Base,
+    Complaint,
     Feedback,
+    FollowUp,
     Interaction,
+    SpotCheck,
     User,
     WebSession,
     utcnow,
 )
+from kb.records.routing import ComplaintRules
 from kb.records.sessions import SessionMixin
+from kb.records.spotchecks import SpotChecksMixin
 from kb.text.pii import mask_pii
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -61,11 +73,22 @@ def _check_role(role: str) -> str:
     return role
 
 
-class Records(CurationMixin, SessionMixin):
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+class Records(CurationMixin, SessionMixin, ComplaintsMixin, SpotChecksMixin, KpisMixin):
+    def __init__(self, url: str, *, echo: bool = False, keyring: KeyRing | None = None,
+                 rules: ComplaintRules | None = None) -> None:
+        """`keyring` encrypts customer narrative; without one, a SQLite file uses records.key
+        beside it (created on first use) and an in-memory database a temporary key. `rules` are
+        the complaint rules (the default bundles' when None)."""
         self.url = url
         parsed = make_url(url)
         self.backend = parsed.get_backend_name()
+        if keyring is None:
+            if self.backend != "sqlite":
+                raise ConfigError("a records database other than SQLite needs its encryption keyring: open it with "
+                                  "Records.open(settings) (CITEDESK_RECORDS_KEY or CITEDESK_RECORDS_KEY_FILE)")
+            keyring = default_keyring(parsed.database)
+        self.keyring = keyring
+        self.rules = rules or ComplaintRules.for_settings()
         kwargs: dict[str, Any] = {"echo": echo, "future": True}
         if self.backend == "sqlite":
             if parsed.database and parsed.database != ":memory:":
@@ -80,7 +103,13 @@ class Records(CurationMixin, SessionMixin):
                               f"{exc}") from exc
         if self.backend == "sqlite":
             event.listen(self.engine, "connect", _sqlite_pragmas)
+        attach(self.engine, keyring)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def open(cls, settings: Any) -> Records:
+        """The records the settings name, with their keyring and complaint rules."""
+        return cls(settings.records_url, keyring=keyring_for(settings), rules=ComplaintRules.for_settings(settings))
 
     # -- schema ------------------------------------------------------------------------------
     def migrate(self) -> None:
@@ -88,9 +117,13 @@ class Records(CurationMixin, SessionMixin):
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         cfg.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        before = self.revision()
         with self.engine.begin() as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, "head")
+        if self.backend == "sqlite" and before is not None and self.revision() != before:
+            with self.engine.connect() as conn:  # rewrite the file: no page keeps text from before the upgrade
+                conn.exec_driver_sql("VACUUM")
 
     def revision(self) -> str | None:
         from alembic.runtime.migration import MigrationContext
@@ -161,6 +194,18 @@ class Records(CurationMixin, SessionMixin):
         with self.Session() as s:
             return list(s.scalars(select(User).order_by(User.id)))
 
+    def set_team(self, username: str, team: str | None) -> User:
+        """The agent team a user belongs to (the KPIs group by it); None or "" for none."""
+        team = (team or "").strip() or None
+        if team is not None and len(team) > 100:
+            raise ValidationError("a team name is at most 100 characters")
+        with self.Session.begin() as s:
+            user = s.scalar(select(User).where(User.username == username))
+            if user is None:
+                raise NotFoundError(f"no user {username!r}")
+            user.team = team
+            return user
+
     # -- API keys ----------------------------------------------------------------------------
     def create_key(self, name: str, role: str, user_id: int | None = None) -> tuple[ApiKey, str]:
         """Create a key; the raw key is returned once and only its hash is stored."""
@@ -203,8 +248,12 @@ class Records(CurationMixin, SessionMixin):
                          user_id: int | None = None, api_key_id: int | None = None) -> int:
         """Store one answered question (the question is masked again here, whatever the caller did)."""
         with self.Session.begin() as s:
+            question = _mask(answer.get("question", "")) or ""
+            user = s.get(User, user_id) if user_id else None
             row = Interaction(
-                question=_mask(answer.get("question", "")) or "",
+                question=question,
+                topic=self.rules.topic_of(question, product),
+                team=user.team if user else None,
                 answer=_mask(answer.get("answer", "")) or "",
                 citations=answer.get("citations") or [],
                 flags=list(answer.get("flags") or []),
@@ -252,7 +301,8 @@ class Records(CurationMixin, SessionMixin):
 
     def count(self, table: str) -> int:
         model = {"interactions": Interaction, "feedback": Feedback, "users": User, "api_keys": ApiKey,
-                 "audit_events": AuditEvent, "web_sessions": WebSession}[table]
+                 "audit_events": AuditEvent, "web_sessions": WebSession, "complaints": Complaint,
+                 "follow_ups": FollowUp, "spot_checks": SpotCheck}[table]
         with self.Session() as s:
             return s.scalar(select(func.count()).select_from(model)) or 0
 
@@ -279,10 +329,33 @@ class Records(CurationMixin, SessionMixin):
     def now(self) -> datetime:
         return utcnow()
 
+    # -- encryption at rest ------------------------------------------------------------------
+    def encryption_status(self) -> dict[str, Any]:
+        """Where the keys come from, their ids (the first encrypts) and how many stored values
+        each key encrypts ("plain": values not encrypted, which should be none)."""
+        with self.engine.connect() as conn:
+            usage = key_usage(conn, Base.metadata)
+        return {"cipher": "Fernet (AES-128-CBC + HMAC-SHA256)", "source": self.keyring.source,
+                "keys": list(self.keyring.ids), "primary": self.keyring.primary, "values": usage}
+
+    def rotate_key(self, keyring: KeyRing) -> int:
+        """Re-encrypt every encrypted value under `keyring`'s newest key, in one transaction (it
+        must also hold the keys the values are under now); returns how many values changed."""
+        attach(self.engine, keyring)
+        try:
+            with self.engine.begin() as conn:
+                changed = reencrypt_all(conn, Base.metadata, keyring)
+        except BaseException:
+            attach(self.engine, self.keyring)
+            raise
+        self.keyring = keyring
+        return changed
+
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA secure_delete=ON")  # freed pages are zeroed, so no old text lingers in the file
     cur.close()

@@ -62,7 +62,8 @@ class SessionMixin:
             return s.execute(delete(WebSession).where(WebSession.user_id == user_id)).rowcount or 0
 
     def _db_time(self, when: datetime) -> datetime:
-        # SQLite keeps UTC without a zone; PostgreSQL compares aware times
+        # SQLite keeps UTC without a zone; PostgreSQL compares aware times (a time without a zone is UTC)
+        when = _aware(when)
         return when.astimezone(UTC).replace(tzinfo=None) if self.backend == "sqlite" else when
 
 

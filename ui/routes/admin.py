@@ -40,7 +40,8 @@ def health(request: Request, records: RecordsDep, kb: KBDep) -> Response:
     statuses: dict[str, int] = {}
     for d in kb.documents():
         statuses[d.status] = statuses.get(d.status, 0) + 1
-    return render(request, "admin/health.html", {"stats": stats, "statuses": statuses}, user=user)
+    return render(request, "admin/health.html", {"stats": stats, "statuses": statuses,
+                                                 "encryption": records.encryption_status()}, user=user)
 
 
 def _users_page(request: Request, records: Any, user: Any, **extra: Any) -> Response:

@@ -17,6 +17,7 @@ from ui.i18n import translate
 from ui.routes.common import (
     KBDep,
     RecordsDep,
+    SettingsDep,
     check_csrf,
     error_page,
     guard,
@@ -113,14 +114,15 @@ def complaint_procedure(kb: Any) -> dict[str, str] | None:
 
 
 @router.get("/sidebar", response_class=HTMLResponse)
-def sidebar(request: Request, records: RecordsDep, kb: KBDep) -> Response:
+def sidebar(request: Request, records: RecordsDep, kb: KBDep, settings: SettingsDep) -> Response:
     user = guard(request, records, "agent")
     if isinstance(user, Response):
         return user
     products = sorted({str(d.meta.get("product")) for d in kb.documents() if d.meta.get("product")})
     return render(request, "sidebar.html", {"kinds": KINDS, "products": products,
                                             "complaint_doc": complaint_procedure(kb),
-                                            "question_max": QUESTION_MAX_CHARS}, user=user)
+                                            "question_max": QUESTION_MAX_CHARS,
+                                            "offline_pack_url": settings.offline_pack_url}, user=user)
 
 
 @router.get("/documents/{doc_id}", response_class=HTMLResponse)

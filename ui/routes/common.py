@@ -38,10 +38,13 @@ RecordsDep = Annotated[Records, Depends(_records)]
 # (href, catalogue key, minimum role) — the role decides which links appear
 NAV = [
     ("/sidebar", "nav.sidebar", "agent"),
+    ("/complaints", "nav.complaints", "agent"),
+    ("/service", "nav.service", "supervisor"),
     ("/trainer/qasets", "nav.qasets", "trainer"),
     ("/trainer/review", "nav.review", "trainer"),
     ("/trainer/evals", "nav.evals", "trainer"),
     ("/trainer/dashboard", "nav.dashboard", "trainer"),
+    ("/trainer/spotchecks", "nav.spotchecks", "trainer"),
     ("/admin/documents", "nav.documents", "admin"),
     ("/admin/health", "nav.health", "admin"),
     ("/admin/users", "nav.users", "admin"),

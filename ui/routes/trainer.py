@@ -243,7 +243,8 @@ def dashboard(request: Request, records: RecordsDep, days: int = 30) -> Response
         latest_topics = {"run": runs[0], "topics": runs[0].per_topic or {}}
     labels = {topic: topic_label(topic, lang) for topic in metrics.get("per_topic", {})}
     return render(request, "trainer/dashboard.html", {"metrics": metrics, "svg": svg, "legend": legend(series),
-                                                      "days": days, "latest": latest_topics, "labels": labels},
+                                                      "days": days, "latest": latest_topics, "labels": labels,
+                                                      "overdue": records.overdue_count()},
                   user=user)
 
 

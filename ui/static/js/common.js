@@ -20,7 +20,15 @@
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(body);
     }
-    return fetch(url, opts).then(function (resp) {
+    // CiteDesk unreachable (no network, or a proxy answering 502/504 for a server that is down) is told to
+    // the page, which says so plainly (outage.js); any answer from CiteDesk itself clears it
+    return fetch(url, opts).catch(function (err) {
+      document.dispatchEvent(new CustomEvent("citedesk:unreachable"));
+      err.unreachable = true;
+      throw err;
+    }).then(function (resp) {
+      var down = resp.status === 502 || resp.status === 504;  // a proxy's: the server behind it is gone
+      document.dispatchEvent(new CustomEvent(down ? "citedesk:unreachable" : "citedesk:reachable"));
       return resp.text().then(function (text) {
         var data = null;
         try { data = text ? JSON.parse(text) : null; } catch (e) { data = { detail: text }; }

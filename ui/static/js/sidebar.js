@@ -167,6 +167,7 @@
 
   function render(data) {
     current = data;
+    document.dispatchEvent(new CustomEvent("citedesk:answer", { detail: data }));  // complaint.js
     showBanners(data);
     renderReply(data.answer || "");
     editBox.hidden = true;
