@@ -224,8 +224,9 @@ def test_production_accepts_a_generated_secret_and_the_app_refuses_to_start_with
     from fastapi.testclient import TestClient
 
     from api.app import create_app
+    from kb.records.crypto import new_key
 
-    Settings(env="production", secret_key=secrets.token_urlsafe(48)).check_safe()
+    Settings(env="production", secret_key=secrets.token_urlsafe(48), records_key=new_key()).check_safe()
     with pytest.raises(ConfigError), TestClient(create_app(Settings(env="production", secret_key="CHANGEME",
                                                                     data_dir=tmp_path / "d"))):
         pass
