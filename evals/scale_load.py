@@ -50,13 +50,13 @@ class Readers:
 
 async def send(http: httpx.AsyncClient, readers: Readers, tally: Tally, method: str, path: str, **kw) -> httpx.Response | None:
     """One request through the 'proxy': None when it was lost with a killed reader (or all refused).
-    A 503 (a reader waiting for a service) is tried once more on the next reader, as the nginx
-    example of docs/deployment.md does (`proxy_next_upstream error timeout http_503`)."""
+    As the nginx example of docs/deployment.md does, a refused connection goes to the next reader,
+    and so does a GET answered 503 (nginx does not send a POST that reached a reader again)."""
     last = None
     for url in readers.order():
         try:
             r = await http.request(method, url + path, **kw)
-            if r.status_code == 503 and last is None and len(readers.urls) > 1:
+            if r.status_code == 503 and method == "GET" and last is None and len(readers.urls) > 1:
                 last = r
                 readers.refused(url)
                 tally.failovers += 1

@@ -2,12 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
-from pathlib import Path
-
-import httpx
 import numpy as np
 import pytest
 
@@ -15,48 +9,13 @@ from kb.errors import ConfigError, StoreError
 from kb.index.vectorstore import ChromaStore, ChunkStore, VectorEntry, collection_name, make_client
 from ui.demo_site import free_port
 
-CHROMA = Path(sys.executable).parent / "chroma"
-
-
-@pytest.fixture(scope="module")
-def chroma_server(tmp_path_factory):
-    if not CHROMA.exists():
-        pytest.skip("the chroma command is not installed in this environment")
-    port = free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
-    proc = subprocess.Popen(
-        [str(CHROMA), "run", "--path", str(path), "--port", str(port), "--host", "127.0.0.1"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("the Chroma server did not start")
-            time.sleep(0.3)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
 
 @pytest.fixture(params=["embedded", "server"])
 def store(request, tmp_path, monkeypatch):
     if request.param == "embedded":
         client = make_client(tmp_path)
     else:
-        url = request.getfixturevalue("chroma_server")
+        url = request.getfixturevalue("chroma_server_url")  # tests/conftest.py
         monkeypatch.setenv("CITEDESK_CHROMA_URL", url)
         from kb.settings import Settings
 
