@@ -91,7 +91,8 @@ def test_draft_save_route_overdue_follow_up_close_promote_cite(site, browser):
     agent.wait_for_selector("#complaint-form:not([hidden])")
     assert agent.input_value("#c-topic") == "催收"
     assert "打电话到我单位" in agent.input_value("#c-narrative")
-    assert "贷后管理部" in agent.inner_text("#c-routing")
+    routing = agent.inner_text("#c-routing")
+    assert "贷后管理部" in routing and "23:59:59" in routing  # the deadline's day ends in Shanghai time
     assert "投诉处理流程" in agent.inner_text("#c-step-box")  # the procedure's step, quoted with its source
     agent.fill("#c-request", "要求停止联系我的同事并向我道歉")
     agent.click("#c-save")

@@ -53,7 +53,7 @@ def test_a_draft_from_a_complaint_about_collection():
     assert draft["request"].startswith("要求你们立即停止")
     assert set(draft["signals"]) >= {"regulator", "harassment"}
     assert draft["escalated"] and draft["department"] == "客服主管"  # a regulator: 2 hours, the supervisor
-    assert draft["response_due"] == "2026-03-02T04:00:00+00:00"
+    assert draft["response_due"] == "2026-03-02T04:00:00+00:00" and draft["timezone"] == "Asia/Shanghai"
     assert draft["procedure_step"] == "先安抚情绪：先对客户的感受表示理解。" and draft["procedure_source"]["chunk_id"] == "c1"
     with pytest.raises(ValidationError, match="nothing in the conversation"):
         draft_complaint("   ", RULES, NoSearch(), now=NOW)

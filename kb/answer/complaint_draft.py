@@ -103,6 +103,7 @@ def draft_complaint(text: str, rules: ComplaintRules, answerer: Any, *, product:
         "topic": topic, "topics": rules.topics, "product": product, "narrative": narrative, "request": request,
         "signals": signals, "amount": amount, "escalated": routing.escalated, "department": routing.department,
         "procedure_step": step, "procedure_source": source,
+        "timezone": rules.spec.timezone,  # the deadlines are read in the company's time zone
         "response_due": rules.response_due(now, routing).isoformat(),
         "resolve_due": rules.resolve_due(now, routing.resolve_working_days).isoformat(),
     }

@@ -8,9 +8,11 @@
   var status = $("complaint-status"), topic = $("c-topic");
   var current = null, draft = null;
 
-  function localTime(iso) {
-    var d = new Date(iso);
-    return isNaN(d) ? iso : d.toLocaleString();
+  function localTime(iso) {  // in the company's time zone (the rule file's), as the complaint pages show it
+    var d = new Date(iso), zone = draft && draft.timezone;
+    if (isNaN(d)) { return iso; }
+    try { return d.toLocaleString(document.documentElement.lang, zone ? { timeZone: zone } : {}); }
+    catch (e) { return d.toLocaleString(); }
   }
 
   function fill(data) {
