@@ -96,7 +96,7 @@ class SharedReader:
         from kb.knowledge import KnowledgeBase
         from kb.records import Records
 
-        records = Records(self.settings.records_url)
+        records = Records.open(self.settings)
         try:
             records.migrate()
             kb = KnowledgeBase.open(self.settings)

@@ -45,21 +45,27 @@ def prepare(args: argparse.Namespace) -> tuple[Cluster, dict[str, Any]]:
     engine.dispose()
     sep = "&" if "?" in base else "?"
     url = f"{base}{sep}options=-csearch_path%3D{SCHEMA}"
+    from kb.records.crypto import new_key
+
+    key = new_key()  # every process of the deployment encrypts and reads the records with this one
     cluster = Cluster(Path(args.work_dir), url, args.redis_url,
-                      extra_env={"CITEDESK_RATE_LIMIT_PER_MINUTE": str(args.rate_limit), "CITEDESK_ENV": "development"})
+                      extra_env={"CITEDESK_RATE_LIMIT_PER_MINUTE": str(args.rate_limit), "CITEDESK_ENV": "development",
+                                 "CITEDESK_RECORDS_KEY": key})
     cluster.work.mkdir(parents=True, exist_ok=True)
     cluster.start_chroma()
     started = time.monotonic()
     copied = json.loads(cluster.run_cli("share", "--from-data-dir", str(args.demo_dir)).strip().splitlines()[-1])
     copied["seconds"] = round(time.monotonic() - started, 1)
-    keys = make_keys(url, max(args.agents) + args.saturate_clients)
+    keys = make_keys(cluster.env(cluster.work / "cli"), max(args.agents) + args.saturate_clients)
     return cluster, {"copied": copied, "keys": keys}
 
 
-def make_keys(url: str, n: int) -> dict[str, Any]:
+def make_keys(env: dict[str, str], n: int) -> dict[str, Any]:
     from kb.records import Records
+    from kb.settings import Settings
 
-    records = Records(url)
+    records = Records.open(Settings(**{k.removeprefix("CITEDESK_").lower(): v for k, v in env.items()
+                                       if k.startswith("CITEDESK_")}))
     records.migrate()
     try:
         agents = [records.create_key(f"bench-agent-{i}", "agent")[1] for i in range(n)]

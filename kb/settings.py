@@ -180,6 +180,9 @@ class Settings(BaseSettings):
             missing = [name for name, ok in (
                 ("CITEDESK_DATABASE_URL (PostgreSQL)", (self.database_url or "").startswith("postgresql")),
                 ("CITEDESK_CHROMA_URL", bool(self.chroma_url)),
+                # every process must encrypt and read the records with the same key, not one of its own
+                ("CITEDESK_RECORDS_KEY or CITEDESK_RECORDS_KEY_FILE (the same for every process)",
+                 bool(self.records_key or self.records_key_file)),
             ) if not ok]
             if missing:
                 raise ValueError("CITEDESK_REDIS_URL turns on the shared deployment, which also needs "

@@ -155,12 +155,13 @@ def chroma_server_url(tmp_path_factory):
 def shared_settings(tmp_path, postgres_schema_url, chroma_server_url, redis_url):
     """Settings of a shared deployment on a fresh PostgreSQL schema, the test Chroma server and Redis:
     `shared_settings(name)` gives one process's settings (its own data directory) on the same stores."""
+    from kb.records.crypto import new_key
     from kb.settings import Settings
 
-    url = postgres_schema_url()
+    url, key = postgres_schema_url(), new_key()
 
     def make(name: str = "reader", **extra):
         return Settings(data_dir=tmp_path / name, database_url=url, chroma_url=chroma_server_url,
-                        redis_url=redis_url, **extra)
+                        redis_url=redis_url, records_key=key, **extra)
 
     return make

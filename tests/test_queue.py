@@ -112,7 +112,8 @@ def test_delete_and_reingest_go_through_the_worker(shared_settings):
 
 def _env(settings) -> dict[str, str]:
     return {**os.environ, "CITEDESK_DATA_DIR": str(settings.data_dir), "CITEDESK_DATABASE_URL": settings.database_url,
-            "CITEDESK_CHROMA_URL": settings.chroma_url, "CITEDESK_REDIS_URL": settings.redis_url}
+            "CITEDESK_CHROMA_URL": settings.chroma_url, "CITEDESK_REDIS_URL": settings.redis_url,
+            "CITEDESK_RECORDS_KEY": settings.records_key}
 
 
 @pytest.mark.slow

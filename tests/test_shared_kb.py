@@ -133,3 +133,18 @@ def test_serve_with_several_workers_needs_the_shared_deployment(tmp_path):
 
     result = CliRunner().invoke(main, ["serve", "--workers", "2", "--data-dir", str(tmp_path / "data")])
     assert result.exit_code == 2 and "--workers needs a shared deployment" in result.output
+
+
+def test_the_shared_deployment_refuses_to_start_without_what_every_process_must_share(tmp_path):
+    from pydantic import ValidationError
+
+    from kb.settings import Settings
+
+    base = {"data_dir": tmp_path, "redis_url": "redis://127.0.0.1:6379/0"}
+    with pytest.raises(ValidationError, match="CITEDESK_DATABASE_URL .PostgreSQL.*CITEDESK_CHROMA_URL.*RECORDS_KEY"):
+        Settings(**base)
+    with pytest.raises(ValidationError, match="RECORDS_KEY"):  # each process would make a key of its own
+        Settings(**base, database_url="postgresql+psycopg://u@h/db", chroma_url="http://h:8000")
+    assert Settings(**base, database_url="postgresql+psycopg://u@h/db", chroma_url="http://h:8000",
+                    records_key="k").shared
+    assert not Settings(data_dir=tmp_path, database_url="postgresql+psycopg://u@h/db").shared  # embedded, as before
