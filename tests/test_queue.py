@@ -106,8 +106,12 @@ def test_delete_and_reingest_go_through_the_worker(shared_settings):
             assert r.status_code == 200 and r.json()["chunks_removed"] >= 1
             assert a.client.delete(f"/api/documents/{doc_id[0]}", headers=a.auth("admin")).status_code == 404
         finally:
-            worker.terminate()
-            worker.wait(30)
+            worker.terminate()  # stops after the job in hand
+            try:
+                worker.wait(60)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait(30)
 
 
 def _env(settings) -> dict[str, str]:
