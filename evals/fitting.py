@@ -1,16 +1,21 @@
 """Fitting the ranking and calibration weights: a listwise ranking loss, a logistic calibration, and
-the re-ranking fit that combines them (kb.search.rerank reads the weights these produce)."""
+the two fits that combine them — the fusion (`fit_fusion`, kb.search.fusion reads its weights) and
+the re-ranking (`fit_rerank`, kb.search.rerank)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from kb.search.fusion import fusion_features
 
 
 def fit_listwise(pools: list[tuple[np.ndarray, np.ndarray]], lam: float, start: float = 0.0) -> np.ndarray:
     """Ranking weights w ≥ 0 by a listwise loss: a softmax over each pool's candidates (rows of
     features), its gold candidates (the boolean array) as the target, plus a ridge penalty lam·|w|²;
     scipy L-BFGS-B from w = start. Pools without a gold candidate teach nothing and are skipped.
-    Shared by this module's fit and evals.retrieval_bench.fit_fusion."""
+    Shared by `fit_fusion` and `fit_rerank`."""
     from scipy.optimize import minimize
 
     pos = [(x, y / y.sum()) for x, y in ((x, y.astype(float)) for x, y in pools) if y.any()]
@@ -43,9 +48,35 @@ def fit_calibration(xs: np.ndarray, ys: np.ndarray, start: np.ndarray, options: 
     return minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds, options=options).x
 
 
+def fit_fusion(rows: list[dict[str, Any]], lam: float = 1e-3) -> tuple[float, ...]:
+    """Fusion weights (bias first) from rows collected by evals.lecoqa.collect, in two steps (the
+    same two as `fit_rerank`):
+    1. ranking weights w ≥ 0 by a listwise loss (`fit_listwise`: softmax over each question's
+       candidates, gold as the target), which orders candidates better than a pointwise fit;
+    2. a logistic calibration p = σ(a + β·(w·x) + γ·dense), β, γ ≥ 0, on every candidate, so the
+       score reads as a probability. The calibration also sees each question once more with its
+       gold articles taken out of the candidates (a question the knowledge base cannot answer):
+       relative features then look as good as ever, so only absolute evidence can tell the two
+       apart, and the score learns to stay low when even the best match is weak."""
+    feats = [(fusion_features(r["dense"], r["bm25"]), np.array([s in r["gold"] for s in r["sections"]])) for r in rows]
+    w = fit_listwise(feats, lam)
+    for r in rows:  # the unanswerable twin of each question
+        keep = np.array([s not in r["gold"] for s in r["sections"]])
+        if keep.sum() >= 2 and not keep.all():
+            feats.append((fusion_features(r["dense"][keep], r["bm25"][keep]), np.zeros(int(keep.sum()), dtype=bool)))
+    xs = np.vstack([np.column_stack([np.ones(len(x)), x @ w, x[:, 0]]) for x, _ in feats])
+    ys = np.concatenate([y for _, y in feats]).astype(float)
+    a, beta, gamma = fit_calibration(
+        xs, ys, np.array([-10.0, 1.0, 5.0]), options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-8}
+    )
+    weights = beta * w
+    weights[0] += gamma
+    return (float(a), *[round(float(x), 4) for x in weights])
+
+
 def fit_rerank(pools: list[tuple[np.ndarray, np.ndarray]], lam: float = 1e-3) -> tuple[float, ...]:
     """Weights (bias first) from (features, is-gold) pools, one per question, in two steps, as
-    evals.retrieval_bench.fit_fusion does for the fusion:
+    `fit_fusion` does for the fusion:
     1. ranking weights w ≥ 0 by `fit_listwise`, on features standardised over all pools so that
        one ridge penalty suits them all;
     2. a logistic calibration p = σ(a + β·(w·x)), β ≥ 0, on every candidate of every pool."""

@@ -3,27 +3,108 @@ through the product's own `KnowledgeBase.search`.
 
 Corpus: the unique gold articles of `<corpora>/lecoqa/lecoqa_all.jsonl` (one document per law, one
 chunk per article, section = the article name such as 中华人民共和国民法典第六百七十条) plus the articles
-of `<corpora>/regulations_zh` as distractors, built by evals.retrieval_bench.lecoqa_documents (the same
-corpus the retrieval tuning uses) and upserted with the normal knowledge base. A question is a hit@k
-when a chunk among the first k results has a gold article's name as its section.
+of `<corpora>/regulations_zh` as distractors (`lecoqa_documents`, the same corpus the retrieval
+tuning uses), upserted with the normal knowledge base (`build`). A question is a hit@k when a chunk
+among the first k results has a gold article's name as its section.
 
-`--limit N` measures the first N questions against a slice: their gold articles plus 2·N distractor
-articles (a smoke test; only the full run is comparable with published numbers).
+`corpus(dir, limit=N)` measures the first N questions against a slice: their gold articles plus 2·N
+distractor articles (a smoke test; only the full run is comparable with published numbers). `run`
+puts every question through `kb.search` (`citedesk bench lecoqa`); `collect`, `score_rows` and
+`run_lecoqa` compare dense, BM25, plain RRF and the calibrated fusion side by side on the
+retriever's candidates, with the held-out half (odd query ids, which `evals.fitting.fit_fusion` is
+not fitted on: `split`) reported separately.
 """
 
 from __future__ import annotations
 
+import json
+import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from evals.retrieval_bench import Question, lecoqa_documents
+import numpy as np
+
 from kb.errors import ConfigError
-from kb.types import Chunk, Document
+from kb.search.fusion import FUSION_WEIGHTS, fuse
+from kb.types import Chunk, Document, make_chunk_id, make_doc_id
 
 SOURCE_PREFIX = "lecoqa:"
 KS = (1, 5, 10)
+_ARTICLE = re.compile(r"^(第[零〇一二三四五六七八九十百千]+条(?:之[一二三四五六七八九十]+)?)\s*(.*)$")
+_LAW = re.compile(r"^(.*?)(第[零〇一二三四五六七八九十百千]+条(?:之[一二三四五六七八九十]+)?)$")
+
+
+@dataclass
+class Question:
+    qid: int
+    question: str
+    gold: set[str]  # article names
+
+
+def load_lecoqa(corpora_dir: Path) -> tuple[list[Question], dict[str, str]]:
+    """(questions, {article name: text}) from lecoqa/lecoqa_all.jsonl."""
+    questions, articles = [], {}
+    path = Path(corpora_dir) / "lecoqa" / "lecoqa_all.jsonl"
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        gold = set()
+        for g in row["gold_passages"]:
+            articles.setdefault(g["name"], g["text"].strip())
+            gold.add(g["name"])
+        questions.append(Question(int(row["query_id"]), row["question"], gold))
+    return questions, articles
+
+
+def regulation_title(lines: list[str], path: Path) -> str:
+    """A regulations_zh file's statute title: its first "# " heading, else the file name."""
+    return next((ln[2:].strip() for ln in lines if ln.startswith("# ")), path.stem)
+
+
+def regulation_articles(corpora_dir: Path) -> dict[str, str]:
+    """{"<law title>第X条": text} for every article of the regulations_zh statutes."""
+    out: dict[str, str] = {}
+    for path in sorted((Path(corpora_dir) / "regulations_zh").glob("*.md")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        title = regulation_title(lines, path)
+        body = lines[next((i for i, ln in enumerate(lines) if "INFO END" in ln), -1) + 1 :]
+        name, parts = None, []
+        for ln in body + ["第零条"]:
+            ln = ln.strip()
+            m = _ARTICLE.match(ln)
+            if m:
+                if name and parts:
+                    out.setdefault(f"{title}{name}", "\n".join(parts))
+                name, parts = m.group(1), [m.group(2)] if m.group(2) else []
+            elif name and ln and not ln.startswith("#"):
+                parts.append(ln)
+    return out
+
+
+def lecoqa_documents(corpora_dir: Path) -> tuple[list[Question], list[tuple[Document, list[Chunk]]]]:
+    """The benchmark corpus as documents (one per law) with one chunk per article."""
+    questions, gold = load_lecoqa(corpora_dir)
+    articles = dict(gold)
+    seen_text = {re.sub(r"\s+", "", t) for t in gold.values()}
+    for name, text in regulation_articles(corpora_dir).items():
+        if name not in articles and re.sub(r"\s+", "", text) not in seen_text:
+            articles[name] = text
+    laws: dict[str, list[tuple[str, str]]] = {}
+    for name, text in articles.items():
+        m = _LAW.match(name)
+        law = m.group(1) if m else name
+        laws.setdefault(law, []).append((name, text))
+    out = []
+    for law, arts in sorted(laws.items()):
+        doc_id = make_doc_id(f"lecoqa:{law}")
+        doc = Document(doc_id, law, "regulation", f"lecoqa:{law}", "\n".join(t for _, t in arts), {})
+        chunks = [Chunk(make_chunk_id(doc_id, t, n), doc_id, t, section=n) for n, t in arts]
+        out.append((doc, chunks))
+    return questions, out
 
 
 def corpus(corpora_dir: Path, limit: int | None = None) -> tuple[list[Question], list[tuple[Document, list[Chunk]]]]:
@@ -103,3 +184,74 @@ def run(kb: Any, questions: list[Question], progress: Callable[[int, int], None]
         "heldout": {"questions": len(odd), **score(odd)},
         "search_ms_mean": round(1000 * elapsed / max(1, len(questions)), 1),
     }
+
+
+# The per-method comparison on the retriever's candidates (dense, BM25, plain RRF, the calibrated fusion)
+
+
+def collect(kb, questions: list[Question], n: int = 50) -> list[dict[str, Any]]:
+    """Per question: candidate sections with dense and BM25 scores (both computed for every candidate)."""
+    rows = []
+    for q in questions:
+        chunks, d, b, cand = kb.retriever.candidates(q.question, n, n)
+        rows.append(
+            {
+                "qid": q.qid,
+                "gold": q.gold,
+                "sections": [chunks[c].section for c in cand],
+                "dense": d,
+                "bm25": b,
+            }
+        )
+    return rows
+
+
+def _ranks(row: dict[str, Any], method: str, weights) -> list[int]:
+    d, b = row["dense"], row["bm25"]
+    if method == "dense":
+        order = np.argsort(-d, kind="stable")
+    elif method == "bm25":
+        order = [i for i in np.argsort(-b, kind="stable") if b[i] > 0]
+    elif method == "rrf":
+        rd = np.empty(len(d)), np.empty(len(b))
+        rd[0][np.argsort(-d, kind="stable")] = np.arange(len(d))
+        rd[1][np.argsort(-b, kind="stable")] = np.arange(len(b))
+        rrf = 1 / (60 + rd[0]) + np.where(b > 0, 1 / (60 + rd[1]), 0)
+        order = np.argsort(-rrf, kind="stable")
+    else:
+        order = np.argsort(-fuse(d, b, weights), kind="stable")
+    return list(order)
+
+
+def score_rows(rows: list[dict[str, Any]], method: str = "fused", weights=FUSION_WEIGHTS) -> dict[str, float]:
+    """hit@1, hit@5 and MRR@10 of one ranking method over collected rows."""
+    h1 = h5 = mrr = 0.0
+    for row in rows:
+        order = _ranks(row, method, weights)
+        secs = [row["sections"][i] for i in order[:10]]
+        first = next((i for i, s in enumerate(secs) if s in row["gold"]), None)
+        if first is not None:
+            h1 += first == 0
+            h5 += first < 5
+            mrr += 1.0 / (first + 1)
+    n = max(1, len(rows))
+    return {"hit@1": round(h1 / n, 4), "hit@5": round(h5 / n, 4), "mrr@10": round(mrr / n, 4), "n": len(rows)}
+
+
+def split(rows: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A fixed split: even query ids fit, odd query ids test."""
+    return [r for r in rows if r["qid"] % 2 == 0], [r for r in rows if r["qid"] % 2 == 1]
+
+
+def run_lecoqa(kb, corpora_dir: Path, n: int = 50, limit: int | None = None) -> dict[str, Any]:
+    """Every method on all questions and on the held-out (odd id) half; the KB must hold the corpus."""
+    questions, _ = load_lecoqa(corpora_dir)
+    if limit:
+        questions = questions[:limit]
+    rows = collect(kb, questions, n)
+    _, test = split(rows)
+    out: dict[str, Any] = {"questions": len(rows), "chunks": kb.stats()["chunks"]}
+    for method in ("bm25", "dense", "rrf", "fused"):
+        out[method] = score_rows(rows, method)
+        out[f"{method}_heldout"] = score_rows(test, method)
+    return out

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from evals.retrieval_bench import lecoqa_documents, load_lecoqa, regulation_articles, regulation_title
+from evals.lecoqa import lecoqa_documents, load_lecoqa, regulation_articles, regulation_title
 from kb.bundles import shipped
 from kb.errors import ConfigError, import_extra
 from kb.index.lexical import index_text

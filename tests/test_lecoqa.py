@@ -1,13 +1,15 @@
-"""The LeCoQA benchmark builder and runner on a small slice (--limit), through the real CLI."""
+"""The LeCoQA benchmark (evals/lecoqa.py): the corpus, scoring, the per-method comparison, and the
+builder and runner on a small slice (--limit) through the real CLI."""
 
 from __future__ import annotations
 
 import json
 
+import numpy as np
 from click.testing import CliRunner
 
 from api.cli import main
-from evals.lecoqa import corpus, first_gold_rank, score
+from evals.lecoqa import corpus, first_gold_rank, lecoqa_documents, regulation_articles, score, score_rows
 
 
 def test_scores_from_ranks_by_hand():
@@ -53,3 +55,29 @@ def test_missing_corpus_is_a_clear_error(tmp_path):
     assert res.exit_code == 2
     assert "LeCoQA is not at" in res.output
 
+
+
+def test_regulation_articles_are_split_per_article(corpora_dir):
+    arts = regulation_articles(corpora_dir)
+    text = arts["中华人民共和国民法典第六百七十条"]
+    assert text.startswith("借款的利息不得预先在本金中扣除")
+    two_paragraphs = arts["中华人民共和国民法典第六百六十八条"]
+    assert "借款合同的内容一般包括" in two_paragraphs  # an article continuing over a second paragraph
+    assert len(arts) > 500
+
+
+def test_lecoqa_corpus_has_every_gold_article_once(corpora_dir):
+    questions, docs = lecoqa_documents(corpora_dir)
+    assert len(questions) == 1543
+    sections = [c.section for _, chunks in docs for c in chunks]
+    assert len(sections) == len(set(sections))
+    gold = set().union(*(q.gold for q in questions))
+    assert gold <= set(sections)
+    assert len({c.chunk_id for _, chunks in docs for c in chunks}) == len(sections)
+
+
+def test_score_rows_counts_hits_at_1_and_5():
+    row = {"qid": 0, "gold": {"b"}, "sections": ["a", "b", "c"], "dense": np.array([0.9, 0.8, 0.7]),
+           "bm25": np.array([0.0, 5.0, 0.0])}
+    assert score_rows([row], "dense") == {"hit@1": 0.0, "hit@5": 1.0, "mrr@10": 0.5, "n": 1}
+    assert score_rows([row], "bm25")["hit@1"] == 1.0

@@ -245,7 +245,7 @@ def test_training_writes_an_adapter_that_search_can_load(tmp_path, monkeypatch):
     import json
 
     from evals import train_query_encoder as training
-    from evals.retrieval_bench import Question
+    from evals.lecoqa import Question
 
     articles = {f"条{i}": text for i, text in enumerate([
         "借款的利息不得预先在本金中扣除。", "借款人应当按照约定的期限返还借款。", "借款合同应当采用书面形式。",

@@ -31,7 +31,7 @@ from kb.types import Chunk
 
 log = logging.getLogger(__name__)
 
-# Lucene BM25; k1/b chosen on LeCoQA (article-sized statute chunks) — see evals/retrieval_bench.py
+# Lucene BM25; k1/b chosen on LeCoQA (article-sized statute chunks) — see evals/lecoqa.py
 BM25_PARAMS = {"k1": 1.2, "b": 0.75, "method": "lucene"}
 
 
