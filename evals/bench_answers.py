@@ -27,6 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
+from evals.fitting import fit_logistic
 from evals.metrics import source_matches
 from evals.qaset import load_qaset
 from kb.answer.evidence import load_models
@@ -105,24 +106,6 @@ def left_out(x: np.ndarray, target: np.ndarray, groups: np.ndarray) -> np.ndarra
         w = fit_logistic(x[~out], target[~out])
         pred[out] = 1 / (1 + np.exp(-(w[0] + x[out] @ w[1:])))
     return pred
-
-
-def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = 1e-2, iters: int = 50) -> np.ndarray:
-    """Weights (bias first) of a ridge-regularised logistic regression, by Newton's method.
-    Hand-written (a dozen lines) to keep scikit-learn out of the runtime dependencies."""
-    xb = np.column_stack([np.ones(len(x)), x])
-    w = np.zeros(xb.shape[1])
-    reg = l2 * np.eye(xb.shape[1])
-    reg[0, 0] = 0.0
-    for _ in range(iters):
-        p = 1 / (1 + np.exp(-(xb @ w)))
-        grad = xb.T @ (p - y) + reg @ w
-        hess = xb.T @ (xb * (p * (1 - p))[:, None]) + reg
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.abs(step).max() < 1e-8:
-            break
-    return w
 
 
 def reliability(pred: np.ndarray, y: np.ndarray, bins=(0, 0.2, 0.4, 0.6, 0.8, 1.0001)) -> list[dict]:

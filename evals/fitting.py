@@ -1,6 +1,7 @@
-"""Fitting the ranking and calibration weights: a listwise ranking loss, a logistic calibration, and
-the two fits that combine them — the fusion (`fit_fusion`, kb.search.fusion reads its weights) and
-the re-ranking (`fit_rerank`, kb.search.rerank)."""
+"""Fitting the weights the engine reads: a listwise ranking loss, one logistic regression, and the
+two fits that combine them — the fusion (`fit_fusion`, kb.search.fusion reads its weights) and the
+re-ranking (`fit_rerank`, kb.search.rerank) — plus the evidence models' fits in
+evals.bench_answers, which use the same `fit_logistic`."""
 
 from __future__ import annotations
 
@@ -34,18 +35,49 @@ def fit_listwise(pools: list[tuple[np.ndarray, np.ndarray]], lam: float, start: 
     return minimize(loss, np.full(dim, start), jac=True, method="L-BFGS-B", bounds=[(0, None)] * dim).x
 
 
-def fit_calibration(xs: np.ndarray, ys: np.ndarray, start: np.ndarray, options: dict | None = None) -> np.ndarray:
-    """v of the logistic p = σ(xs·v) by mean log-loss (scipy L-BFGS-B from `start`); the first
-    column of xs is the constant, whose coefficient is free, every other coefficient is ≥ 0."""
+# Tolerances close enough to the optimum that a refit agrees with an exact (Newton) solution to
+# well under 1e-3 in every weight; the callers that fit a calibration pass their own.
+_EXACT = {"maxiter": 10_000, "ftol": 1e-15, "gtol": 1e-10}
+
+
+def fit_logistic(
+    x: np.ndarray,
+    y: np.ndarray,
+    l2: float = 1e-2,
+    *,
+    nonneg: bool = False,
+    start: np.ndarray | None = None,
+    options: dict[str, Any] | None = None,
+) -> np.ndarray:
+    """Weights (bias first) of the logistic regression P(y = 1) = σ(b + x·w): the ones that minimise
+    the log-loss summed over the rows plus a ridge penalty l2/2·|w|² (the bias is not penalised).
+    `nonneg` keeps every feature weight ≥ 0 (the bias stays free); `start` is where the search
+    begins (bias first; zeros by default); `options` go to scipy.optimize.minimize (L-BFGS-B).
+
+    Written on scipy's L-BFGS-B rather than scikit-learn's LogisticRegression: the calibrations of
+    the fusion and the re-ranking need bounds on the weights, which scikit-learn cannot impose,
+    and scipy is already a dependency of the engine (scikit-learn is not)."""
     from scipy.optimize import minimize
 
-    def loss(v):
-        p = 1.0 / (1.0 + np.exp(-np.clip(xs @ v, -50, 50)))
-        total = -np.mean(ys * np.log(p + 1e-12) + (1 - ys) * np.log(1 - p + 1e-12))
-        return total, xs.T @ (p - ys) / len(ys)
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    if x.ndim != 2 or len(x) != len(y) or not len(y):
+        raise ValueError(f"fit_logistic needs rows of features and one 0/1 target a row, got {x.shape} and {y.shape}")
+    xb = np.column_stack([np.ones(len(x)), x])
+    n = len(y)
+    penalised = np.ones(xb.shape[1])
+    penalised[0] = 0.0
 
-    bounds = [(None, None)] + [(0, None)] * (xs.shape[1] - 1)
-    return minimize(loss, start, jac=True, method="L-BFGS-B", bounds=bounds, options=options).x
+    def loss(v):  # the mean log-loss (the sum's minimiser, on a scale L-BFGS-B's tolerances suit)
+        p = 1.0 / (1.0 + np.exp(-np.clip(xb @ v, -50, 50)))
+        total = -np.mean(y * np.log(p + 1e-12) + (1 - y) * np.log(1 - p + 1e-12))
+        ridge = penalised * v
+        return total + l2 / (2 * n) * float(ridge @ ridge), xb.T @ (p - y) / n + l2 / n * ridge
+
+    v0 = np.zeros(xb.shape[1]) if start is None else np.asarray(start, dtype=float)
+    bounds = [(None, None)] + [(0, None) if nonneg else (None, None)] * x.shape[1]
+    opts = _EXACT if options is None else options
+    return minimize(loss, v0, jac=True, method="L-BFGS-B", bounds=bounds, options=opts).x
 
 
 def fit_fusion(rows: list[dict[str, Any]], lam: float = 1e-3) -> tuple[float, ...]:
@@ -64,10 +96,11 @@ def fit_fusion(rows: list[dict[str, Any]], lam: float = 1e-3) -> tuple[float, ..
         keep = np.array([s not in r["gold"] for s in r["sections"]])
         if keep.sum() >= 2 and not keep.all():
             feats.append((fusion_features(r["dense"][keep], r["bm25"][keep]), np.zeros(int(keep.sum()), dtype=bool)))
-    xs = np.vstack([np.column_stack([np.ones(len(x)), x @ w, x[:, 0]]) for x, _ in feats])
+    xs = np.vstack([np.column_stack([x @ w, x[:, 0]]) for x, _ in feats])
     ys = np.concatenate([y for _, y in feats]).astype(float)
-    a, beta, gamma = fit_calibration(
-        xs, ys, np.array([-10.0, 1.0, 5.0]), options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-8}
+    a, beta, gamma = fit_logistic(
+        xs, ys, l2=0.0, nonneg=True, start=np.array([-10.0, 1.0, 5.0]),
+        options={"maxiter": 2000, "ftol": 1e-12, "gtol": 1e-8},
     )
     weights = beta * w
     weights[0] += gamma
@@ -86,7 +119,8 @@ def fit_rerank(pools: list[tuple[np.ndarray, np.ndarray]], lam: float = 1e-3) ->
     w = fit_listwise(zs, lam, start=0.1)
     s = np.concatenate([x @ w for x, _ in zs])
     ys = np.concatenate([y for _, y in zs]).astype(float)
-    a, beta = fit_calibration(np.column_stack([np.ones(len(s)), s]), ys, np.array([-2.0, 1.0]))
+    # scipy's default tolerances (options={}), with which kb/search/rerank_weights.json was fitted
+    a, beta = fit_logistic(s[:, None], ys, l2=0.0, nonneg=True, start=np.array([-2.0, 1.0]), options={})
     raw = beta * w / sd  # back from standardised to raw features
     bias = a - float(raw @ mu)
     return (round(float(bias), 4), *[round(float(v), 4) for v in raw])
