@@ -69,7 +69,7 @@ class Overdue(BaseModel):
 def _cell(value: Any) -> Any:
     """A CSV cell; a team or topic name that a spreadsheet would run as a formula is quoted (the Q&A
     sets' guard)."""
-    from evals.qaset import _no_formula
+    from evals.qaset.sheets import _no_formula
 
     return "" if value is None else _no_formula(value)
 
