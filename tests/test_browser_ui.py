@@ -1,129 +1,32 @@
-"""The web UI in a real browser (Debian's Chromium driven by Playwright) against a real `uvicorn`
-server over a small knowledge base: the agent's flow, the widget, trainer and admin pages."""
+"""The agent's side of the web UI in a real browser (Debian's Chromium driven by Playwright) against
+a real `uvicorn` server over a small knowledge base: the sidebar's flow, its banners and errors, and
+the widget on a host page (the trainer's and admin's pages: test_browser_pages.py)."""
 
 from __future__ import annotations
 
 import json
 import re
 import threading
-from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
 import pytest
 
 from kb.records import Records
-from kb.settings import Settings
-from ui.demo_site import PASSWORD, build_site, free_port, serve
+from tests._browser_support import (  # noqa: F401 - fixtures among them
+    ANSWER_TIMEOUT,
+    CRM_PORT,
+    OTHER_PORT,
+    Watched,
+    ask,
+    browser,
+    crm_page,
+    open_page,
+    sign_in,
+    site,
+)
+from ui.demo_site import build_site, serve
 
 pytestmark = pytest.mark.browser
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-ANSWER_TIMEOUT = 90_000  # ms; the first answer loads the embedder
-
-
-# A CRM page on another origin that may embed CiteDesk (CITEDESK_FRAME_ANCESTORS), and one that may not.
-CRM_PORT, OTHER_PORT = free_port(), free_port()
-
-
-@pytest.fixture(scope="module")
-def site(tmp_path_factory):
-    if not CHROMIUM.exists():
-        pytest.skip("/usr/bin/chromium is not installed (apt-get install chromium fonts-noto-cjk)")
-    pytest.importorskip("playwright.sync_api")
-    data_dir = tmp_path_factory.mktemp("browser") / "data"
-    build_site(data_dir)
-    with serve(data_dir, env={"CITEDESK_FRAME_ANCESTORS": f"http://127.0.0.1:{CRM_PORT}"}) as base:
-        yield base, Settings(data_dir=data_dir)
-
-
-@contextmanager
-def crm_page(port: int, citedesk: str):
-    """A host page of another origin that loads the widget with one <script> tag."""
-    page = (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8"><title>CRM</title>'
-            f'<link rel="icon" href="data:,"></head>'
-            f'<body><h1>客户工单 #1024</h1><script src="{citedesk}/widget.js"></script></body></html>').encode()
-
-    class Host(BaseHTTPRequestHandler):
-        def do_GET(self):  # noqa: N802 - the http.server API
-            self.send_response(200 if self.path == "/" else 404)
-            self.send_header("Content-Type", "text/html; charset=utf-8")
-            self.end_headers()
-            self.wfile.write(page if self.path == "/" else b"")
-
-        def log_message(self, *args):
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", port), Host)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-@pytest.fixture(scope="module")
-def browser(site):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield b
-        b.close()
-
-
-class Watched:
-    """A page whose console errors and uncaught exceptions are collected."""
-
-    def __init__(self, context):
-        self.context = context
-        self.page = context.new_page()
-        self.errors: list[str] = []
-        self.allowed: list[str] = []  # console messages a test expects (a page it is refused)
-        self.page.on("console", lambda m: self.errors.append(f"console: {m.text}") if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
-        self.page.on("response", lambda r: self.errors.append(f"HTTP {r.status}: {r.url}") if r.status >= 400 else None)
-
-
-@pytest.fixture
-def open_page(site, browser):
-    base, _ = site
-    made: list[Watched] = []
-
-    def make(role: str | None = None, width: int = 1100, lang: str | None = None) -> Watched:
-        context = browser.new_context(base_url=base, viewport={"width": width, "height": 900},
-                                      permissions=["clipboard-read", "clipboard-write"])
-        if lang:
-            context.add_cookies([{"name": "lang", "value": lang, "url": base}])
-        w = Watched(context)
-        made.append(w)
-        if role:
-            sign_in(w.page, {"agent": "agent1", "trainer": "trainer1", "admin": "admin1"}[role])
-        return w
-
-    yield make
-    errors = [e for w in made for e in w.errors if not any(a in e for a in w.allowed)]
-    for w in made:
-        w.context.close()
-    assert not errors, f"JavaScript errors: {errors}"
-
-
-def sign_in(page, username: str) -> None:
-    page.goto("/login")
-    page.get_by_label(re.compile("用户名|User name")).fill(username)
-    page.get_by_label(re.compile("^(密码|Password)$")).fill(PASSWORD)
-    page.locator("form[action='/login'] button[type=submit]").click()
-    page.wait_for_url(re.compile(r"/sidebar$"))
-
-
-def ask(page, question: str) -> None:
-    """Ask with Ctrl+Enter and wait for this answer (each answer bumps #result[data-seq])."""
-    before = page.get_attribute("#result", "data-seq") or "0"
-    page.fill("#question", question)
-    page.press("#question", "Control+Enter")
-    page.wait_for_selector(f"#result:not([hidden]):not([data-seq='{before}'])", timeout=ANSWER_TIMEOUT)
 
 
 def test_agent_asks_opens_a_source_copies_edits_and_accepts(site, open_page):
@@ -257,85 +160,6 @@ def test_a_page_of_another_origin_cannot_frame_citedesk(site, open_page):
         assert any("frame-ancestors" in e for e in w.errors)
 
 
-def test_trainer_imports_a_yaml_set_and_exports_it_as_yaml(open_page, tmp_path):
-    import yaml
-
-    path = tmp_path / "onboarding.yaml"
-    path.write_text("name: 入职测试集\ndescription: 新培训师的第一天\nitems:\n"
-                    "- id: o-1\n  question: 可以提前还款吗？\n  reference_answer: 借款满3期后可以提前还款。\n"
-                    "  key_points: [满3期]\n  expected_sources: [{title: 随心贷产品说明}]\n", encoding="utf-8")
-    page = open_page("trainer").page
-    page.goto("/trainer/qasets")
-    page.set_input_files("#imp-file", str(path))
-    page.get_by_role("button", name=re.compile("导入问答集")).click()
-    page.wait_for_url(re.compile(r"/trainer/qasets/\d+$"))
-    assert page.inner_text("h1") == "入职测试集" and "可以提前还款吗？" in page.input_value("textarea[name=question]")
-    exported = page.request.get(page.get_by_role("link", name="导出 YAML").get_attribute("href"))
-    data = yaml.safe_load(exported.text())
-    assert data["name"] == "入职测试集" and data["items"][0]["key_points"] == ["满3期"]
-    assert data["items"][0]["expected_sources"] == [{"title": "随心贷产品说明"}]
-
-
-def test_trainer_promotes_an_interaction_and_runs_an_eval(site, open_page):
-    agent = open_page("agent").page
-    ask(agent, "逾期了会怎么样？罚息怎么算？")
-    page = open_page("trainer").page
-    page.goto("/trainer/review")
-    card = page.locator("article.card").filter(has_text="逾期了会怎么样").first
-    card.locator("details.promote summary").click()
-    card.get_by_label("或新建问答集").fill("浏览器测试集")
-    card.get_by_label("要点（每行一条）").fill("罚息\n1.5倍")
-    assert card.locator(".review-sources .source").count() >= 1  # the cited sources beside the reply
-    card.get_by_role("button", name="评分并加入问答集").click()  # no grade, nothing confirmed: refused
-    assert page.locator(".banner.ok").count() == 0 and card.locator("details.promote[open]").count() == 1
-    card.get_by_label("评分", exact=True).select_option(label="部分正确")
-    card.get_by_label(re.compile("我已对照来源核对")).check()
-    card.get_by_role("button", name="评分并加入问答集").click()
-    page.wait_for_selector(".banner.ok")
-    assert "浏览器测试集" in page.inner_text(".banner.ok")
-    page.goto("/trainer/evals")
-    page.select_option("#eval-set", label="浏览器测试集")
-    page.click("#eval-start")
-    page.wait_for_selector("#runs tr[data-run]", timeout=180_000)
-    row = page.locator("#runs tbody tr").first
-    assert "浏览器测试集" in row.inner_text() and "已完成" in row.inner_text()
-    assert row.locator("a").count() == 1
-    row.get_by_role("link").click()
-    assert "逾期了会怎么样" in page.inner_text("main")
-    full = page.get_by_role("link", name="完整 HTML 报告")
-    assert page.goto(full.get_attribute("href")).status == 200
-
-
-def test_admin_uploads_a_document_then_finds_it_by_asking(open_page, tmp_path):
-    doc = tmp_path / "cooling_off.md"
-    doc.write_text("---\ntitle: 冷静期规定\nkind: regulation\nversion: \"2026.4\"\n---\n# 冷静期规定\n\n"
-                   "## 冷静期\n\n借款合同签订后7天内为冷静期，冷静期内客户可以无息取消借款，只需归还本金。\n",
-                   encoding="utf-8")
-    page = open_page("admin").page
-    page.goto("/admin/documents")
-    page.set_input_files("#up-file", str(doc))
-    page.click("#upload-form button[type=submit]")
-    page.wait_for_function("(() => { const p = document.getElementById('upload-progress');"
-                           " return p && !p.closest('[hidden]') && p.value === 100; })()")
-    page.wait_for_selector("#documents tr:has-text('冷静期规定')", timeout=120_000)  # reloaded once ingested
-    page.goto("/sidebar")
-    ask(page, "签合同后多少天内可以无息取消借款？")
-    assert "冷静期规定" in page.inner_text("#sources")
-    for path in ("/admin/health", "/admin/users", "/admin/audit", "/trainer/dashboard", "/trainer/qasets"):
-        assert page.goto(path).status == 200, path
-    # re-ingest, then delete (after confirming) from the documents page
-    page.goto("/admin/documents")
-    row = page.locator("#documents tr", has_text="冷静期规定")
-    with page.expect_response(lambda r: r.url.endswith("/reingest") and r.status == 202):
-        row.get_by_role("button", name=re.compile("重新导入")).click()
-    page.wait_for_selector("#upload-status:has-text('处理完成')", timeout=120_000)
-    page.wait_for_load_state("load")
-    page.once("dialog", lambda d: d.accept())
-    page.locator("#documents tr", has_text="冷静期规定").get_by_role("button", name=re.compile("删除")).click()
-    page.wait_for_selector("#documents tr:has-text('冷静期规定')", state="detached", timeout=60_000)
-    assert page.locator("#documents tbody tr").count() == 3
-
-
 class _BrokenLLM(BaseHTTPRequestHandler):
     """An OpenAI-compatible endpoint that is down: every request gets 503."""
 
@@ -368,24 +192,6 @@ def test_llm_unavailable_banner_when_the_language_model_is_down(site, browser, t
             assert not w.errors, w.errors
     finally:
         llm.shutdown()
-
-
-def test_api_docs_render_with_no_internet(site, open_page):
-    base, _ = site
-    page = open_page().page
-    outside: list[str] = []
-
-    def only_this_server(route):
-        if route.request.url.startswith(base):
-            route.continue_()
-        else:  # as on a machine without internet access
-            outside.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", only_this_server)
-    page.goto("/docs")
-    page.locator(".opblock-summary-path", has_text="/api/ask").first.wait_for(timeout=60_000)
-    assert page.locator(".opblock").count() > 10 and not outside
 
 
 def test_an_error_clears_the_reply_and_is_said_in_the_ui_language(site, open_page):
