@@ -107,3 +107,17 @@ def delete_document(kb: Any, doc_id: str) -> dict[str, Any]:
 
 def reindex(kb: Any, embedder: str | None = None) -> dict[str, Any]:
     return kb.reindex(embedder)
+
+
+def add_question_keys(kb: Any, items: list[list[str]], by: str = "") -> dict[str, Any]:
+    """Add (chunk id, question, origin) keys (kb.keys.add_keys); the keys added."""
+    from kb.keys import add_keys
+
+    added = add_keys(kb, [(str(c), str(q), str(o)) for c, q, o in items], by=by)
+    return {"added": [k.as_dict() for k in added]}
+
+
+def remove_question_keys(kb: Any, origin: str) -> dict[str, Any]:
+    from kb.keys import remove_keys
+
+    return {"origin": origin, "removed": remove_keys(kb, origin)}

@@ -45,6 +45,8 @@ def run(op: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         "reingest": lambda: operations.reingest(kb, data_dir, **kwargs),
         "delete_document": lambda: operations.delete_document(kb, **kwargs),
         "reindex": lambda: operations.reindex(kb, **kwargs),
+        "add_question_keys": lambda: operations.add_question_keys(kb, **kwargs),
+        "remove_question_keys": lambda: operations.remove_question_keys(kb, **kwargs),
     }
     if op not in calls:
         return {"error": f"unknown operation {op!r}", "error_type": "ValidationError"}

@@ -39,6 +39,11 @@ class LocalWrites:
     def delete(self, doc_id: str) -> int:
         return self.jobs.run_on_writer(lambda: self.kb.remove_document(doc_id)).result()
 
+    def question_keys(self, op: str, **kwargs: Any) -> dict[str, Any]:
+        """add_question_keys / remove_question_keys (api.operations) on the writer, waited for."""
+        fn = getattr(operations, op)
+        return self.jobs.run_on_writer(lambda: fn(self.kb, **kwargs)).result()
+
     def job(self, job_id: str) -> dict[str, Any]:
         return self.jobs.get(job_id).to_dict()
 
@@ -78,18 +83,24 @@ class QueuedWrites:
     def reindex(self, embedder: str | None) -> dict[str, Any]:
         return self.describe(self._enqueue("reindex", embedder or "", "reindex", embedder=embedder))
 
+    def question_keys(self, op: str, wait: float = DELETE_WAIT, **kwargs: Any) -> dict[str, Any]:
+        """add_question_keys / remove_question_keys on the deployment's writer, waited for."""
+        return self._wait(self._enqueue("keys", op, op, **kwargs), wait)
+
     def delete(self, doc_id: str, wait: float = DELETE_WAIT) -> int:
-        job = self._enqueue("delete", doc_id, "delete_document", doc_id=doc_id)
+        return int(self._wait(self._enqueue("delete", doc_id, "delete_document", doc_id=doc_id), wait)["chunks_removed"])
+
+    def _wait(self, job, wait: float) -> dict[str, Any]:
         deadline = time.monotonic() + wait
         while True:
             out = self.describe(job)
             if out["status"] == "done":
-                return int(out["result"]["chunks_removed"])
+                return out["result"]
             if out["status"] == "failed":
                 raise _as_error(job.return_value(), out["error"])
             if time.monotonic() > deadline:
-                raise ServiceUnavailableError(f"the writer has not carried out the delete within {wait:.0f} s; it "
-                                              f"stays queued as job {job.id}")
+                raise ServiceUnavailableError(f"the writer has not carried out the {out['kind']} within {wait:.0f} s; "
+                                              f"it stays queued as job {job.id}")
             time.sleep(0.1)
 
     def job(self, job_id: str) -> dict[str, Any]:

@@ -46,9 +46,25 @@ def collect(data_dir: Path, set_paths: list[Path]) -> list[dict]:
                 pool = kb.retriever.pool(query, settings.top_k)
                 if pool is None:
                     continue
-                x = rerank_features(pool.fused, pool.sentence, pool.text, pool.bm25)
+                x = rerank_features(pool.fused, pool.sentence, pool.text, pool.bm25, pool.key)
                 gold = [any(source_matches(c, s) for s in item.expected_sources) for c in pool.chunks]
                 rows.append({"set": qaset.name, "id": item.id, "features": x.tolist(), "gold": gold})
+    return rows
+
+
+def collect_split(data_dir: Path, questions: list, group: str) -> list[dict]:
+    """Rows like `collect` for LeCoQA questions (gold = their articles), e.g. the tuning laws' in a
+    knowledge base that also holds the keyed statutes: where a key must not win by lay wording."""
+    settings = Settings(data_dir=data_dir, llm_base_url=None, llm_model=None, rerank=True)
+    rows = []
+    with KnowledgeBase.open(settings) as kb:
+        for q in questions:
+            pool = kb.retriever.pool(without_personal_numbers(mask_pii(q.question).text), settings.top_k)
+            if pool is None:
+                continue
+            x = rerank_features(pool.fused, pool.sentence, pool.text, pool.bm25, pool.key)
+            rows.append({"set": group, "id": f"lecoqa-{q.qid}", "features": x.tolist(),
+                         "gold": [c.section in q.gold for c in pool.chunks]})
     return rows
 
 
@@ -95,6 +111,10 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--data-dir", type=Path)
     p.add_argument("--set", type=Path, action="append", default=[])
     p.add_argument("--rows", type=Path, help="also write the collected rows here (JSON)")
+    p.add_argument("--tuning-mixed", type=Path,
+                   help="also LeCoQA's tuning laws (evals/own_docs_split.py) in a knowledge base holding them beside "
+                        "the --data-dir one (built here once from a copy of it)")
+    p.add_argument("--corpora", type=Path, default=Path(__file__).resolve().parent.parent.parent / "shared" / "corpora")
     p.add_argument("--from-rows", type=Path, action="append", help="report on rows saved by --rows (repeatable)")
     args = p.parse_args(argv)
     if args.from_rows:
@@ -105,6 +125,14 @@ def main(argv: list[str] | None = None) -> None:
         if not args.set:
             raise SystemExit("name at least one --set")
         rows = collect(args.data_dir, args.set)
+        if args.tuning_mixed:
+            from evals.own_docs import build
+            from evals.own_docs_split import tuning_split
+
+            split = tuning_split(args.corpora)
+            if not (args.tuning_mixed / "catalog.sqlite").exists():
+                build(args.tuning_mixed, split, args.data_dir, None)
+            rows += collect_split(args.tuning_mixed, split.questions, "lecoqa-tuning (mixed)")
         if args.rows:
             args.rows.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
     print(json.dumps(report(rows), ensure_ascii=False, indent=1))

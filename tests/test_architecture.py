@@ -12,7 +12,8 @@ rooms on one level never import each other:
   2  kb.index (catalog, vector store, BM25, embedders, question encoding) and kb.records
   3  kb.search: filters, fusion, the retriever, re-ranking
   4  kb.knowledge: the KnowledgeBase, the index and the search behind one object
-  5  kb.answer: the answer pipeline, composers, verification, guards
+  5  kb.answer: the answer pipeline, composers, verification, guards; kb.keys: the question keys a
+     company's own use adds (graded questions, accepted replies), kept with their origin
   6  kb.backup: the whole data directory and the records
 """
 
@@ -43,6 +44,7 @@ LEVELS = {
     "kb.search": 3,
     "kb.knowledge": 4,
     "kb.answer": 5,
+    "kb.keys": 5,
     "kb.backup": 6,
 }
 

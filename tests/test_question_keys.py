@@ -63,15 +63,17 @@ def test_a_sections_phrasings_become_keys_that_lead_a_lay_question_to_it(tmp_pat
         assert hit.chunk.text.startswith("第二条")  # the reply quotes the statute, not the phrasing
 
 
-def test_without_keys_the_section_is_further_from_the_lay_question(tmp_path, docs):
-    def dense_of_second(keys: str, where: str) -> float:
+def test_keys_are_evidence_beside_the_sections_own_text_not_part_of_it(tmp_path, docs):
+    def signals_of_second(keys: str, where: str) -> dict:
         with KnowledgeBase.open(Settings(data_dir=tmp_path / where, question_keys=keys), writer=True) as kb:
             ingest_paths(kb, [docs], progress=False)
             hit = next(h for h in kb.search(LAY, k=3) if h.chunk.section.endswith("第二条"))
-            return hit.signals["dense"]
+            return hit.signals
 
     keys = _keys_file(tmp_path / "keys", ["逾期了报征信之前会通知我吗", "你们上报我的不良记录前要先告诉我吗"])
-    assert dense_of_second(str(keys), "with") > dense_of_second("", "without") + 0.03
+    keyed, plain = signals_of_second(str(keys), "with"), signals_of_second("", "without")
+    assert abs(keyed["dense"] - plain["dense"]) < 1e-4  # the section's own text is searched as it is
+    assert "key" not in plain and keyed["key"] > keyed["dense"] + 0.03  # the phrasing is closer to the question
 
 
 def test_changed_keys_re_ingest_an_unchanged_file_and_unchanged_keys_do_not(tmp_path, docs):

@@ -52,7 +52,7 @@ def test_fitted_scores_are_calibrated_probabilities():
 def test_shipped_weights_rise_with_every_signal():
     base = rerank_features([0.3], [0.85], [0.82], [5.0])
     s0 = rerank(base, RERANK_WEIGHTS)[0]
-    for col, delta in ((0, 1.0), (1, 0.05), (2, 0.05), (3, 1.0)):
+    for col, delta in ((0, 1.0), (1, 0.05), (2, 0.05), (3, 1.0), (4, 0.05), (5, 0.05)):
         more = base.copy()
         more[0, col] += delta
         assert rerank(more, RERANK_WEIGHTS)[0] >= s0
@@ -96,4 +96,5 @@ def test_fit_report_scores_each_set_with_weights_that_never_saw_it():
         entry = out["sets"][name]
         assert entry["fused"]["hit@1"] == pytest.approx(0.5)  # the gold is second by fused score half the time
         assert entry["set_left_out"]["hit@1"] > 0.95 and entry["set_left_out"]["in_pool"] == 1.0
-    assert out["sets"]["all"]["fused"]["n"] == 180 and len(out["fitted_weights"]) == 5
+    assert out["sets"]["all"]["fused"]["n"] == 180 and len(out["fitted_weights"]) == 7
+    assert out["fitted_weights"][5:] == [0.0, 0.0]  # no keys in these pools: the key features say nothing

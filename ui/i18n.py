@@ -181,6 +181,11 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "review.new_set": ("或新建问答集", "or a new set"),
     "review.promote": ("评分并加入问答集", "Grade and promote"),
     "review.promoted": ("已加入问答集 {name}", "Promoted into {name}"),
+    "review.key_propose": ("坐席采纳了这条答复：把客户的问题确认为这个来源的常见问法，以后相同说法的问题会先找到它",
+                           "The agent accepted this reply: confirm the customer's question as a phrasing of this source, "
+                           "so the same wording finds it first"),
+    "review.key_confirm": ("确认为此来源的问法", "Confirm as a phrasing of this source"),
+    "review.key_added": ("已把问题加为此来源的问法（来源：采纳的答复 #{id}）", "Added as a phrasing of the source (origin: accepted reply #{id})"),
     "review.empty": ("暂无交互记录。", "No interactions yet."),
     "evals.title": ("评测", "Evaluations"),
     "evals.start": ("开始评测", "Start an evaluation"),

@@ -20,6 +20,7 @@ _COMMAND_MODULES = [
     "api.cli.demo_cmds",  # demo accounts
     "api.cli.complaint_cmds",  # complaints, kpis, spotcheck
     "api.cli.protect_cmds",  # encryption, export offline-pack
+    "api.cli.learn_cmds",  # question-keys, calibrate, bench own-docs
 ]
 
 for _name in _COMMAND_MODULES:

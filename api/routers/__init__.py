@@ -16,10 +16,11 @@ from api.routers import (
     metrics,
     offline,
     qasets,
+    question_keys,
     search,
     spotchecks,
 )
 
 ROUTERS = [health.router, ask.router, search.router, feedback.router, metrics.router, documents.router,
            qasets.router, evals.router, audit.router, admin.router, complaints.router, cases.router,
-           followups.router, spotchecks.router, offline.router]
+           followups.router, spotchecks.router, offline.router, question_keys.router]

@@ -21,6 +21,7 @@ from kb.search.rerank import log_odds
 from kb.types import Hit
 
 MODELS_FILE = Path(__file__).with_name("evidence_models.json")
+LOCAL_MODELS_FILE = "evidence_models.json"  # in a data directory: written by `citedesk calibrate`
 
 EVIDENCE_FEATURES = (
     # log-odds of the top hit's calibrated relevance (kb.search.rerank; kb.search.fusion.fuse without
@@ -109,3 +110,10 @@ def load_models(path: Path | None = None) -> EvidenceModels:
         return _load(str(p), p.stat().st_mtime)
     except OSError as exc:
         raise ConfigError(f"evidence models file not found: {p}") from exc
+
+
+def models_for(data_dir: Path | None) -> EvidenceModels:
+    """The models a knowledge base answers with: those `citedesk calibrate` fitted on its own graded
+    set (`<data dir>/evidence_models.json`) when there are, else the shipped ones."""
+    local = Path(data_dir) / LOCAL_MODELS_FILE if data_dir is not None else None
+    return load_models(local) if local is not None and local.is_file() else load_models()

@@ -20,7 +20,7 @@ from typing import Any
 from kb.answer import abstention
 from kb.answer.compliance import check_compliance, load_rules
 from kb.answer.composer import COMPLAINT_QUERY, PHRASES, Draft, ExtractiveComposer
-from kb.answer.evidence import EvidenceModels, evidence_features, load_models
+from kb.answer.evidence import EvidenceModels, evidence_features, models_for
 from kb.answer.guards import load_guards
 from kb.answer.llm import LLMComposer, LLMNoAnswer
 from kb.answer.names import unknown_names
@@ -50,7 +50,7 @@ class Answerer:
         if llm is None and settings.llm_base_url and settings.llm_model:
             llm = LLMComposer(settings)
         self.llm = llm
-        self.models = models or load_models()
+        self.models = models or models_for(kb.data_dir)
         self.threshold = settings.abstain_threshold if settings.abstain_threshold is not None else self.models.threshold
 
     # -- steps -------------------------------------------------------------------------------

@@ -36,12 +36,12 @@ BM25_PARAMS = {"k1": 1.2, "b": 0.75, "method": "lucene"}
 
 
 def index_text(chunk: Chunk, title: str | None = None) -> str:
-    """What is indexed (and embedded) for a chunk: title, section, text and FAQ key questions."""
+    """What is indexed (and embedded) for a chunk: its title, section and text. Its question keys are
+    not: each is a vector entry of its own, read as evidence about the chunk (kb.search.fusion.key_evidence),
+    so that keyed chunks do not outrank unkeyed ones by lay wording in BM25 or in their text vector."""
     title = chunk.meta.get("title", "") if title is None else title
     head = " ".join(p for p in (title, chunk.section) if p)
-    keys = chunk.meta.get("keys") or []
-    parts = [head, chunk.text, *[str(k) for k in keys]]
-    return "\n".join(p for p in parts if p)
+    return "\n".join(p for p in (head, chunk.text) if p)
 
 
 def chunk_tokens(chunk: Chunk, title: str | None = None) -> list[str]:

@@ -44,6 +44,8 @@ class ChunkStore(Protocol):
 
     def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]: ...
 
+    def query_entries(self, vector: np.ndarray, n: int) -> list[tuple[str, str, float]]: ...
+
     def vectors(self, entry_ids: list[str]) -> dict[str, np.ndarray]: ...
 
     def count(self) -> int: ...
@@ -159,24 +161,29 @@ class ChromaStore:
                 self._col.delete(ids=entry_ids[i : i + 1000])
 
     def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        if n <= 0:
-            return []
-        # key-question entries may repeat a chunk: ask for more entries than chunks wanted
-        # (Chroma returns fewer when the collection is smaller; counting first costs ~10 ms at 100k)
-        want = n * 2 + 8
-        with _reachable(self.name):
-            res = self._col.query(
-                query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=want,
-                include=["metadatas", "distances"],
-            )
+        """The n chunks nearest to `vector` by their best entry (own text or key), best first."""
         best: dict[str, float] = {}
-        for meta, dist in zip(res["metadatas"][0], res["distances"][0], strict=True):
-            cid = meta["chunk_id"]
-            sim = 1.0 - float(dist)
+        # key entries may repeat a chunk: ask for more entries than chunks wanted
+        for _, cid, sim in self.query_entries(vector, n * 2 + 8):
             if sim > best.get(cid, -2.0):
                 best[cid] = sim
-        ranked = sorted(best.items(), key=lambda kv: -kv[1])
-        return ranked[:n]
+        return sorted(best.items(), key=lambda kv: -kv[1])[:n]
+
+    def query_entries(self, vector: np.ndarray, n: int) -> list[tuple[str, str, float]]:
+        """The n entries nearest to `vector` as (entry id, chunk id, cosine similarity), best first.
+        A chunk's own text has the chunk id as its entry id; its question keys "<chunk id>#k<i>"
+        (Chroma returns fewer when the collection is smaller)."""
+        if n <= 0:
+            return []
+        with _reachable(self.name):
+            res = self._col.query(
+                query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=n,
+                include=["metadatas", "distances"],
+            )
+        return [
+            (eid, meta["chunk_id"], 1.0 - float(dist))
+            for eid, meta, dist in zip(res["ids"][0], res["metadatas"][0], res["distances"][0], strict=True)
+        ]
 
     def vectors(self, entry_ids: list[str]) -> dict[str, np.ndarray]:
         """The stored vector of each entry id present (a chunk id, or "<chunk id>#k<i>")."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from kb.search.weights import load_weights
+from kb.search.weights import load_key_weights, load_weights
 
 FUSION_FEATURES = (
     "dense",  # the e5 similarity of the question to the chunk (its text or a question key)
@@ -23,8 +23,14 @@ FUSION_FEATURES = (
     "bm25_rank_inverse",  # 1 / (1 + rank by BM25; 0 without a keyword match)
 )
 # Every weight is ≥ 0, so the score rises with each kind of evidence; fitted by
-# evals.retrieval_bench.fit_fusion, kept with its metadata in fusion_weights.json.
+# evals.fitting.fit_fusion, kept with its metadata in fusion_weights.json.
 FUSION_WEIGHTS = load_weights("fusion", FUSION_FEATURES)
+# A question key (a customer's phrasing of a chunk: an FAQ's similar question, a graded question, a
+# bundle's keys) is evidence about its chunk, not a rival text: the fusion reads only the chunk's
+# own text, and a key adds `weight` log-odds per unit of similarity above `floor`. The floor is the
+# similarity a key reaches for questions about other documents (fusion_weights.json says how it was
+# measured), so a keyed document does not win questions about unkeyed ones by its lay wording.
+KEY_WEIGHTS = load_key_weights()
 
 
 # -- fusion ----------------------------------------------------------------------------------
@@ -63,3 +69,14 @@ def fuse(dense: np.ndarray, bm25: np.ndarray, weights: tuple[float, ...] = FUSIO
     x = fusion_features(dense, bm25)
     z = weights[0] + x @ np.asarray(weights[1:], dtype=np.float64)
     return 1.0 / (1.0 + np.exp(-z))
+
+
+def key_evidence(fused: np.ndarray, key: np.ndarray, key_weights: tuple[float, float] = KEY_WEIGHTS) -> np.ndarray:
+    """The fused relevance raised by each chunk's best question key above the floor (−1: no key)."""
+    floor, weight = key_weights
+    excess = np.maximum(np.asarray(key, dtype=np.float64) - floor, 0.0)
+    if len(fused) == 0 or weight <= 0 or not excess.any():
+        return fused
+    p = np.clip(fused, 1e-9, 1 - 1e-9)
+    z = np.log(p / (1 - p)) + weight * excess
+    return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))

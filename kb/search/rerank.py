@@ -36,6 +36,8 @@ RERANK_FEATURES = (
     "sentence",  # e5 similarity of the question to the chunk's best answer sentence
     "text",  # similarity of the question's search vector to the chunk's own text vector
     "bm25",  # log(1 + BM25)
+    "key",  # similarity of the question to the chunk's best question key (0 without one)
+    "key_over_text",  # how far that key is closer to the question than the chunk's own text (≥ 0)
 )
 # bias, then one weight per RERANK_FEATURES entry (evals.fitting.fit_rerank; rerank_weights.json)
 RERANK_WEIGHTS = load_weights("rerank", RERANK_FEATURES)
@@ -71,11 +73,16 @@ def log_odds(p):
     return np.log(p / (1 - p))
 
 
-def rerank_features(fused: np.ndarray, sentence: np.ndarray, text: np.ndarray, bm25: np.ndarray) -> np.ndarray:
-    """Rows of RERANK_FEATURES, one per candidate."""
+def rerank_features(fused: np.ndarray, sentence: np.ndarray, text: np.ndarray, bm25: np.ndarray,
+                    key: np.ndarray | None = None) -> np.ndarray:
+    """Rows of RERANK_FEATURES, one per candidate; `key` is each chunk's best key similarity (−1: none)."""
+    text = np.asarray(text, np.float64)
+    key = np.full(len(text), -1.0) if key is None else np.asarray(key, np.float64)
+    has = key > -1.0
     return np.column_stack(
-        [log_odds(fused), np.asarray(sentence, np.float64), np.asarray(text, np.float64),
-         np.log1p(np.maximum(np.asarray(bm25, np.float64), 0.0))]
+        [log_odds(fused), np.asarray(sentence, np.float64), text,
+         np.log1p(np.maximum(np.asarray(bm25, np.float64), 0.0)),
+         np.where(has, np.maximum(key, 0.0), 0.0), np.where(has, np.maximum(key - text, 0.0), 0.0)]
     )
 
 

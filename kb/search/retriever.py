@@ -19,7 +19,7 @@ from kb.index.embedders import Embedder
 from kb.index.lexical import LexicalIndex, top_n
 from kb.index.vectorstore import ChunkStore
 from kb.search.filters import DocMeta, allowed_documents
-from kb.search.fusion import FUSION_WEIGHTS, fuse
+from kb.search.fusion import FUSION_WEIGHTS, KEY_WEIGHTS, fuse, key_evidence
 from kb.search.rerank import RERANK_WEIGHTS, SentenceScorer, rerank, rerank_features
 from kb.text.lexicon import Lexicon
 from kb.text.norm import normalize
@@ -80,6 +80,7 @@ class Pool:
     bm25: np.ndarray
     sentence: np.ndarray | None = None  # kb.search.rerank signals, when the retriever has a SentenceScorer
     text: np.ndarray | None = None
+    key: np.ndarray | None = None  # the best question key's similarity (−1: none among the nearest entries)
 
 
 class HybridRetriever:
@@ -95,6 +96,7 @@ class HybridRetriever:
         sentences: SentenceScorer | None = None,
         rerank_weights: tuple[float, ...] = RERANK_WEIGHTS,
         lexicon: Lexicon | None = None,
+        key_weights: tuple[float, float] = KEY_WEIGHTS,
     ) -> None:
         self.catalog, self.store, self.lexical, self.embedder = catalog, store, lexical, embedder
         self.lexicon = lexicon or Lexicon()
@@ -102,6 +104,7 @@ class HybridRetriever:
         self.query_encoder = query_encoder or embedder.embed_queries
         self.documents = documents
         self.weights = weights
+        self.key_weights = key_weights  # (floor, weight) of kb.search.fusion.key_evidence
         # with a SentenceScorer, the pool of best fused candidates is re-ranked (kb.search.rerank)
         self.sentences, self.rerank_weights = sentences, rerank_weights
         # allowed documents per (documents map, day, filters); the documents map is replaced,
@@ -120,30 +123,48 @@ class HybridRetriever:
         allowed: set[str] | None = None,
         qvec: np.ndarray | None = None,
     ) -> tuple[dict[str, Chunk], np.ndarray, np.ndarray, list[str]]:
-        """Candidate chunks with their dense similarity and BM25 score (both computed for all);
-        `qvec` is the question's search vector when the caller has it already."""
+        """Candidate chunks with the dense similarity of their own text and their BM25 score (both
+        computed for all); `qvec` is the question's search vector when the caller has it already."""
+        chunks, d, b, cand, _ = self.signals(query, n_dense, n_lexical, allowed, qvec)
+        return chunks, d, b, cand
+
+    def signals(
+        self,
+        query: str | Question,
+        n_dense: int = DENSE_N,
+        n_lexical: int = LEXICAL_N,
+        allowed: set[str] | None = None,
+        qvec: np.ndarray | None = None,
+    ) -> tuple[dict[str, Chunk], np.ndarray, np.ndarray, list[str], np.ndarray]:
+        """(chunks, dense, bm25, candidate ids, key similarity). The dense signal is the question's
+        similarity to the chunk's own text, for every candidate. The key similarity is the best of
+        its question keys among the nearest vector entries, and −1 for a chunk without a key there:
+        a key is evidence about its chunk (kb.search.fusion.key_evidence), not a rival text."""
         q = self.question(query)
         if qvec is None:  # embedded in Simplified script, like the sources
             qvec = self.query_encoder([q.simplified])[0]
-        dense_hits = self.store.query(qvec, n_dense)
+        text: dict[str, float] = {}
+        keys: dict[str, float] = {}
+        order: list[str] = []
+        for eid, cid, sim in self.store.query_entries(qvec, n_dense * 2 + 8):
+            seen = text if eid == cid else keys
+            seen[cid] = max(seen.get(cid, -1.0), sim)
+            order.append(cid)
+        dense_ids = list(dict.fromkeys(order))[:n_dense]
         extra = list(q.expansion) if EXPANSION_WEIGHT > 0 else []
         ids, scores, pos = self.lexical.scores(list(q.tokens), allowed, extra, EXPANSION_WEIGHT)
         lex_hits = top_n(ids, scores, n_lexical)
-        cand = list(dict.fromkeys([c for c, _ in dense_hits] + [c for c, _ in lex_hits]))
+        cand = list(dict.fromkeys(dense_ids + [c for c, _ in lex_hits]))
         chunks = self.catalog.get_chunks(cand)
         cand = [c for c in cand if c in chunks and (allowed is None or chunks[c].doc_id in allowed)]
-        dense = dict(dense_hits)
-        missing = [c for c in cand if c not in dense]
-        if missing:
-            entry_ids = list(missing)
-            for c in missing:
-                entry_ids += [f"{c}#k{i}" for i in range(len(chunks[c].meta.get("keys") or []))]
-            for eid, vec in self.store.vectors(entry_ids).items():
-                cid = eid.split("#k")[0]
-                dense[cid] = max(dense.get(cid, -1.0), float(vec @ qvec))
-        d = np.array([dense.get(c, 0.0) for c in cand])
+        missing = [c for c in cand if c not in text]
+        if missing:  # candidates found by BM25 or by a key: the similarity of their own text
+            for cid, vec in self.store.vectors(missing).items():
+                text[cid] = float(vec @ qvec)
+        d = np.array([text.get(c, 0.0) for c in cand])
         b = np.array([float(scores[pos[c]]) if c in pos else 0.0 for c in cand])
-        return chunks, d, b, cand
+        k = np.array([keys.get(c, -1.0) for c in cand])
+        return chunks, d, b, cand, k
 
     def _allowed(self, docs: dict[str, DocMeta], filters: SearchFilters | None) -> set[str]:
         f = filters or SearchFilters()
@@ -172,12 +193,12 @@ class HybridRetriever:
         if restrict is not None:
             n_d = min(n_d * max(2, math.ceil(len(docs) / max(1, len(allowed)))), 2000)
         qvec = self.query_encoder([q.simplified])[0]
-        chunks, d, b, cand = self.candidates(q, n_d, n_l, restrict, qvec=qvec)
+        chunks, d, b, cand, key = self.signals(q, n_d, n_l, restrict, qvec=qvec)
         if not cand:
             if svec is not None:
                 svec.result()
             return None
-        fused = fuse(d, b, self.weights)
+        fused = key_evidence(fuse(d, b, self.weights), key, self.key_weights)
         top = np.argsort(-fused, kind="stable")[: 3 * k + 10]
         ids = [cand[i] for i in top]
         for cid in ids:
@@ -186,10 +207,9 @@ class HybridRetriever:
                 chunks[cid].meta.setdefault("title", dm.title)
                 chunks[cid].meta.setdefault("kind", dm.kind)
                 chunks[cid].meta.setdefault("source", dm.source)
-        pool = Pool(ids, [chunks[c] for c in ids], fused[top], d[top], b[top])
+        pool = Pool(ids, [chunks[c] for c in ids], fused[top], d[top], b[top], key=key[top])
         if svec is not None:
-            own = self.store.vectors(ids)
-            pool.text = np.array([float(own[c] @ qvec) if c in own else float(pool.dense[i]) for i, c in enumerate(ids)])
+            pool.text = pool.dense  # the similarity of the chunk's own text
             pool.sentence = self.sentences.best(svec.result(), pool.chunks)
         return pool
 
@@ -199,10 +219,12 @@ class HybridRetriever:
             return []
         scores = pool.fused
         if pool.sentence is not None:
-            scores = rerank(rerank_features(pool.fused, pool.sentence, pool.text, pool.bm25), self.rerank_weights)
+            scores = rerank(rerank_features(pool.fused, pool.sentence, pool.text, pool.bm25, pool.key), self.rerank_weights)
         hits = []
         for i, chunk in enumerate(pool.chunks):
             signals = {"fused": float(pool.fused[i]), "dense": float(pool.dense[i]), "bm25": float(pool.bm25[i])}
+            if pool.key is not None and pool.key[i] > -1.0:
+                signals["key"] = float(pool.key[i])
             if pool.sentence is not None:
                 signals.update(sentence=float(pool.sentence[i]), text=float(pool.text[i]))
             hits.append(Hit(chunk=chunk, score=float(scores[i]), signals=signals))

@@ -147,7 +147,8 @@ def _queue(records: Any, limit: int = 200) -> list[dict[str, Any]]:
 
 
 @router.get("/review", response_class=HTMLResponse)
-def review(request: Request, records: RecordsDep, promoted: str | None = None, error: str | None = None) -> Response:
+def review(request: Request, records: RecordsDep, promoted: str | None = None, error: str | None = None,
+           keyed: int | None = None) -> Response:
     user = _denied(request, records)
     if isinstance(user, Response):
         return user
@@ -155,7 +156,28 @@ def review(request: Request, records: RecordsDep, promoted: str | None = None, e
     for r in rows:
         r["corrected"] = r["edited_reply"] or _strip_markers(r["it"].answer)
     return render(request, "trainer/review.html", {"rows": rows, "sets": records.qasets(), "grades": GRADES,
-                                                   "promoted": promoted, "error": error}, user=user)
+                                                   "promoted": promoted, "error": error, "keyed": keyed}, user=user)
+
+
+@router.post("/review/{interaction_id}/key")
+def confirm_key(interaction_id: int, request: Request, records: RecordsDep, chunk_id: str = Form(""),
+                csrf: str = Form("")) -> Response:
+    """An accepted reply's question, confirmed by a trainer as a question key of a chunk the reply
+    cited (kb.index.added_keys, origin accepted:<interaction id>)."""
+    user = guard_form(request, records, "trainer", csrf)
+    if isinstance(user, Response):
+        return user
+    try:
+        it = records.get_interaction(interaction_id)
+        if not chunk_id or chunk_id not in {c.get("chunk_id") for c in it.citations or []}:
+            raise ValidationError("a key from an accepted reply belongs to a chunk that reply cited")
+        request.app.state.writes.question_keys("add_question_keys", items=[[chunk_id, it.question,
+                                                                              f"accepted:{interaction_id}"]],
+                                               by=user.username)
+    except CiteDeskError as exc:
+        return RedirectResponse(f"/trainer/review?error={quote(str(exc))}", status_code=303)
+    records.audit(user.username, "question_key.add", chunk_id, {"origin": f"accepted:{interaction_id}"})
+    return RedirectResponse(f"/trainer/review?keyed={interaction_id}", status_code=303)
 
 
 @router.post("/review/{interaction_id}/promote")
