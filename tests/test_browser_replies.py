@@ -7,7 +7,6 @@ is sent."""
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 from test_browser_ui import ARGS, CHROMIUM, Watched, ask, sign_in

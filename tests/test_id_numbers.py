@@ -28,7 +28,7 @@ def test_the_number_is_a_mistyped_id():
     (f"我的身份证号是{WRONG_CHECK}，帮我查一下还款日", f"我的身份证号是{ID_MASK}，帮我查一下还款日"),
     (f"身份证 {WRONG_CHECK[:6]} {WRONG_CHECK[6:14]} {WRONG_CHECK[14:]}", f"身份证 {ID_MASK}"),
     (f"证件号码：{WRONG_CHECK[:-1]}", f"证件号码：{ID_MASK}"),  # 17 digits: one left out
-    (f"身份證號碼為１１０１０５１９４９１２３１００２１。", f"身份證號碼為{ID_MASK}。"),  # Traditional, full-width digits
+    ("身份證號碼為１１０１０５１９４９１２３１００２１。", f"身份證號碼為{ID_MASK}。"),  # Traditional, full-width digits
     (f"My ID number is {WRONG_CHECK}, when is my due date?", f"My ID number is {ID_MASK}, when is my due date?"),
     (f"ID card no. {WRONG_CHECK[:15]}", f"ID card no. {ID_MASK}"),
 ])

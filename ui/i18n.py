@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ui.i18n_reports import ENTRIES as REPORT_ENTRIES
 from ui.i18n_service import ENTRIES as SERVICE_ENTRIES
 
 LANGS = ("zh-CN", "en")
@@ -277,6 +278,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
 }
 
 _ENTRIES.update(SERVICE_ENTRIES)
+_ENTRIES.update(REPORT_ENTRIES)
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "zh-CN": {k: v[0] for k, v in _ENTRIES.items()},
