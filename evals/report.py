@@ -192,7 +192,7 @@ Metrics: {{ r.ragas.metrics | join(", ") or "none" }}{% if not r.ragas.judge %} 
 
 HTML = """\
 <!doctype html>
-<html lang="{{ lang }}"><head><meta charset="utf-8">
+<html lang="{{ lang }}"><head><meta charset="utf-8"><link rel="icon" href="data:,">
 <title>{{ s.title.format(set=r.set) }}</title>
 <style>
 body { font-family: "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-serif; margin: 2rem auto;
