@@ -166,3 +166,17 @@ def failure_reason(row: dict[str, Any], lang: str = "zh-CN") -> str:
     if row.get("expects_source") and row.get("hit@5") == 0.0:
         parts.append("检索前 5 条中没有预期来源")
     return "；".join(parts) or str(row.get("failure") or "")
+
+
+def metric_change(key: str, delta: float, lang: str = "zh-CN") -> str:
+    """A change since the previous run in the metric's own unit: ▼ -66.7 个百分点, ▲ +12 ms, = 0.00."""
+    mark = "▲" if delta > 0 else ("▼" if delta < 0 else "=")
+    kind = METRICS.get(key, ("score",))[0]
+    zh = lang == "zh-CN"
+    if kind == "rate":
+        return f"{mark} {delta * 100:+.1f} " + ("个百分点" if zh else "pts")
+    if kind == "ms":
+        return f"{mark} {delta:+,.0f} " + ("毫秒" if zh else "ms")
+    if kind == "count":
+        return f"{mark} {delta:+,.0f}"
+    return f"{mark} {delta:+.2f}"

@@ -17,7 +17,15 @@ from typing import Any
 from jinja2 import Environment
 
 from evals.harness import LOWER_IS_BETTER, METRIC_KEYS
-from evals.labels import PER_QUESTION, failure_reason, metric_help, metric_name, metric_value, report_text
+from evals.labels import (
+    PER_QUESTION,
+    failure_reason,
+    metric_change,
+    metric_help,
+    metric_name,
+    metric_value,
+    report_text,
+)
 
 SHOWN = ("accuracy", "hit@1", "hit@3", "hit@5", "mrr", "ndcg@5", "recall@5", "key_point_coverage",
          "cited_expected", "answerable_abstained", "citation_precision", "abstention_precision", "abstention_recall", "latency_p50_ms", "latency_p95_ms")
@@ -214,7 +222,7 @@ td.q { min-width: 16em; }
 <table><tr><th>{{ s.metric }}</th><th>{{ s.value }}</th><th>{{ s.change }}</th><th>{{ s.meaning }}</th></tr>
 {% for k in shown + extra if k in r.overall %}{% set d = cmp.deltas.get(k) if cmp else None %}
 <tr><td><abbr title="{{ help(k) }}">{{ name(k) }}</abbr></td><td class="num">{{ value(k, r.overall[k]) }}</td>
-<td class="num {{ d.trend if d else '' }}">{{ delta(cmp, k) }}</td><td class="help">{{ help(k) }}</td></tr>{% endfor %}</table>
+<td class="num {{ d.trend if d else '' }}">{{ change(k, d.delta) if d else '' }}</td><td class="help">{{ help(k) }}</td></tr>{% endfor %}</table>
 {% if cmp and (cmp.newly_failing or cmp.newly_passing) %}<h2>{{ s.changes }}</h2><ul>
 {% if cmp.newly_failing %}<li class="worse">{{ s.now_failing }}{{ cmp.newly_failing | join(", ") }}</li>{% endif %}
 {% if cmp.newly_passing %}<li class="better">{{ s.now_passing }}{{ cmp.newly_passing | join(", ") }}</li>{% endif %}</ul>{% endif %}
@@ -266,7 +274,8 @@ def render_html(result: dict[str, Any], cmp: dict[str, Any] | None, history: lis
                              label=report_text(lang)["chart"])
     ctx.update(lang=lang, s=report_text(lang), topic_keys=TOPIC_KEYS, question_keys=PER_QUESTION,
                name=lambda k: metric_name(k, lang), help=lambda k: metric_help(k, lang),
-               value=lambda k, v: metric_value(k, v, lang), reason=lambda q: failure_reason(q, lang))
+               value=lambda k, v: metric_value(k, v, lang), change=lambda k, d: metric_change(k, d, lang),
+               reason=lambda q: failure_reason(q, lang))
     env = Environment(autoescape=True)
     return env.from_string(HTML).render(**ctx)
 

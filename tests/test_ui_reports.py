@@ -78,6 +78,7 @@ def test_the_html_report_is_written_in_chinese_too(tmp_path):
     assert '<html lang="zh-CN">' in zh and "评测报告：mini" in zh and "总体指标" in zh
     assert '<abbr title="预期来源出现在检索结果前 5 条中的题目占比。">命中率@5</abbr>' in zh
     assert "遗漏要点：18%" in zh and "新出错的题：q-1, q-2" in zh and "33.3%" in zh
+    assert "▼ -66.7 个百分点" in zh  # accuracy fell from 100% to 33.3%
     text = visible(zh)
     assert "None" not in text and "missed key points" not in text and "Overall" not in text
     en = paths["html"].read_text(encoding="utf-8")
