@@ -102,3 +102,13 @@ def test_a_chinese_reply_keeps_full_width_punctuation_and_markers_outside_quotes
     assert not re.search(r"\[\d+\][」”）]", text)
     shown = agent.inner_text("#reply")
     assert "，" in shown and "," not in shown
+
+
+def test_an_account_question_with_an_id_number_is_sent_to_the_business_system(agent):
+    number = "110105194912310021"  # an ID number with a wrong check digit
+    data = answer_json(agent, f"我的身份证号是{number}，帮我查一下还款日")
+    assert data["abstain_reason"] == "account_lookup" and data["question"] == "我的身份证号是[身份证号]，帮我查一下还款日"
+    assert "业务系统" in agent.inner_text("#reply") and "业务系统" in agent.inner_text("#abstain-banner")
+    assert "[身份证号]" in agent.inner_text("#history")
+    kept = agent.evaluate("JSON.stringify(sessionStorage)") + agent.content()
+    assert number not in kept  # nothing in the page or the browser's storage holds the number

@@ -251,7 +251,7 @@
     $("ask").disabled = true;
     api("POST", "/api/ask", body).then(function (data) {
       status.textContent = "";
-      remember(q);
+      remember(data.question || q);  // as the server masked it: no personal number kept in the browser
       render(data);
     }).catch(function (err) {
       if (err.status === 401) {  // the session ended: sign in again and come back
