@@ -81,6 +81,9 @@ def test_a_marker_never_lands_inside_a_closing_quote_or_bracket(sentence, marked
     ("随心贷(Suixindai)的利率?", "随心贷(Suixindai)的利率？"),  # Latin inside brackets: left as written
     ("见第3.2条", "见第3.2条"),
     ("请登录App.", "请登录App."),
+    ("利率(年化18%),按日计息.", "利率（年化18%），按日计息。"),  # a bracket pair turns together
+    ("年化利率(APR)为18%.", "年化利率(APR)为18%。"),
+    ("年化利率7.2%, 按日计息.", "年化利率7.2%，按日计息。"),
 ])
 def test_a_chinese_sentence_gets_full_width_punctuation(ascii_, full):
     assert full_width_punctuation(ascii_) == full

@@ -132,17 +132,17 @@ def with_markers(text: str, numbers: list[int]) -> str:
 # typed with a Western keyboard writes it: "利息,以合同为准(年化)." The full-width forms are what
 # a Chinese reply is sent with. Between digits ("1,000", "7.2%") and in Latin text nothing changes.
 _CJK = "\u3400-\u4dbf\u4e00-\u9fff"
-_FULL_WIDTH = {",": "，", ";": "；", ":": "：", "?": "？", "!": "！", "(": "（", ")": "）", ".": "。"}
-_ASCII_AFTER_CJK = re.compile(rf"(?<=[{_CJK}）」』”])((?:\[\d{{1,3}}\])*)([,;:?!)]|\.(?=[{_CJK}]))")
+_FULL_WIDTH = {",": "，", ";": "；", ":": "：", "?": "？", "!": "！", ".": "。"}
+_ASCII_AFTER_CJK = re.compile(rf"(?<=[{_CJK}）」』”])((?:\[\d{{1,3}}\])*)([,;:?!]|\.(?=[{_CJK}]))")
 _FINAL_PERIOD = re.compile(r"(?<![A-Za-z.])\.(?=(?:\[\d{1,3}\])*[”’」』）)]*\s*$)")
-_OPEN_BEFORE_CJK = re.compile(rf"(?<![A-Za-z0-9])\((?=[{_CJK}])")
-_CLOSE_AFTER_CJK = re.compile(rf"(?<=[{_CJK}])\)")
+_CJK_IN_BRACKETS = re.compile(rf"\(([^()]*[{_CJK}][^()]*)\)")
+_ASCII_BEFORE_CJK = re.compile(rf"([,;:])\s?(?=[{_CJK}])")  # 7.2%,按日计息
 
 
 def full_width_punctuation(text: str) -> str:
-    """A Chinese sentence with its ASCII , ; : ? ! ( ) in full width where they follow (or a bracket
-    precedes) a Chinese character, and its final full stop as 。."""
-    text = _OPEN_BEFORE_CJK.sub("（", text)
-    text = _CLOSE_AFTER_CJK.sub("）", text)
+    """A Chinese sentence with its ASCII , ; : ? ! in full width where they follow a Chinese
+    character (, ; : also where one follows them), brackets around Chinese words as （ ）, and its final full stop as 。."""
+    text = _CJK_IN_BRACKETS.sub(r"（\1）", text)  # a pair at once: never （年化18%)
     text = _ASCII_AFTER_CJK.sub(lambda m: m.group(1) + _FULL_WIDTH[m.group(2)], text)
+    text = _ASCII_BEFORE_CJK.sub(lambda m: _FULL_WIDTH[m.group(1)], text)
     return _FINAL_PERIOD.sub("。", text)
