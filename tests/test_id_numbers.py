@@ -37,6 +37,12 @@ def test_a_number_called_an_id_number_is_masked_whatever_its_check_digit(text, m
     assert result.text == masked and result.found == {"id_card": 1}
 
 
+def test_a_mobile_or_card_after_the_label_is_masked_as_what_it_is():
+    assert mask("身份证和手机号都换了新的13812345678") == "身份证和手机号都换了新的[手机号]"
+    card = "6222021234567894"  # Luhn-valid
+    assert mask(f"身份证绑定的卡{card}扣款失败") == "身份证绑定的卡[银行卡号]扣款失败"
+
+
 @pytest.mark.parametrize("text", [
     f"合同号{WRONG_CHECK}",  # not called an ID: a checksum failure means it is something else
     f"身份证办好了，合同号{WRONG_CHECK}",  # the label is in another clause

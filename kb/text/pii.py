@@ -131,7 +131,10 @@ def mask_pii(text: str, keep: frozenset[str] = frozenset()) -> MaskResult:
         if _valid_id(_digits(m.group(1))):
             claim("id_card", ID_MASK, m.start(1), m.end(1))
     for m in _LABELLED_ID_RE.finditer(view):
-        claim("id_card", ID_MASK, m.start(1), m.end(1))
+        # "身份证和手机都换了，13812345678": a number that is a mobile or a card is masked as one below
+        digits = _digits(m.group(1))
+        if not (_MOBILE_RE.fullmatch(digits) or (16 <= len(digits) <= 19 and luhn.is_valid(digits))):
+            claim("id_card", ID_MASK, m.start(1), m.end(1))
     for m in _CARD_RE.finditer(view):
         digits = _digits(m.group(1))
         if 16 <= len(digits) <= 19 and luhn.is_valid(digits):
