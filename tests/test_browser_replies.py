@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from test_browser_ui import ARGS, CHROMIUM, Watched, ask, sign_in
+from _browser_support import ARGS, CHROMIUM, Watched, ask, sign_in
 
 from ui.demo_site import build_site, free_port, serve
 

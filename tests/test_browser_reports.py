@@ -5,7 +5,7 @@ their explanation, and the full HTML report opens in the UI's language."""
 from __future__ import annotations
 
 import pytest
-from test_browser_ui import ARGS, CHROMIUM, Watched, sign_in
+from _browser_support import ARGS, CHROMIUM, Watched, sign_in
 from test_report import first_run, second_run
 
 from evals.report import compare, run_report_dir, write_report

@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 
 import pytest
+from _ui_support import signed_in, site  # noqa: F401 - the pages over a real knowledge base
 from bs4 import BeautifulSoup
 from test_report import first_run, second_run
-from test_ui_routes import signed_in, site  # noqa: F401 - the pages over a real knowledge base
 
 from evals.harness import METRIC_KEYS
 from evals.labels import METRICS, PER_QUESTION, metric_value
