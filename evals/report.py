@@ -10,15 +10,27 @@ from __future__ import annotations
 
 import json
 import re
+from html import escape
 from pathlib import Path
 from typing import Any
 
 from jinja2 import Environment
 
 from evals.harness import LOWER_IS_BETTER, METRIC_KEYS
+from evals.labels import (
+    PER_QUESTION,
+    failure_reason,
+    metric_change,
+    metric_help,
+    metric_name,
+    metric_value,
+    report_text,
+)
 
 SHOWN = ("accuracy", "hit@1", "hit@3", "hit@5", "mrr", "ndcg@5", "recall@5", "key_point_coverage",
          "cited_expected", "answerable_abstained", "citation_precision", "abstention_precision", "abstention_recall", "latency_p50_ms", "latency_p95_ms")
+TOPIC_KEYS = ("n", "accuracy", "hit@5", "key_point_coverage")
+HTML_LANGS = {"en": ".html", "zh-CN": ".zh-CN.html"}  # the report in each UI language: <set><suffix>
 
 
 def _slug(name: str) -> str:
@@ -75,8 +87,10 @@ def compare(result: dict[str, Any], previous: dict[str, Any] | None) -> dict[str
     }
 
 
-def svg_chart(points: list[tuple[str, float | None, float | None]], width: int = 640, height: int = 180) -> str:
-    """Inline SVG: accuracy (solid) and hit@5 (dashed) over runs, y from 0 to 1."""
+def svg_chart(points: list[tuple[str, float | None, float | None]], width: int = 640, height: int = 180,
+              names: tuple[str, str] = ("accuracy", "hit@5"), label: str = "accuracy over runs") -> str:
+    """Inline SVG: accuracy (solid) and hit@5 (dashed) over runs, y from 0 to 1; `names` and
+    `label` in the report's language."""
     pad_l, pad_r, pad_t, pad_b = 36, 12, 12, 28
     w, h = width - pad_l - pad_r, height - pad_t - pad_b
     n = len(points)
@@ -86,12 +100,13 @@ def svg_chart(points: list[tuple[str, float | None, float | None]], width: int =
         return round(x, 1), round(pad_t + h * (1 - v), 1)
 
     parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" role="img" '
-             f'aria-label="accuracy over runs" viewBox="0 0 {width} {height}">']
+             f'aria-label="{escape(label)}" viewBox="0 0 {width} {height}">']
     for v in (0, 0.25, 0.5, 0.75, 1):
         _, y = xy(0, v)
         parts.append(f'<line x1="{pad_l}" x2="{width - pad_r}" y1="{y}" y2="{y}" stroke="#ddd"/>'
                      f'<text x="{pad_l - 4}" y="{y + 4}" font-size="10" text-anchor="end">{v:g}</text>')
-    for idx, (color, dash, label) in enumerate((("#1a7f37", "", "accuracy"), ("#0969da", "4 3", "hit@5"))):
+    for idx, (color, dash, line) in enumerate((("#1a7f37", "", names[0]), ("#0969da", "4 3", names[1]))):
+        line = escape(line)
         pts = [(i, p[idx + 1]) for i, p in enumerate(points) if p[idx + 1] is not None]
         if pts:
             coords = " ".join(f"{x},{y}" for x, y in (xy(i, v) for i, v in pts))
@@ -100,9 +115,9 @@ def svg_chart(points: list[tuple[str, float | None, float | None]], width: int =
             for i, v in pts:
                 x, y = xy(i, v)
                 parts.append(f'<circle cx="{x}" cy="{y}" r="3" fill="{color}"><title>{points[i][0]}: '
-                             f'{label} {v:.3f}</title></circle>')
+                             f'{line} {v:.3f}</title></circle>')
         parts.append(f'<text x="{pad_l + 8 + 90 * idx}" y="{height - 6}" font-size="11" fill="{color}">'
-                     f'{label}</text>')
+                     f'{line}</text>')
     parts.append("</svg>")
     return "".join(parts)
 
@@ -185,54 +200,54 @@ Metrics: {{ r.ragas.metrics | join(", ") or "none" }}{% if not r.ragas.judge %} 
 
 HTML = """\
 <!doctype html>
-<html lang="zh-CN"><head><meta charset="utf-8">
-<title>Evaluation report: {{ r.set }}</title>
+<html lang="{{ lang }}"><head><meta charset="utf-8"><link rel="icon" href="data:,">
+<title>{{ s.title.format(set=r.set) }}</title>
 <style>
 body { font-family: "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei", sans-serif; margin: 2rem auto;
   max-width: 1100px; color: #1f2328; line-height: 1.5; padding: 0 1rem; }
 table { border-collapse: collapse; margin: .5rem 0 1.5rem; } td, th { border: 1px solid #d0d7de; padding: .25rem .6rem; }
-th { background: #f6f8fa; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+th { background: #f6f8fa; text-align: left; } td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+th abbr { text-decoration: underline dotted; cursor: help; } td.help { color: #656d76; font-size: .9em; }
+td.q { min-width: 16em; }
 .better { color: #1a7f37; } .worse { color: #cf222e; } .ok { color: #1a7f37; } .bad { color: #cf222e; font-weight: 600; }
 .fail { border-left: 4px solid #cf222e; padding: .25rem 1rem; margin: 1rem 0; background: #fff8f8; }
 .answer { white-space: pre-wrap; background: #f6f8fa; padding: .5rem; } .muted { color: #656d76; }
 </style></head><body>
-<h1>Evaluation report: {{ r.set }}</h1>
-<p class="muted">{{ r.description }}<br>Run finished {{ r.finished_at }} · {{ r.overall.n }} questions
-{% if r.snapshot_id %} · snapshot <code>{{ r.snapshot_id }}</code>{% endif %}{% if cmp %} · compared with the run of
-{{ cmp.previous_at }}{% endif %}</p>
-{% if r.gate %}<p class="{{ 'bad' if r.gate.failed else 'ok' }}">Gate: {% if r.gate.failed %}FAILED: {{ r.gate.failed | join("; ") }}
-{% else %}passed{% endif %}</p>{% endif %}
-<h2>Overall</h2>
-<table><tr><th>metric</th><th>value</th><th>change</th></tr>
+<h1>{{ s.title.format(set=r.set) }}</h1>
+<p class="muted">{{ r.description }}<br>{{ s.finished.format(at=r.finished_at, n=r.overall.n) }}
+{% if r.snapshot_id %} · {{ s.snapshot }} <code>{{ r.snapshot_id }}</code>{% endif %}{% if cmp %} · {{ s.compared.format(at=cmp.previous_at) }}{% endif %}</p>
+{% if r.gate %}<p class="{{ 'bad' if r.gate.failed else 'ok' }}">{{ s.gate }}: {% if r.gate.failed %}{{ s.gate_failed }}{{ r.gate.failed | join("; ") }}
+{% else %}{{ s.gate_passed }}{% endif %}</p>{% endif %}
+<h2>{{ s.overall }}</h2>
+<table><tr><th>{{ s.metric }}</th><th>{{ s.value }}</th><th>{{ s.change }}</th><th>{{ s.meaning }}</th></tr>
 {% for k in shown + extra if k in r.overall %}{% set d = cmp.deltas.get(k) if cmp else None %}
-<tr><td>{{ k }}</td><td class="num">{{ fmt(r.overall[k]) }}</td>
-<td class="num {{ d.trend if d else '' }}">{{ delta(cmp, k) }}</td></tr>{% endfor %}</table>
-{% if cmp and (cmp.newly_failing or cmp.newly_passing) %}<h2>Changes since the previous run</h2><ul>
-{% if cmp.newly_failing %}<li class="worse">now failing: {{ cmp.newly_failing | join(", ") }}</li>{% endif %}
-{% if cmp.newly_passing %}<li class="better">now passing: {{ cmp.newly_passing | join(", ") }}</li>{% endif %}</ul>{% endif %}
-<h2>Accuracy over runs</h2>
+<tr><td><abbr title="{{ help(k) }}">{{ name(k) }}</abbr></td><td class="num">{{ value(k, r.overall[k]) }}</td>
+<td class="num {{ d.trend if d else '' }}">{{ change(k, d.delta) if d else '' }}</td><td class="help">{{ help(k) }}</td></tr>{% endfor %}</table>
+{% if cmp and (cmp.newly_failing or cmp.newly_passing) %}<h2>{{ s.changes }}</h2><ul>
+{% if cmp.newly_failing %}<li class="worse">{{ s.now_failing }}{{ cmp.newly_failing | join(", ") }}</li>{% endif %}
+{% if cmp.newly_passing %}<li class="better">{{ s.now_passing }}{{ cmp.newly_passing | join(", ") }}</li>{% endif %}</ul>{% endif %}
+<h2>{{ s.history }}</h2>
 {{ chart | safe }}
-<h2>Per topic</h2>
-<table><tr><th>topic</th><th>questions</th><th>accuracy</th><th>hit@5</th><th>key-point coverage</th></tr>
-{% for t, s in r.per_topic.items() %}<tr><td>{{ t }}</td><td class="num">{{ s.n }}</td><td class="num">{{ fmt(s.accuracy) }}</td>
-<td class="num">{{ fmt(s["hit@5"]) }}</td><td class="num">{{ fmt(s.key_point_coverage) }}</td></tr>{% endfor %}</table>
-<h2>Failures ({{ failures | length }} of {{ r.per_question | length }})</h2>
+<h2>{{ s.per_topic }}</h2>
+<table><tr><th>{{ s.topic }}</th>{% for k in topic_keys %}<th><abbr title="{{ help(k) }}">{{ name(k) }}</abbr></th>{% endfor %}</tr>
+{% for t, m in r.per_topic.items() %}<tr><td>{{ t }}</td>{% for k in topic_keys %}<td class="num">{{ value(k, m.get(k)) }}</td>{% endfor %}</tr>{% endfor %}</table>
+<h2>{{ s.failures.format(n=failures | length, total=r.per_question | length) }}</h2>
 {% for q in failures %}<div class="fail" id="{{ q.id }}"><h3>{{ q.id }}: {{ q.question }}</h3>
-<p>topic {{ q.topic }}{% if not q.answerable %} · unanswerable: should abstain{% endif %}<br><b>why:</b> {{ q.failure }}</p>
-{% if q.missed_key_points %}<p><b>missed key points:</b> {{ q.missed_key_points | join(" · ") }}</p>{% endif %}
-<div class="answer">{% if q.abstained %}[abstained] {% endif %}{{ q.answer }}</div>
+<p>{{ s.topic }} {{ q.topic }}{% if not q.answerable %} · {{ s.should_abstain }}{% endif %}<br><b>{{ s.why }}</b> {{ reason(q) }}</p>
+{% if q.missed_key_points %}<p><b>{{ s.missed }}</b> {{ q.missed_key_points | join(" · ") }}</p>{% endif %}
+<div class="answer">{% if q.abstained %}{{ s.abstained_tag }}{% endif %}{{ q.answer }}</div>
 {% if q.citations %}<ol>{% for c in q.citations %}<li value="{{ c.n }}">{{ c.title }}{% if c.section %} › {{ c.section }}{% endif %}
 <span class="muted">{{ c.quote[:120] }}</span></li>{% endfor %}</ol>{% endif %}
-{% if q.retrieved %}<p class="muted">retrieved: {% for h in q.retrieved[:5] %}{{ h.title }}{% if h.section %} › {{ h.section }}{% endif %}
+{% if q.retrieved %}<p class="muted">{{ s.retrieved }}{% for h in q.retrieved[:5] %}{{ h.title }}{% if h.section %} › {{ h.section }}{% endif %}
 {% if not loop.last %}; {% endif %}{% endfor %}</p>{% endif %}</div>{% endfor %}
-<h2>All questions</h2>
-<table><tr><th>id</th><th>question</th><th>topic</th><th>result</th><th>key points</th><th>hit@5</th><th>ms</th></tr>
+<h2>{{ s.all }}</h2>
+<table><tr><th>{{ s.id }}</th><th>{{ s.question }}</th><th>{{ s.topic }}</th><th>{{ s.result }}</th>
+{% for k in question_keys %}<th><abbr title="{{ help(k) }}">{{ name(k) }}</abbr></th>{% endfor %}</tr>
 {% for q in r.per_question %}<tr><td>{% if not q.correct %}<a href="#{{ q.id }}">{{ q.id }}</a>{% else %}{{ q.id }}{% endif %}</td>
-<td>{{ q.question }}</td><td>{{ q.topic }}</td><td class="{{ 'ok' if q.correct else 'bad' }}">{{ "✓" if q.correct else "✗" }}
-{% if q.abstained %} abstained{% endif %}</td><td class="num">{{ fmt(q.key_point_coverage) }}</td>
-<td class="num">{{ fmt(q["hit@5"]) }}</td><td class="num">{{ "%.0f" % q.latency_ms }}</td></tr>{% endfor %}</table>
-{% if r.ragas and (r.ragas.metrics or r.ragas.errors) %}<h2>ragas</h2><p>metrics: {{ r.ragas.metrics | join(", ") or "none" }}
-{% if not r.ragas.judge %}(no LLM judge configured){% endif %}</p><ul>{% for e in r.ragas.errors %}<li>{{ e }}</li>{% endfor %}</ul>{% endif %}
+<td class="q">{{ q.question }}</td><td>{{ q.topic }}</td><td class="{{ 'ok' if q.correct else 'bad' }}">{{ "✓" if q.correct else "✗" }}
+{% if q.abstained %} {{ s.abstained }}{% endif %}</td>{% for k in question_keys %}<td class="num">{{ value(k, q.get(k)) }}</td>{% endfor %}</tr>{% endfor %}</table>
+{% if r.ragas and (r.ragas.metrics or r.ragas.errors) %}<h2>ragas</h2><p>{{ s.ragas_metrics }}{% for m in r.ragas.metrics %}{{ name(m) }}{% if not loop.last %}, {% endif %}{% else %}{{ s.none }}{% endfor %}
+{% if not r.ragas.judge %}{{ s.no_judge }}{% endif %}</p><ul>{% for e in r.ragas.errors %}<li>{{ e }}</li>{% endfor %}</ul>{% endif %}
 </body></html>
 """
 
@@ -250,16 +265,25 @@ def render_markdown(result: dict[str, Any], cmp: dict[str, Any] | None, history:
     return env.from_string(MARKDOWN).render(**_context(result, cmp, history))
 
 
-def render_html(result: dict[str, Any], cmp: dict[str, Any] | None, history: list[dict[str, Any]]) -> str:
+def render_html(result: dict[str, Any], cmp: dict[str, Any] | None, history: list[dict[str, Any]],
+                lang: str = "en") -> str:
+    """The standalone HTML report in `lang` ("en" or "zh-CN"): metric names with what they
+    measure, values as percentages, milliseconds and counts (evals.labels)."""
     ctx = _context(result, cmp, history)
-    ctx["chart"] = svg_chart(ctx["history"])
+    ctx["chart"] = svg_chart(ctx["history"], names=(metric_name("accuracy", lang), metric_name("hit@5", lang)),
+                             label=report_text(lang)["chart"])
+    ctx.update(lang=lang, s=report_text(lang), topic_keys=TOPIC_KEYS, question_keys=PER_QUESTION,
+               name=lambda k: metric_name(k, lang), help=lambda k: metric_help(k, lang),
+               value=lambda k, v: metric_value(k, v, lang), change=lambda k, d: metric_change(k, d, lang),
+               reason=lambda q: failure_reason(q, lang))
     env = Environment(autoescape=True)
     return env.from_string(HTML).render(**ctx)
 
 
 def write_report(result: dict[str, Any], report_dir: Path, cmp: dict[str, Any] | None,
                  history: list[dict[str, Any]]) -> dict[str, Path]:
-    """Write the run into the history and `<set>.json|.md|.html`; `history` includes this run."""
+    """Write the run into the history and `<set>.json|.md|.html` (and `<set>.zh-CN.html`, the HTML
+    report in Chinese); `history` includes this run."""
     report_dir = Path(report_dir)
     (report_dir / "runs").mkdir(parents=True, exist_ok=True)
     stamp = re.sub(r"[^0-9T]", "", result["finished_at"])[:15]
@@ -271,8 +295,20 @@ def write_report(result: dict[str, Any], report_dir: Path, cmp: dict[str, Any] |
         run_path = report_dir / "runs" / f"{stamp}-{n}--{_slug(result['set'])}.json"
     run_path.write_text(blob, encoding="utf-8")
     base = report_dir / _slug(result["set"])
-    paths = {"json": base.with_suffix(".json"), "markdown": base.with_suffix(".md"), "html": base.with_suffix(".html")}
+    paths = {"json": base.with_suffix(".json"), "markdown": base.with_suffix(".md")}
     paths["json"].write_text(blob, encoding="utf-8")
     paths["markdown"].write_text(render_markdown(result, cmp, history), encoding="utf-8")
-    paths["html"].write_text(render_html(result, cmp, history), encoding="utf-8")
+    for lang, suffix in HTML_LANGS.items():
+        key = "html" if lang == "en" else f"html_{lang}"
+        paths[key] = base.parent / f"{base.name}{suffix}"
+        paths[key].write_text(render_html(result, cmp, history, lang), encoding="utf-8")
     return paths
+
+
+def html_report(report_dir: Path, lang: str) -> Path | None:
+    """The HTML report of a run's directory in `lang` (the English one when there is none in it)."""
+    pages = sorted(Path(report_dir).glob("*.html"))
+    zh = [p for p in pages if p.name.endswith(HTML_LANGS["zh-CN"])]
+    en = [p for p in pages if p not in zh]
+    wanted = zh if lang == "zh-CN" else en
+    return (wanted or en or pages or [None])[0]

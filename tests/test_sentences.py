@@ -1,4 +1,13 @@
-from kb.text.sentences import is_chinese, markers_in, split_sentences, strip_markers
+import pytest
+
+from kb.text.sentences import (
+    full_width_punctuation,
+    is_chinese,
+    markers_in,
+    split_sentences,
+    strip_markers,
+    with_markers,
+)
 
 
 def test_chinese_sentences_keep_their_markers():
@@ -50,3 +59,31 @@ def test_marker_helpers():
     assert strip_markers("利息不得预先扣除[1][2]。") == "利息不得预先扣除。"
     assert is_chinese("年化利率是多少？")
     assert not is_chinese("What is the annual rate?")
+
+
+@pytest.mark.parametrize("sentence, marked", [
+    ("他说：「借款的利息不得预先在本金中扣除。」", "他说：「借款的利息不得预先在本金中扣除。」[1]"),
+    ("合同写明“提前还款不收取违约金”。", "合同写明“提前还款不收取违约金”[1]。"),
+    ("日利率为0.05%（以合同为准）。", "日利率为0.05%（以合同为准）[1]。"),
+    ("提前还款不收取违约金。", "提前还款不收取违约金[1]。"),
+    ("The penalty is 1.5 times the rate.", "The penalty is 1.5 times the rate [1]."),
+])
+def test_a_marker_never_lands_inside_a_closing_quote_or_bracket(sentence, marked):
+    assert with_markers(sentence, [1]) == marked
+    assert split_sentences(marked + " 下一句。") == [marked, "下一句。"]
+
+
+@pytest.mark.parametrize("ascii_, full", [
+    ("利息,以合同为准(年化).", "利息，以合同为准（年化）。"),
+    ("请在App中申请:提前3天!", "请在App中申请：提前3天！"),
+    ("不收取违约金[1].", "不收取违约金[1]。"),
+    ("金额1,000元,年化利率7.2%.", "金额1,000元，年化利率7.2%。"),  # digits keep their separators
+    ("随心贷(Suixindai)的利率?", "随心贷(Suixindai)的利率？"),  # Latin inside brackets: left as written
+    ("见第3.2条", "见第3.2条"),
+    ("请登录App.", "请登录App."),
+    ("利率(年化18%),按日计息.", "利率（年化18%），按日计息。"),  # a bracket pair turns together
+    ("年化利率(APR)为18%.", "年化利率(APR)为18%。"),
+    ("年化利率7.2%, 按日计息.", "年化利率7.2%，按日计息。"),
+])
+def test_a_chinese_sentence_gets_full_width_punctuation(ascii_, full):
+    assert full_width_punctuation(ascii_) == full

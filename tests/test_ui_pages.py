@@ -158,7 +158,7 @@ def test_eval_report_and_dashboard_chart(site):
     run = records.eval_runs(set_name="demo-set")[0]
     client = signed_in(site, "trainer1")
     report = client.get(f"/trainer/evals/{run.id}").text
-    assert "逾期罚息？" in report and "0.800" in report
+    assert "逾期罚息？" in report and "80.0%" in report  # a rate as a percentage
     evals_page = client.get("/trainer/evals").text
     assert f'data-run="{run.id}"' in evals_page and "80.0%" in evals_page
     dash = client.get("/trainer/dashboard?lang=en").text

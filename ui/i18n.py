@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from ui.i18n_reports import ENTRIES as REPORT_ENTRIES
 from ui.i18n_service import ENTRIES as SERVICE_ENTRIES
 
 LANGS = ("zh-CN", "en")
@@ -87,7 +88,8 @@ _ENTRIES: dict[str, tuple[str, str]] = {
     "js.complaint": ("客户可能在投诉：请按投诉处理流程办理。", "The customer may be complaining: follow the complaint procedure."),
     "js.complaint_link": ("打开投诉处理流程", "Open the complaint procedure"),
     "js.compliance": ("合规提示：答复可能违反规则 {id}，发送前请核对。", "Compliance: the reply may break rule {id}; check it before sending."),
-    "js.llm_unavailable": ("语言模型暂不可用，已改用摘录式答复。", "The language model is unavailable; this is an extractive reply."),
+    "js.llm_unavailable": ("语言模型暂不可用，下面的答复直接摘自知识库原文，核对后仍可发送。如果查询也无法使用，请改用离线资料包。",
+                           "The language model cannot be reached: the reply below is quoted from the knowledge base and can still be checked and sent. If asking stops working too, use the offline pack."),
     "js.pii_masked": ("问题中的个人信息已被遮盖。", "Personal data in the question was masked."),
     "js.copied": ("已复制，可直接发送", "Copied, ready to send"),
     "js.copy_failed": ("复制失败，请手动选择文本", "Copy failed; select the text by hand"),
@@ -281,6 +283,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
 }
 
 _ENTRIES.update(SERVICE_ENTRIES)
+_ENTRIES.update(REPORT_ENTRIES)
 
 CATALOGUE: dict[str, dict[str, str]] = {
     "zh-CN": {k: v[0] for k, v in _ENTRIES.items()},

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 from api.deps import MAX_ID, AnswererDep, JobsDep, KBDep, RecordsDep, RowId, SettingsDep, TrainerUser
 from api.routers.qasets import to_eval_set
 from evals.harness import run_eval
-from evals.report import compare, run_report_dir, runs_from_records, write_report
+from evals.report import compare, html_report, run_report_dir, runs_from_records, write_report
 from kb.errors import NotFoundError, ValidationError
 
 log = logging.getLogger("citedesk.api")
@@ -99,14 +99,15 @@ def show(run_id: RowId, user: TrainerUser, records: RecordsDep) -> Any:
 @router.get("/{run_id}/report", response_model=EvalReport,
             responses={200: {"content": {"text/html": {}}, "description": "JSON, or HTML with format=html"}})
 def report(run_id: RowId, user: TrainerUser, records: RecordsDep, settings: SettingsDep,
-           format: str = Query("json", pattern="^(json|html)$")) -> Any:
+           format: str = Query("json", pattern="^(json|html)$"),
+           lang: str = Query("en", pattern="^(zh-CN|en)$", description="the HTML report's language")) -> Any:
     run = records.get_eval_run(run_id)
     if run.status != "done":
         raise NotFoundError(f"eval run {run_id} has no report yet (status {run.status})")
     if format == "html":
-        pages = sorted(run_report_dir(settings.data_dir, run_id).glob("*.html"))
-        if not pages:
+        page = html_report(run_report_dir(settings.data_dir, run_id), lang)
+        if page is None:
             raise NotFoundError(f"no HTML report was written for eval run {run_id}")
-        return HTMLResponse(pages[0].read_text(encoding="utf-8"))
+        return HTMLResponse(page.read_text(encoding="utf-8"))
     rows = [{"question": r.question, "topic": r.topic, **r.scores, **r.detail} for r in records.eval_results(run_id)]
     return EvalReport(**run_out(run).model_dump(), per_question=rows)

@@ -26,14 +26,20 @@ from dataclasses import dataclass, field
 from kb.index.similarity import SentenceSimilarity
 from kb.text.norm import normalize
 from kb.text.numbers import missing_numbers
-from kb.text.sentences import is_chinese, markers_in, split_sentences, strip_markers
+from kb.text.sentences import (
+    full_width_punctuation,
+    is_chinese,
+    markers_in,
+    split_sentences,
+    strip_markers,
+    with_markers,
+)
 from kb.types import Citation, Hit
 
 SUPPORT_THRESHOLD = 0.92
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
 _LABEL = re.compile(r"^\s*第[零〇一二两三四五六七八九十百千\d]+条(?:之[一二三四五六七八九十]+)?\s*")
 _QA_LABEL = re.compile(r"^\s*(?:问|答|回答|Q|A|Answer)\s*[:：]\s*", re.IGNORECASE)
-_TRAILING = re.compile(r"[。！？!?.…；;：:，,”’」』）)\s]*$")
 
 
 @dataclass
@@ -130,17 +136,6 @@ def check_support(
     return VerifyResult(kept, dropped, removed_markers)
 
 
-def _with_markers(text: str, numbers: list[int]) -> str:
-    if not numbers:
-        return text
-    marks = "".join(f"[{n}]" for n in numbers)
-    tail = _TRAILING.search(text)
-    cut = tail.start() if tail else len(text)
-    body, end = text[:cut], text[cut:]
-    sep = " " if body and body[-1].isascii() and body[-1].isalnum() else ""
-    return f"{body}{sep}{marks}{end}"
-
-
 _ENGLISH_END = re.compile(r"[A-Za-z0-9][.!?:;]$")
 
 
@@ -159,8 +154,10 @@ def finalize(kept: list[Checked], hits: list[Hit]) -> tuple[str, list[Citation]]
             if q and q not in quotes.setdefault(h, []):
                 quotes[h].append(q)
             nums.append(order[h])
-        parts.append(_with_markers(c.text, nums))
+        parts.append(with_markers(c.text, nums))
     chinese = is_chinese("".join(parts))
+    if chinese:  # an LLM's or a source's ASCII punctuation as a Chinese reply is sent
+        parts = [full_width_punctuation(p) for p in parts]
     text = ""
     for p in parts:
         # English sentences are separated by a space, also in an English reply that quotes

@@ -4,6 +4,10 @@ Validation uses python-stdnum (PRC resident ID checksum and birth place, Luhn fo
 that an 18-digit loan contract number or an amount is not mistaken for an ID card. Mobile numbers
 and e-mail addresses have no checksum; they are matched by shape.
 
+A number the customer calls an identity number (身份证号 11010519491231002１, 证件号码：…, ID number
+…) is masked whatever its check digit: the customer says what it is, and a mistyped ID is still
+theirs. Without such a label a checksum failure means the number is something else (a contract).
+
 Numbers are found in every form a customer or an input method writes them: the text is looked at
 after Unicode NFKC (full-width １３７… and ＠ become 137… and @), with every decimal digit as its
 ASCII digit and zero-width characters removed, and with digits split by spaces or dashes
@@ -25,6 +29,12 @@ _SEP = r"(?:[ \t]?-[ \t]?|[ \t]{1,2})?"
 # 18-digit IDs (an old 15-digit one is checked by its birth date and place, see _valid_id); an ID
 # may be followed or preceded by letters (身份证号11010519491231002Xabc, ID110105…)
 _ID_RE = re.compile(rf"(?<![0-9])(\d(?:{_SEP}\d){{16}}{_SEP}[0-9Xx]|\d(?:{_SEP}\d){{14}})(?![0-9])")
+# a number the customer calls an identity number: the label, a few words of no digit or sentence
+# break (是, 号码为：, number is), then a run of at least 6 digits (an X may end it)
+_ID_LABEL = (r"(?:身份证|身份證|证件号|證件號|\b(?:id|identity|identification)[ -]?(?:card|number|no\b)"
+             r"|\bmy id\b)")
+_LABELLED_ID_RE = re.compile(
+    rf"{_ID_LABEL}[^0-9。，,；;！!？?\n]{{0,12}}?(\d(?:{_SEP}\d){{5,}}(?:{_SEP}[Xx])?)(?![0-9])", re.IGNORECASE)
 _CARD_RE = re.compile(rf"(?<![0-9])(\d(?:{_SEP}\d){{15,18}})(?![0-9])")
 # a mobile, with or without +86 / 0086 / 86 in front
 _MOBILE_RE = re.compile(rf"(?<![0-9])(?:(?:\+|00)?86{_SEP})?(1{_SEP}[3-9](?:{_SEP}\d){{9}})(?![0-9])")
@@ -119,6 +129,11 @@ def mask_pii(text: str, keep: frozenset[str] = frozenset()) -> MaskResult:
             claim("email", EMAIL_MASK, m.start(), m.end())
     for m in _ID_RE.finditer(view):
         if _valid_id(_digits(m.group(1))):
+            claim("id_card", ID_MASK, m.start(1), m.end(1))
+    for m in _LABELLED_ID_RE.finditer(view):
+        # "身份证和手机都换了，13812345678": a number that is a mobile or a card is masked as one below
+        digits = _digits(m.group(1))
+        if not (_MOBILE_RE.fullmatch(digits) or (16 <= len(digits) <= 19 and luhn.is_valid(digits))):
             claim("id_card", ID_MASK, m.start(1), m.end(1))
     for m in _CARD_RE.finditer(view):
         digits = _digits(m.group(1))

@@ -105,3 +105,44 @@ def is_chinese(text: str) -> bool:
     cjk = sum(1 for c in text if "\u4e00" <= c <= "\u9fff" or "\u3400" <= c <= "\u4dbf")
     latin = sum(1 for c in text if c.isascii() and c.isalpha())
     return cjk > 0 and cjk * 2 >= latin
+
+
+# The sentence-end run a citation marker is put in front of: terminators, closers, spaces.
+_TRAILING = re.compile(r"[。！？!?.…；;：:，,”’」』）)】》\s]*$")
+_CLOSING = "”’」』）)】》\""
+
+
+def with_markers(text: str, numbers: list[int]) -> str:
+    """The sentence with "[n]" markers before its final punctuation ("…违约金[1]。", "…penalty [1].")
+    but never inside a closing quote or bracket: 「…不得预先扣除。」[1], （以合同为准）[1]。"""
+    if not numbers:
+        return text
+    marks = "".join(f"[{n}]" for n in numbers)
+    tail = _TRAILING.search(text)
+    cut = tail.start() if tail else len(text)
+    closer = max((cut + i for i, ch in enumerate(text[cut:]) if ch in _CLOSING), default=-1)
+    if closer >= 0:
+        cut = closer + 1
+    body, end = text[:cut], text[cut:]
+    sep = " " if body and body[-1].isascii() and body[-1].isalnum() else ""
+    return f"{body}{sep}{marks}{end}"
+
+
+# ASCII punctuation beside a Chinese character (or a marker after one), as an LLM or a source
+# typed with a Western keyboard writes it: "利息,以合同为准(年化)." The full-width forms are what
+# a Chinese reply is sent with. Between digits ("1,000", "7.2%") and in Latin text nothing changes.
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff"
+_FULL_WIDTH = {",": "，", ";": "；", ":": "：", "?": "？", "!": "！", ".": "。"}
+_ASCII_AFTER_CJK = re.compile(rf"(?<=[{_CJK}）」』”])((?:\[\d{{1,3}}\])*)([,;:?!]|\.(?=[{_CJK}]))")
+_FINAL_PERIOD = re.compile(r"(?<![A-Za-z.])\.(?=(?:\[\d{1,3}\])*[”’」』）)]*\s*$)")
+_CJK_IN_BRACKETS = re.compile(rf"\(([^()]*[{_CJK}][^()]*)\)")
+_ASCII_BEFORE_CJK = re.compile(rf"([,;:])\s?(?=[{_CJK}])")  # 7.2%,按日计息
+
+
+def full_width_punctuation(text: str) -> str:
+    """A Chinese sentence with its ASCII , ; : ? ! in full width where they follow a Chinese
+    character (, ; : also where one follows them), brackets around Chinese words as （ ）, and its final full stop as 。."""
+    text = _CJK_IN_BRACKETS.sub(r"（\1）", text)  # a pair at once: never （年化18%)
+    text = _ASCII_AFTER_CJK.sub(lambda m: m.group(1) + _FULL_WIDTH[m.group(2)], text)
+    text = _ASCII_BEFORE_CJK.sub(lambda m: _FULL_WIDTH[m.group(1)], text)
+    return _FINAL_PERIOD.sub("。", text)

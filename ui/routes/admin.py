@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from kb.errors import CiteDeskError
 from kb.records import ROLES
 from kb.types import KINDS
-from ui.i18n import translate
+from ui.i18n import CATALOGUE, DEFAULT_LANG, translate
 from ui.routes.common import KBDep, RecordsDep, guard, guard_form, lang_of, render
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -40,7 +40,8 @@ def health(request: Request, records: RecordsDep, kb: KBDep) -> Response:
     statuses: dict[str, int] = {}
     for d in kb.documents():
         statuses[d.status] = statuses.get(d.status, 0) + 1
-    return render(request, "admin/health.html", {"stats": stats, "statuses": statuses,
+    known = {k for k in CATALOGUE[DEFAULT_LANG] if k.startswith("health.")}  # a figure without a label keeps its key
+    return render(request, "admin/health.html", {"stats": stats, "statuses": statuses, "known": known,
                                                  "encryption": records.encryption_status()}, user=user)
 
 

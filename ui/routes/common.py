@@ -12,6 +12,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from evals.labels import metric_help, metric_name, metric_value
 from kb.knowledge import KnowledgeBase
 from kb.records import Records, role_at_least
 from kb.records.models import User
@@ -95,6 +96,10 @@ def render(request: Request, name: str, context: dict[str, Any] | None = None, *
         "nav": [(href, key) for href, key, minimum in NAV if role and role_at_least(role, minimum)],
         "current_path": request.url.path,
         "js_strings": js_strings(lang),
+        # evaluation metrics by name, with what they measure, and their values as a trainer reads them
+        "mname": lambda key: metric_name(key, lang),
+        "mhelp": lambda key: metric_help(key, lang),
+        "mvalue": lambda key, value: metric_value(key, value, lang),
         **(context or {}),
     }
     response = templates.TemplateResponse(request, name, ctx, status_code=status_code)

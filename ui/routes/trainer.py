@@ -12,8 +12,9 @@ from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from evals.labels import PER_QUESTION, failure_reason
 from evals.qaset import parse_qaset
-from evals.report import run_report_dir
+from evals.report import SHOWN, TOPIC_KEYS, run_report_dir
 from kb.errors import CiteDeskError, NotFoundError, ValidationError
 from ui.chart import Series, legend, line_chart
 from ui.i18n import translate
@@ -239,11 +240,19 @@ def eval_report(run_id: int, request: Request, records: RecordsDep, settings: Se
         run = records.get_eval_run(run_id)
     except NotFoundError:
         return error_page(request, 404, user, "error.404.title", message=str(run_id))
-    results = records.eval_results(run_id)
-    metric_names = sorted({k for r in results for k in (r.scores or {})})
+    # each question with its scores and details (correct, abstained, why) in one row
+    results = [(r, {**(r.scores or {}), **(r.detail or {})}) for r in records.eval_results(run_id)]
     has_html = any(run_report_dir(settings.data_dir, run_id).glob("*.html"))
-    return render(request, "trainer/eval_report.html", {"run": run, "results": results, "metric_names": metric_names,
-                                                        "has_html": has_html}, user=user)
+    overall = run.overall or {}
+    # the report's own order of metrics, then any other (ragas), without the count (in the heading)
+    overall_keys = [k for k in SHOWN if k in overall] + [k for k in overall if k not in SHOWN and k != "n"]
+    if "n" in overall:
+        overall_keys.insert(0, "n")
+    lang = lang_of(request)
+    return render(request, "trainer/eval_report.html", {
+        "run": run, "results": results, "has_html": has_html, "overall_keys": overall_keys,
+        "topic_keys": TOPIC_KEYS, "question_keys": PER_QUESTION, "reason": lambda row: failure_reason(row, lang),
+    }, user=user)
 
 
 @router.get("/dashboard", response_class=HTMLResponse)
@@ -266,18 +275,27 @@ def dashboard(request: Request, records: RecordsDep, days: int = 30) -> Response
     labels = {topic: topic_label(topic, lang) for topic in metrics.get("per_topic", {})}
     return render(request, "trainer/dashboard.html", {"metrics": metrics, "svg": svg, "legend": legend(series),
                                                       "days": days, "latest": latest_topics, "labels": labels,
+                                                      "topic_keys": TOPIC_KEYS,
                                                       "overdue": records.overdue_count()},
                   user=user)
 
 
 def topic_label(topic: str, lang: str) -> str:
-    """'kind:product' → 类型：产品, 'flag:complaint' → 标记：complaint, 'general' → 未分类."""
+    """'kind:product' → 类型：产品, 'flag:account_lookup' → 标记：账户查询（需到业务系统）,
+    'flag:compliance:rate_annualised' → 标记：合规提示：利率未以年化展示, 'general' → 未分类.
+    A flag or rule without a label in the catalogue keeps its name."""
     from ui.i18n import CATALOGUE
 
+    words = CATALOGUE[lang]
     kind_of, _, value = topic.partition(":")
     if kind_of == "kind":
-        name = CATALOGUE[lang].get(f"kind.{value}", value)
+        name = words.get(f"kind.{value}", value)
         return translate("topic.kind", lang, kind=name)
     if kind_of == "flag":
-        return translate("topic.flag", lang, flag=value)
+        flag, _, rule = value.partition(":")
+        if flag == "compliance" and rule:
+            name = translate("flag.compliance", lang, rule=words.get(f"compliance.{rule}", rule))
+        else:
+            name = words.get(f"flag.{value}", value)
+        return translate("topic.flag", lang, flag=name)
     return translate("topic.general", lang) if topic == "general" else topic

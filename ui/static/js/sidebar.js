@@ -73,6 +73,29 @@
     reply.appendChild(document.createTextNode(text.slice(last)));
   }
 
+  // The quoted sentences stay highlighted inside their passage. A quote of several sentences is
+  // joined with " … " (kb.answer.verify.finalize): each part is found and marked on its own.
+  function highlight(box, text, quote) {
+    var spans = [];
+    quote.split(" … ").forEach(function (part) {
+      part = part.trim();
+      var at = part ? text.indexOf(part) : -1;
+      var free = at >= 0 && spans.every(function (s) { return at + part.length <= s[0] || at >= s[1]; });
+      if (free) { spans.push([at, at + part.length]); }
+    });
+    spans.sort(function (a, b) { return a[0] - b[0]; });
+    box.textContent = "";
+    var last = 0;
+    spans.forEach(function (s) {
+      var mark = document.createElement("mark");
+      mark.textContent = text.slice(s[0], s[1]);
+      box.appendChild(document.createTextNode(text.slice(last, s[0])));
+      box.appendChild(mark);
+      last = s[1];
+    });
+    box.appendChild(document.createTextNode(text.slice(last)));
+  }
+
   function loadPassage(card, c) {
     var box = card.querySelector(".passage"), btn = card.querySelector(".expand");
     var open = box.hidden;
@@ -82,17 +105,7 @@
     if (open && !box.getAttribute("data-loaded")) {
       box.textContent = "…";
       api("GET", "/ui/chunks/" + encodeURIComponent(c.chunk_id)).then(function (data) {
-        var text = data.text || "", at = c.quote ? text.indexOf(c.quote) : -1;
-        box.textContent = "";
-        if (at >= 0) {  // the quoted sentence stays highlighted inside its passage
-          var mark = document.createElement("mark");
-          mark.textContent = c.quote;
-          box.appendChild(document.createTextNode(text.slice(0, at)));
-          box.appendChild(mark);
-          box.appendChild(document.createTextNode(text.slice(at + c.quote.length)));
-        } else {
-          box.textContent = text;
-        }
+        highlight(box, data.text || "", c.quote || "");
         box.setAttribute("data-loaded", "1");
       }).catch(function (err) { box.textContent = t("js.error", { msg: err.message }); });
     }
@@ -161,7 +174,9 @@
     flags.forEach(function (f) {
       if (f.indexOf("compliance:") === 0) { banner("compliance", t("js.compliance", { id: f.slice(11) })); }
     });
-    if (flags.indexOf("llm_unavailable") >= 0) { banner("info", t("js.llm_unavailable")); }
+    if (flags.indexOf("llm_unavailable") >= 0) {  // the model endpoint is down: say so, offer the offline pack
+      banner("info", t("js.llm_unavailable"), document.importNode($("offline-pack-links").content, true)).id = "llm-banner";
+    }
     if (flags.indexOf("pii_masked") >= 0) { banner("info", t("js.pii_masked")); }
   }
 
@@ -236,7 +251,7 @@
     $("ask").disabled = true;
     api("POST", "/api/ask", body).then(function (data) {
       status.textContent = "";
-      remember(q);
+      remember(data.question || q);  // as the server masked it: no personal number kept in the browser
       render(data);
     }).catch(function (err) {
       if (err.status === 401) {  // the session ended: sign in again and come back
