@@ -42,6 +42,16 @@ def test_out_of_scope_unless_the_question_speaks_of_credit():
     assert not abstention.out_of_scope(Question.parse("离婚后前夫的贷款要我还吗"), GUARDS)
 
 
+def test_a_topic_the_companys_documents_speak_of_is_in_its_scope():
+    from kb.types import Chunk, Hit
+
+    q = Question.parse("公司不签劳动合同要赔双倍工资吗")
+    credit = Hit(Chunk("c1", "d1", "借款人应当按照约定的期限返还借款。"), 0.4)
+    staff = Hit(Chunk("c2", "d2", "用人单位自用工之日起超过一个月不满一年未与劳动者订立书面劳动合同的，应当向劳动者每月支付二倍的工资。"), 0.6)
+    assert abstention.out_of_scope(q, GUARDS, [credit])  # only credit passages: outside the scope
+    assert not abstention.out_of_scope(q, GUARDS, [staff, credit])  # a loaded document on the topic
+
+
 def test_nothing_left_when_only_our_own_words_remain():
     assert abstention.nothing_left([Checked("您好，", True), Checked("如还有其他问题，欢迎随时联系我们。", True)])
     assert not abstention.nothing_left([Checked("您好，", True), Checked("借款期限为12个月[1]。", False, [0])])

@@ -7,7 +7,8 @@ them (the first that holds is the reason):
 
   account_lookup        the customer asks for one customer's account data (the account_lookup guard)
   no_company_source     a question about the company's own practice that only statutes match
-  out_of_scope          a legal question outside consumer credit (the out_of_scope guard)
+  out_of_scope          a question on a topic outside consumer credit (the out_of_scope guard) that no
+                        document among the best hits speaks of
   no_shared_word        the question shares no word with the best hit nor any candidate sentence
   nothing_found         no document may be searched, or nothing matched
   below_threshold       P(answerable) of the evidence models is below the threshold
@@ -23,6 +24,7 @@ from __future__ import annotations
 from kb.answer.composer import ANSWER_HITS
 from kb.answer.guards import Guards
 from kb.answer.verify import Checked
+from kb.text.norm import normalize
 from kb.text.numbers import asked_figure, phone_owner, states_figure, states_phone_of
 from kb.text.question import Question
 from kb.types import Hit
@@ -56,10 +58,19 @@ def no_company_source(question: Question, guards: Guards, hits: list[Hit]) -> bo
     )
 
 
-def out_of_scope(question: Question, guards: Guards) -> bool:
-    """A legal question outside consumer credit (a traffic accident, a divorce, a job) that does
-    not speak of credit: the nearest consumer-law article is no answer to it."""
-    return guards.out_of_scope_phrase(question.masked) is not None
+def out_of_scope(question: Question, guards: Guards, hits: list[Hit] = ()) -> bool:
+    """A question on a topic outside consumer credit (a traffic accident, a divorce, a job) that does
+    not speak of credit, and whose topic word no document among the best hits mentions: the nearest
+    consumer-law article is no answer to it. A company that has loaded documents on the topic (its
+    staff rules, an anti-fraud law) made it its scope, so their passages answer it. A question
+    about what a market price or rate is stays out of scope whatever the documents say."""
+    phrase = guards.out_of_scope_phrase(question.masked)
+    if phrase is None:
+        return False
+    if guards.market_quote_phrase(question.masked) is not None:
+        return True
+    word = normalize(phrase)
+    return not any(word in normalize(h.chunk.text) for h in hits[:ANSWER_HITS])
 
 
 def nothing_left(kept: list[Checked]) -> bool:

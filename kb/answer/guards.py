@@ -47,6 +47,10 @@ class Guards:
         """The phrase that asks about the company's own practice (None when the question does not)."""
         return _found(self.company_practice, text)
 
+    def market_quote_phrase(self, text: str) -> str | None:
+        """The phrase asking what a market price or rate is (out of scope whatever the documents say)."""
+        return _found(self.market_quote, text)
+
     def out_of_scope_phrase(self, text: str) -> str | None:
         """The phrase that puts the question outside consumer credit (None when it is in scope)."""
         quote = _found(self.market_quote, text)

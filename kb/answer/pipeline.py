@@ -147,7 +147,7 @@ class Answerer:
         practice = abstention.no_company_source(q, self.guards, answer_hits)
         if practice:
             flags.append("no_company_source")
-        outside = not account and not practice and abstention.out_of_scope(q, self.guards)
+        outside = not account and not practice and abstention.out_of_scope(q, self.guards, answer_hits)
         if outside:
             flags.append("out_of_scope")
         ruled = [
