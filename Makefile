@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: install demo test test-fast lint lean bench bench-scale report screenshots gate clean
+.PHONY: install demo test test-fast lint lean bench bench-own-docs bench-scale report screenshots gate clean
 
 # The tests need every extra: [st] (the sentence-transformers embedder), [train] (the query
 # adapter's training), [eval] (the ragas metrics), [ollama] (the LLM composer on Ollama's API).
@@ -54,6 +54,12 @@ lint: install
 
 bench: install
 	$(BIN)/python -m evals.bench
+
+# Answers on documents nobody keyed (docs/benchmarks.md, "Answers on a company's own documents"):
+# LeCoQA's unseen laws alone, beside the demo knowledge base, and after grading a third; about 15 minutes.
+bench-own-docs: install
+	$(BIN)/citedesk demo build --data-dir $(GATE_DIR)
+	$(BIN)/citedesk bench own-docs --demo-dir $(GATE_DIR) --work data/bench/own-docs
 
 # A shared deployment under load (docs/benchmarks.md, "Serving a contact centre"): starts a Chroma
 # server, uses PostgreSQL on 127.0.0.1:5432 and Redis on 127.0.0.1:6379; about 25 minutes.
