@@ -4,7 +4,7 @@
 
 Three corpora, each a group that is left out in turn:
 
-* ``statutes``: the seven regulations Q&A sets over the demo knowledge base (the 13 statutes);
+* ``statutes``: the seven regulations Q&A sets over the 13 statutes with the seed regulation;
 * ``demo``: the demo set over the demo knowledge base (the demo company's documents);
 * ``lecoqa-tuning``: LeCoQA's questions on its *tuning* laws (evals/own_docs_split.tuning_split:
   neither bundled nor unseen) over a knowledge base of those laws alone — documents with no keys,
@@ -14,8 +14,8 @@ The unseen laws of `citedesk bench own-docs` are never used here. Each question 
 abstention off; its features, whether it is answerable and whether the reply cites a right source
 are the rows. Both models are logistic regressions (evals.fitting.fit_logistic) on all rows; the
 report gives, per group, the scores of a fit made without that group (how the models do on a
-corpus they never saw), and with --write the models file is replaced, with that report as its
-held-out record.
+corpus they never saw), and --write replaces the confidence model in the models file, with that
+report as its held-out record (--answerable-too: the answerability model as well).
 """
 
 from __future__ import annotations
@@ -27,18 +27,24 @@ from pathlib import Path
 
 import numpy as np
 
-from evals.bench_answers import MODELS, collect, reliability
+from evals.bench_answers import reliability
 from evals.fitting import fit_logistic
+from evals.metrics import source_matches
 from evals.own_docs import build, settings_for
 from evals.own_docs_split import Split, tuning_split
-from kb.answer.evidence import MODELS_FILE
+from evals.qaset import load_qaset
+from kb.answer.evidence import EVIDENCE_FEATURES, MODELS_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
 THRESHOLD = 0.7
 
 
-def split_rows(data_dir: Path, split: Split, group: str) -> list[dict]:
-    """Rows like evals.bench_answers.collect for LeCoQA questions (right = a gold article cited)."""
+RULED = {"account_lookup", "no_company_source", "out_of_scope"}  # a rule decides these, not the models
+
+
+def rows_for(data_dir: Path, items: list[tuple[str, str, bool, object]], group: str) -> list[dict]:
+    """(id, question, answerable, is_right(citation)) asked with abstention off → rows of every
+    EVIDENCE_FEATURES value, whether answerable and whether the reply cites a right source."""
     from kb.answer.pipeline import Answerer
     from kb.knowledge import KnowledgeBase
 
@@ -46,14 +52,26 @@ def split_rows(data_dir: Path, split: Split, group: str) -> list[dict]:
     rows = []
     with KnowledgeBase.open(settings) as kb:
         answerer = Answerer(kb, settings)
-        for q in split.questions:
-            a = answerer.ask(q.question)
-            if {"account_lookup", "no_company_source", "out_of_scope"} & set(a.flags) or not a.features:
+        for qid, question, answerable, is_right in items:
+            a = answerer.ask(question)
+            if RULED & set(a.flags) or not a.features:
                 continue
-            rows.append({"set": group, "id": f"lecoqa-{q.qid}", "answerable": True,
-                         "correct": any(c.section in q.gold for c in a.citations),
-                         "features": [a.features.get(name, 0.0) for name in MODELS.features]})
+            rows.append({"set": group, "id": qid, "answerable": answerable,
+                         "correct": answerable and any(is_right(c) for c in a.citations),
+                         "features": [a.features.get(name, 0.0) for name in EVIDENCE_FEATURES]})
     return rows
+
+
+def set_items(paths: list[Path]) -> list[tuple[str, str, bool, object]]:
+    return [(it.id, it.question, it.answerable,
+             lambda c, src=tuple(it.expected_sources): any(source_matches(c, e) for e in src))
+            for p in paths for it in load_qaset(p).items]
+
+
+def split_rows(data_dir: Path, split: Split, group: str) -> list[dict]:
+    """Rows for LeCoQA questions (right = a gold article cited)."""
+    items = [(f"lecoqa-{q.qid}", q.question, True, lambda c, gold=q.gold: c.section in gold) for q in split.questions]
+    return rows_for(data_dir, items, group)
 
 
 def _predict(w: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -95,10 +113,17 @@ def fit(rows: list[dict], threshold: float = THRESHOLD) -> dict:
     return report
 
 
-def write(report: dict, threshold: float) -> None:
+def write(report: dict, threshold: float, answerable_too: bool = False) -> None:
+    """Replace the confidence model (and with answerable_too the answerability model; otherwise the
+    shipped one is kept, 0 for a feature it did not read)."""
     pooled = report["left_out_pooled"]
     data = json.loads(MODELS_FILE.read_text(encoding="utf-8"))
-    data["answerable"] = {"weights": report["answerable_weights"], "threshold": threshold}
+    if answerable_too:
+        data["answerable"] = {"weights": report["answerable_weights"], "threshold": threshold}
+    else:
+        old = dict(zip(data["features"], data["answerable"]["weights"][1:], strict=True))
+        data["answerable"]["weights"] = [data["answerable"]["weights"][0], *[old.get(f, 0.0) for f in EVIDENCE_FEATURES]]
+    data["features"] = list(EVIDENCE_FEATURES)
     data["confidence"] = {"weights": report["confidence_weights"]}
     data["fitted"] = {
         "by": "python -m evals.fit_evidence (evals.fitting.fit_logistic; each corpus left out in turn)",
@@ -118,6 +143,8 @@ def write(report: dict, threshold: float) -> None:
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--demo-dir", type=Path, required=True)
+    ap.add_argument("--statutes-dir", type=Path, help="the 13 statutes with the seed regulation (default: the demo dir)")
+    ap.add_argument("--answerable-too", action="store_true", help="with --write, replace the answerability model too")
     ap.add_argument("--corpora", type=Path, default=ROOT.parent / "shared" / "corpora")
     ap.add_argument("--work", type=Path, default=ROOT / "data" / "bench" / "fit-evidence")
     ap.add_argument("--rows", type=Path, help="reuse (or write) the collected rows here")
@@ -128,8 +155,8 @@ def main(argv: list[str] | None = None) -> None:
         rows = json.loads(args.rows.read_text(encoding="utf-8"))
     else:
         sets = sorted((ROOT / "evals" / "sets").glob("regulations*.yaml"))
-        rows = [dict(r, set="statutes") for r in collect(args.demo_dir, sets)]
-        rows += [dict(r, set="demo") for r in collect(args.demo_dir, [ROOT / "evals" / "sets" / "demo.yaml"])]
+        rows = rows_for(args.statutes_dir or args.demo_dir, set_items(sets), "statutes")
+        rows += rows_for(args.demo_dir, set_items([ROOT / "evals" / "sets" / "demo.yaml"]), "demo")
         split = tuning_split(args.corpora)
         target = args.work / "lecoqa-tuning"
         build(target, split, None, None)
@@ -139,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
     report = fit(rows, args.threshold)
     print(json.dumps(report, ensure_ascii=False, indent=1))
     if args.write:
-        write(report, args.threshold)
+        write(report, args.threshold, args.answerable_too)
 
 
 if __name__ == "__main__":

@@ -41,3 +41,16 @@ def test_a_broken_models_file_is_a_clear_error(tmp_path):
     bad.write_text("{not json")
     with pytest.raises(ConfigError, match="cannot be read"):
         load_models(bad)
+
+
+def test_the_margin_feature_reads_how_far_the_top_hit_leads():
+    from kb.answer.evidence import evidence_features
+    from kb.types import Chunk, Hit
+
+    top = Hit(Chunk("a", "d", "甲"), 0.9, {"bm25": 3.0})
+    close = Hit(Chunk("b", "d", "乙"), 0.88, {"bm25": 3.0})
+    far = Hit(Chunk("c", "d", "丙"), 0.05, {"bm25": 1.0})
+    f = dict(best_similarity=0.8, best_lexical=0.5, unknown_name=False, lang="zh", rare_idf=5.0)
+    assert evidence_features(top, second=close, **f)["margin"] < 0.3
+    assert evidence_features(top, second=far, **f)["margin"] > 5
+    assert evidence_features(top, **f)["margin"] == 10.0  # nothing else found

@@ -33,11 +33,16 @@ EVIDENCE_FEATURES = (
     "unknown_name",  # 1 when the question names someone or something no document mentions
     "top_bm25",  # log(1 + the top hit's BM25 score in units of a rare term's IDF; kb.index.lexical)
     "english",  # 1 for an English question: its words reach Chinese sources only through the lexicon
+    # how far the top hit leads the second, in log-odds (clipped to [0, 10]; 10 without a second):
+    # two near-equal candidates (neighbouring articles, two products' rules) make a wrong citation
+    # likelier on any knowledge base, keyed or not
+    "margin",
 )
 
 
 def evidence_features(
-    top: Hit, best_similarity: float, best_lexical: float, unknown_name: bool, lang: str, rare_idf: float
+    top: Hit, best_similarity: float, best_lexical: float, unknown_name: bool, lang: str, rare_idf: float,
+    second: Hit | None = None,
 ) -> dict[str, float]:
     """The features both models read, by name. `rare_idf` is LexicalIndex.rare_term_idf(): raw BM25
     grows with the size of the index, the share does not."""
@@ -48,6 +53,7 @@ def evidence_features(
         "unknown_name": 1.0 if unknown_name else 0.0,
         "top_bm25": math.log1p(max(0.0, top.signals.get("bm25", 0.0)) / rare_idf),
         "english": 1.0 if lang == "en" else 0.0,
+        "margin": 10.0 if second is None else float(min(10.0, max(0.0, log_odds(top.score) - log_odds(second.score)))),
     }
 
 

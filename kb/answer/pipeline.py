@@ -118,7 +118,8 @@ class Answerer:
             return {}
         unknown = bool(unknown_names(q.searched, self.kb.lexical.knows))
         return evidence_features(
-            answer_hits[0], draft.best_similarity, draft.best_lexical, unknown, q.language, self.kb.lexical.rare_term_idf()
+            answer_hits[0], draft.best_similarity, draft.best_lexical, unknown, q.language, self.kb.lexical.rare_term_idf(),
+            answer_hits[1] if len(answer_hits) > 1 else None,
         )
 
     # -- the pipeline ------------------------------------------------------------------------
