@@ -13,7 +13,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import KBDep, RecordsDep, TrainerUser, WritesDep
+from api.deps import MAX_ID, KBDep, RecordsDep, RowId, TrainerUser, WritesDep
 from kb.errors import NotFoundError, ValidationError
 
 router = APIRouter(prefix="/api/question-keys", tags=["question keys"])
@@ -34,7 +34,7 @@ class KeyIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     chunk_id: str = Field(min_length=1, max_length=200)
     question: str = Field(min_length=1, max_length=300)
-    interaction_id: int | None = Field(default=None, description="the accepted reply the question comes from")
+    interaction_id: int | None = Field(default=None, ge=1, le=MAX_ID, description="the accepted reply the question comes from")
 
 
 class Added(BaseModel):
@@ -74,7 +74,7 @@ def add_key(body: KeyIn, user: TrainerUser, kb: KBDep, writes: WritesDep, record
 
 
 @router.post("/from-qaset/{qaset_id}", response_model=Added, status_code=201)
-def add_from_qaset(qaset_id: int, user: TrainerUser, kb: KBDep, writes: WritesDep, records: RecordsDep) -> Any:
+def add_from_qaset(qaset_id: RowId, user: TrainerUser, kb: KBDep, writes: WritesDep, records: RecordsDep) -> Any:
     from api.routers.qasets import to_eval_set
     from evals.qaset_keys import key_items
 
