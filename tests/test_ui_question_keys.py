@@ -46,3 +46,29 @@ def test_an_accepted_replys_question_is_confirmed_as_a_key_of_the_cited_source(s
         assert len(list_keys(writer)) == 1
     finally:
         writer.close()
+
+
+def test_the_keys_page_shows_each_keys_origin_and_removes_by_origin(site):
+    app, kb, records = site
+    doc = kb.documents()[0]
+    chunk = kb.chunks_of(doc.doc_id)[0]
+    writer = KnowledgeBase.open(kb.settings, writer=True)
+    app.state.writes = LocalWrites(writer, JobManager(), kb.settings.data_dir)
+    try:
+        from kb.keys import add_keys
+
+        add_keys(writer, [(chunk.chunk_id, "钱早点还清行不行", "qaset:还款#r7"), (chunk.chunk_id, "能提前结清吗", "trainer:trainer1")])
+        client = signed_in(site, "trainer1")
+        page = BeautifulSoup(client.get("/trainer/keys").text, "html.parser")
+        rows = {tr["data-origin"]: tr.get_text(" ", strip=True) for tr in page.select("tr[data-origin]")}
+        assert "钱早点还清行不行" in rows["qaset:还款#r7"] and "评测集题目" in rows["qaset:还款#r7"]
+        assert doc.title in rows["trainer:trainer1"]
+        token = _csrf(str(page))
+        done = client.post("/trainer/keys/remove", data={"csrf": token, "origin": "qaset:还款#r7"})
+        assert done.headers["location"] == "/trainer/keys?removed=1"
+        origins = [k.origin for k in list_keys(writer)]
+        assert "qaset:还款#r7" not in origins and "trainer:trainer1" in origins
+        agent = signed_in(site, "agent1")
+        assert agent.get("/trainer/keys").status_code in (303, 403)
+    finally:
+        writer.close()

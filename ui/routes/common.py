@@ -43,6 +43,7 @@ NAV = [
     ("/service", "nav.service", "supervisor"),
     ("/trainer/qasets", "nav.qasets", "trainer"),
     ("/trainer/review", "nav.review", "trainer"),
+    ("/trainer/keys", "nav.keys", "trainer"),
     ("/trainer/evals", "nav.evals", "trainer"),
     ("/trainer/dashboard", "nav.dashboard", "trainer"),
     ("/trainer/spotchecks", "nav.spotchecks", "trainer"),
