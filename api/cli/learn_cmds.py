@@ -79,6 +79,28 @@ def keys_remove(origin, as_json, data_dir):
     emit_json({"origin": origin, "removed": n}) if as_json else click.echo(f"{n} key(s) removed")
 
 
+@question_keys.command("generate")
+@click.option("--per-chunk", type=click.IntRange(1, 10), default=3, show_default=True, help="Questions per chunk.")
+@click.option("--doc", "doc_ids", multiple=True, help="Only these document ids (repeatable; default: all).")
+@json_option
+@data_dir_option
+@handle_errors
+def keys_generate(per_chunk, doc_ids, as_json, data_dir):
+    """Generate customer questions for each chunk with the configured LLM (CITEDESK_LLM_BASE_URL, _MODEL)
+    and add them as keys marked generated:<model> (doc2query); chunks that have them already are skipped."""
+    from ingest.doc2query import generate_keys
+    from kb.answer.llm import LLMComposer
+
+    settings = settings_for(data_dir)
+    llm = LLMComposer(settings)  # ConfigError without an endpoint
+    with KnowledgeBase.open(settings, writer=True) as kb:
+        counts = generate_keys(kb, llm, per_chunk, list(doc_ids) or None)
+    if as_json:
+        emit_json(counts)
+        return
+    click.echo(f"{counts['keys_added']} key(s) added for {counts['chunks']} chunk(s); the model failed on {counts['failed']}")
+
+
 @main.command("calibrate")
 @click.option("--qaset", "qaset", required=True, type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="A graded Q&A set of this company's questions.")
