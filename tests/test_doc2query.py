@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 from click.testing import CliRunner
 
 from api.cli import main
@@ -16,6 +15,7 @@ from kb.knowledge import KnowledgeBase
 from kb.settings import Settings, get_settings
 from kb.types import Chunk, Document, make_chunk_id, make_doc_id
 from tests.test_compose_llm import StandInLLM
+
 
 @pytest.fixture(autouse=True)
 def fresh_settings():
