@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from kb.answer.parts import internal
 from kb.answer.verify import Piece
 from kb.index.similarity import SentenceSimilarity
 from kb.text.lexicon import Lexicon
@@ -68,6 +69,10 @@ SECOND_SOURCE_MARGIN = 0.08  # another source's best sentence joins when within 
 # of more citations that are not the expected source (docs/answers.md).
 SECOND_SOURCE_RELEVANCE = 0.3
 MAX_EXTRA_SOURCES = 2
+# what the reply quotes after the sentence that answers (`_brief`); measured in docs/benchmarks.md
+MAX_SUPPORTING = 2
+SUPPORT_CHARS = 160
+MAX_PER_SOURCE = 2
 MAX_LIST_ITEMS = 4  # sentences kept after one that introduces a list (ends with a colon)
 _ITEM_END = re.compile(r"[;；]\s*$")
 
@@ -293,9 +298,9 @@ class ExtractiveComposer:
         if procedure is not None:
             pieces.append(Piece(ph["complaint"], own=True))
             step = self.complaint_step(hits[procedure].chunk)
-            if step:
-                pieces.append(Piece(ph["complaint_lead"], own=True))
-                pieces.append(Piece(_marked(show(step), procedure + 1)))
+            if step:  # the procedure is the agent's: guidance, not words for the customer (kb.answer.parts)
+                pieces.append(Piece(ph["complaint_lead"], own=True, agent=True))
+                pieces.append(Piece(marked(show(step), procedure + 1), agent=True))
         else:
             pieces.append(Piece(ph["greeting"], own=True))
         # an FAQ answer and the product section it summarises often state the same rule word for
@@ -314,12 +319,15 @@ class ExtractiveComposer:
         # a sentence that a longer one of the reply contains word for word adds nothing
         keys = [_dup_key(c.text) for c, _ in said]
         said = [g for g, k in zip(said, keys, strict=True) if g[0].listed or not any(k and k in o and k != o for o in keys)]
+        said = _brief(said, hits)
         case_lead_done = False
         for c, numbers in said:
-            if hits[c.hit_index].chunk.meta.get("record") == "case" and not case_lead_done:
-                pieces.append(Piece(ph["case_lead"], own=True))
+            case = hits[c.hit_index].chunk.meta.get("record") == "case"
+            if case and not case_lead_done:
+                pieces.append(Piece(ph["case_lead"], own=True, agent=True))
                 case_lead_done = True
-            pieces.append(Piece(_marked(show(c.text), *numbers)))
+            agent = any(internal(hits[n - 1].chunk) for n in numbers)
+            pieces.append(Piece(marked(show(c.text), *numbers), agent=agent))
         pieces.append(Piece(ph["closing"], own=True))
         return Draft(
             pieces=pieces,
@@ -329,7 +337,43 @@ class ExtractiveComposer:
         )
 
 
-def _marked(sentence: str, *numbers: int) -> str:
+def _brief(said: list[tuple[Candidate, list[int]]], hits: list[Hit]) -> list[tuple[Candidate, list[int]]]:
+    """The reply leads with its answer and adds at most a few supporting quotes: of the sentences
+    for the customer (a list's lead and its items count as one), the first is kept, then at most
+    MAX_SUPPORTING more while they add up to SUPPORT_CHARS characters, at most MAX_PER_SOURCE of
+    one source (another source's sentence is often the one that answers). Whole articles are one click
+    away in the sidebar; four verbatim articles bury the answer. Guidance for the agent is kept."""
+    out: list[tuple[Candidate, list[int]]] = []
+    statements, chars, last = 0, 0, None
+    skipped: set[int] = set()  # hits with a sentence left out: their later sentences would skip a step
+    per_source: dict[int, int] = {}
+    for g in said:
+        c, numbers = g
+        if any(internal(hits[n - 1].chunk) for n in numbers):
+            out.append(g)
+            continue
+        # an item of the list being kept goes with it
+        if c.listed and last is not None and last[0].listed and last[0].hit_index == c.hit_index:
+            if last in out:
+                out.append(g)
+            last = g
+            continue
+        last = g
+        if statements == 0 or (
+            statements <= MAX_SUPPORTING and chars + len(c.text) <= SUPPORT_CHARS and c.hit_index not in skipped
+            and per_source.get(c.hit_index, 0) < MAX_PER_SOURCE
+        ):
+            if statements:
+                chars += len(c.text)
+            statements += 1
+            per_source[c.hit_index] = per_source.get(c.hit_index, 0) + 1
+            out.append(g)
+        else:
+            skipped.add(c.hit_index)
+    return out
+
+
+def marked(sentence: str, *numbers: int) -> str:
     marks = "".join(f"[{n}]" for n in numbers)
     m = re.search(r"[。！？!?.；;…]+[”’」』）)]*\s*$", sentence)
     if m:
