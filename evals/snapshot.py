@@ -61,7 +61,7 @@ def differences(before: dict[str, Any], after: dict[str, Any], tolerance: float 
     found = [f"{k}: only in one snapshot" for k in sorted(set(before) ^ set(after))]
     for k in sorted(set(before) & set(after)):
         b, a = before[k], after[k]
-        for field in ("answer", "citations", "abstained", "flags", "mode"):
+        for field in ("answer", "reply", "guidance", "citations", "abstained", "flags", "mode"):
             if b.get(field) != a.get(field):
                 found.append(f"{k}: {field}")
         if abs(b["confidence"] - a["confidence"]) > tolerance:

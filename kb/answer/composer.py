@@ -105,6 +105,7 @@ class Draft:
     best_similarity: float  # question ↔ best answer sentence (a confidence feature)
     best_lexical: float
     best_sentence: dict[int, str] = field(default_factory=dict)  # hit index -> its best-scored sentence
+    best_score: float = 0.0  # the best candidate sentence's score (kb.answer.products compares with it)
 
 
 def _share(terms: list[set[str]], tokens: set[str]) -> float:
@@ -334,6 +335,7 @@ class ExtractiveComposer:
             best_similarity=max(cands, key=lambda c: c.feature_score).dense if cands else 0.0,
             best_lexical=max((c.plain for c in cands), default=0.0),
             best_sentence={c.hit_index: c.text for c in reversed(cands)},
+            best_score=cands[0].score if cands else 0.0,
         )
 
 

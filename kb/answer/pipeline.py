@@ -76,9 +76,10 @@ class Answerer:
 
     def _name_products(self, q: Question, hits: list[Hit], draft: Draft, names: list[str], kind, tags) -> list[Hit]:
         """A question that names no product, answered by products' rules: one line per product in
-        force, or the question which one the customer holds (kb.answer.products)."""
+        force, or the question which one the customer holds; a reply quoting one product's rule
+        names it (kb.answer.products)."""
         quoted = products.quoted_products(draft.pieces, hits)
-        if len(quoted) == 1:
+        if len(quoted) == 1:  # one product's rule answers: the reply names it, the agent checks the product
             draft.pieces.insert(len(draft.pieces) - 1, products.one_product_note(q, quoted[0]))
         if len(quoted) < 2:
             return hits
@@ -90,7 +91,7 @@ class Answerer:
             text = strip_markup(text)
             return to_simplified(text) if q.written_simplified else text
 
-        hits, lines = products.best_lines(q, hits, names, self.extractive, search)
+        hits, lines = products.best_lines(q, hits, names, self.extractive, search, draft.best_score)
         draft.pieces = products.lines_pieces(q, hits, names, lines, draft.pieces, show)
         return hits
 

@@ -22,16 +22,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable
 
-from kb.answer.composer import ExtractiveComposer, marked
+from kb.answer.composer import SECOND_SOURCE_MARGIN, ExtractiveComposer, marked
+from kb.answer.parts import internal
 from kb.answer.verify import Piece
 from kb.text.question import Question
 from kb.text.sentences import markers_in
 from kb.types import Hit
 
-# a product's line joins when its best sentence scores no more than this below the best product's
-# (the composer's own margin for a second source, kb.answer.composer.SECOND_SOURCE_MARGIN, doubled:
-# the products' documents are written alike, and a product left out is the worse reply)
-LINE_MARGIN = 0.16
+# a product's line joins when its best sentence scores no more than this below the best (the
+# composer's margin for a second source, and a little more: a product's sentences searched on their
+# own get the full relevance prior of kb.answer.composer, its RELEVANCE_WEIGHT, which is 0.1 at most)
+LINE_MARGIN = SECOND_SOURCE_MARGIN + 0.02
 _CJK = "\u4e00-\u9fff"
 # 贷 followed by 款 is the word 贷款 (a loan), not the end of a product's name
 _GENERIC_AFTER = {"贷": "款"}
@@ -110,10 +111,11 @@ def unknown(text: str, names: list[str], knows: Callable[[str], bool]) -> str | 
 
 
 def quoted_products(pieces: list[Piece], hits: list[Hit]) -> list[str]:
-    """The products whose documents the draft's quoted sentences cite, in order."""
+    """The products whose documents the draft's sentences for the customer cite, in order (a past
+    case about one product is the agent's, not a rule of it)."""
     found: list[str] = []
     for p in pieces:
-        if p.own:
+        if p.own or p.agent:
             continue
         for n in markers_in(p.text):
             name = product_of(hits[n - 1]) if 1 <= n <= len(hits) else ""
@@ -124,24 +126,26 @@ def quoted_products(pieces: list[Piece], hits: list[Hit]) -> list[str]:
 
 def best_lines(
     question: Question, hits: list[Hit], names: list[str], composer: ExtractiveComposer,
-    search: Callable[[str], list[Hit]],
+    search: Callable[[str], list[Hit]], draft_best: float,
 ) -> tuple[list[Hit], dict[str, tuple[int, str]]]:
     """Each product's best sentence for the question: among the hits of its documents, else among
     those of a search restricted to it (added to the hits). A product whose best sentence shares no
-    word with the question, or scores LINE_MARGIN below the best product's, has no line."""
+    word with the question, or scores LINE_MARGIN below the best product's or the draft's best
+    sentence (`draft_best`), has no line."""
     hits = list(hits)
     best: dict[str, tuple[int, str, float]] = {}
     for name in names:
-        own = [i for i, h in enumerate(hits) if product_of(h) == name]
+        # a rule of the product: from a document for customers (a past case is no rule)
+        own = [i for i, h in enumerate(hits) if product_of(h) == name and not internal(h.chunk)]
         if not own:
             known = {h.chunk.chunk_id for h in hits}
-            extra = [h for h in search(name) if h.chunk.chunk_id not in known]
+            extra = [h for h in search(name) if h.chunk.chunk_id not in known and not internal(h.chunk)]
             own = list(range(len(hits), len(hits) + len(extra)))
             hits.extend(extra)
         cands = [c for c in composer.candidates(question, [hits[i] for i in own], answer_hits=len(own)) if c.shares_word]
         if cands:
             best[name] = (own[cands[0].hit_index], cands[0].text, cands[0].score)
-    top = max((s for _, _, s in best.values()), default=0.0)
+    top = max([s for _, _, s in best.values()] + [draft_best])
     return hits, {n: (i, text) for n, (i, text, s) in best.items() if s >= top - LINE_MARGIN}
 
 
