@@ -77,6 +77,10 @@ def differences(before: dict[str, Any], after: dict[str, Any], tolerance: float 
 _MARKER = re.compile(r"\s*\[\d+\]")
 
 
+def _p90(values: list[int]) -> float:
+    return statistics.quantiles(values, n=10)[-1] if len(values) > 1 else float(values[0] if values else 0)
+
+
 def reply_figures(shot: dict[str, Any]) -> dict[str, float]:
     """The shape of the answered (not withheld) replies: the share with guidance for the agent split
     out, the median length of what may be sent (characters, without [n] markers; a snapshot taken
@@ -92,6 +96,7 @@ def reply_figures(shot: dict[str, Any]) -> dict[str, float]:
         "with_guidance": round(sum(1 for d in answered if d.get("guidance")) / len(answered), 3),
         "nothing_to_send": round(sum(1 for r in replies if not r) / len(answered), 3),
         "median_reply_chars": statistics.median(len(r) for r in replies if r) if any(replies) else 0,
+        "p90_reply_chars": _p90([len(r) for r in replies if r]),
         "sources_per_reply": round(statistics.mean(in_reply), 2),
         "sources_per_answer": round(statistics.mean(len(d["citations"]) for d in answered), 2),
     }

@@ -270,7 +270,8 @@ def test_the_copy_button_copies_the_reply_and_never_the_agents_guidance(open_pag
     assert "安抚" not in page.input_value("#edited")
     # a chip in the guidance opens its source, the procedure
     page.locator("#guidance .chip").first.click()
-    assert "客户投诉处理流程" in page.locator("#sources .card.active").inner_text()
+    card = page.locator("#sources .card.active").inner_text()
+    assert "客户投诉处理流程" in card and "坐席指引的来源" in card
 
 
 def test_an_answer_for_the_agent_alone_offers_nothing_to_copy(open_page):

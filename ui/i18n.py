@@ -93,6 +93,7 @@ _ENTRIES: dict[str, tuple[str, str]] = {
                            "The language model cannot be reached: the reply below is quoted from the knowledge base and can still be checked and sent. If asking stops working too, use the offline pack."),
     "js.pii_masked": ("问题中的个人信息已被遮盖。", "Personal data in the question was masked."),
     "js.copied": ("已复制，可直接发送", "Copied, ready to send"),
+    "js.for_agent": ("坐席指引的来源", "a source of the guidance"),
     "js.no_reply": ("没有可直接发送给客户的答复：请按下面的坐席指引处理，用自己的话答复客户。",
                     "There is no reply to send as it is: follow the guidance below and answer the customer in your own words."),
     "js.copy_failed": ("复制失败，请手动选择文本", "Copy failed; select the text by hand"),

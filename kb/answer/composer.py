@@ -248,6 +248,7 @@ class ExtractiveComposer:
                 add(c.hit_index, k, listed=bool(items) or lead is not None)
             for k in items[:MAX_LIST_ITEMS]:
                 add(c.hit_index, k)
+            out[c.hit_index, i].score = max(out[c.hit_index, i].score, c.score)  # what `_brief` ranks by
 
         def lead_of(c: Candidate | None) -> tuple[int, int] | None:
             lead = shapes[c.hit_index].leads[c.position] if c is not None else None
@@ -340,39 +341,39 @@ class ExtractiveComposer:
 
 
 def _brief(said: list[tuple[Candidate, list[int]]], hits: list[Hit]) -> list[tuple[Candidate, list[int]]]:
-    """The reply leads with its answer and adds at most a few supporting quotes: of the sentences
-    for the customer (a list's lead and its items count as one), the first is kept, then at most
-    MAX_SUPPORTING more while they add up to SUPPORT_CHARS characters, at most MAX_PER_SOURCE of
-    one source (another source's sentence is often the one that answers). Whole articles are one click
-    away in the sidebar; four verbatim articles bury the answer. Guidance for the agent is kept."""
-    out: list[tuple[Candidate, list[int]]] = []
-    statements, chars, last = 0, 0, None
-    skipped: set[int] = set()  # hits with a sentence left out: their later sentences would skip a step
-    per_source: dict[int, int] = {}
-    for g in said:
-        c, numbers = g
+    """The reply leads with its answer and adds at most a few supporting quotes. Of the sentences
+    for the customer (a list's lead and its items count as one statement) the first is kept, then
+    the best-scored others, at most MAX_SUPPORTING of them, while they add up to SUPPORT_CHARS
+    characters and no source gives more than MAX_PER_SOURCE; they are said in their order. Whole
+    articles are one click away in the sidebar; four verbatim articles bury the answer. Guidance for
+    the agent is kept whole."""
+    statements: list[list[int]] = []  # indexes into `said`, one list per statement for the customer
+    for k, (c, numbers) in enumerate(said):
         if any(internal(hits[n - 1].chunk) for n in numbers):
-            out.append(g)
             continue
-        # an item of the list being kept goes with it
-        if c.listed and last is not None and last[0].listed and last[0].hit_index == c.hit_index:
-            if last in out:
-                out.append(g)
-            last = g
-            continue
-        last = g
-        if statements == 0 or (
-            statements <= MAX_SUPPORTING and chars + len(c.text) <= SUPPORT_CHARS and c.hit_index not in skipped
-            and per_source.get(c.hit_index, 0) < MAX_PER_SOURCE
-        ):
-            if statements:
-                chars += len(c.text)
-            statements += 1
-            per_source[c.hit_index] = per_source.get(c.hit_index, 0) + 1
-            out.append(g)
+        prev = said[statements[-1][-1]][0] if statements else None
+        if c.listed and prev is not None and prev.listed and prev.hit_index == c.hit_index:
+            statements[-1].append(k)  # an item of the list being quoted goes with it
         else:
-            skipped.add(c.hit_index)
-    return out
+            statements.append([k])
+    if len(statements) <= 1:
+        return said
+    keep = set(statements[0])
+    chars, per_source = 0, {said[statements[0][0]][0].hit_index: 1}
+    ranked = sorted(statements[1:], key=lambda st: -max(said[k][0].score for k in st))
+    added = 0
+    for st in ranked:
+        if added >= MAX_SUPPORTING:
+            break
+        source = said[st[0]][0].hit_index
+        size = sum(len(said[k][0].text) for k in st)
+        if chars + size <= SUPPORT_CHARS and per_source.get(source, 0) < MAX_PER_SOURCE:
+            keep.update(st)
+            chars += size
+            per_source[source] = per_source.get(source, 0) + 1
+            added += 1
+    statement_of = {k: n for n, st in enumerate(statements) for k in st}
+    return [g for k, g in enumerate(said) if k not in statement_of or k in keep]
 
 
 def marked(sentence: str, *numbers: int) -> str:

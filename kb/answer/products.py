@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterable
 from kb.answer.composer import SECOND_SOURCE_MARGIN, ExtractiveComposer, marked
 from kb.answer.parts import internal
 from kb.answer.verify import Piece
+from kb.text.norm import tokenize
 from kb.text.question import Question
 from kb.text.sentences import markers_in
 from kb.types import Hit
@@ -96,16 +97,18 @@ def named(text: str, names: list[str]) -> list[str]:
 
 
 def unknown(text: str, names: list[str], knows: Callable[[str], bool]) -> str | None:
-    """A product name the knowledge base does not have: two characters and one of the products' types
-    (安心分期 where the products are 乐享分期, 随心贷, …), whose first part the knowledge base never
-    uses (`knows`: the lexical index's vocabulary). A known product's name is not unknown."""
+    """A product name the knowledge base does not have: a word of two characters before one of the
+    products' types (安心分期 where the products are 乐享分期, 随心贷, …), a word the knowledge base
+    never uses (`knows`: the lexical index's vocabulary); the two characters must be a word of the
+    text (银行放贷 is 银行 / 放贷, not a product 行放贷). A known product's name is not unknown."""
     if not names or named(text, names):
         return None
+    words = set(tokenize(text))
     for kind in sorted(set(product_types(names).values()), key=len, reverse=True):
         after = _GENERIC_AFTER.get(kind[-1], "")
         pattern = f"([{_CJK}]{{2}}){re.escape(kind)}" + (f"(?!{after})" if after else "")
         for m in re.finditer(pattern, text):
-            if not knows(m.group(1)):
+            if (m.group(1) in words or m.group(0) in words) and not knows(m.group(1)):
                 return m.group(0)
     return None
 

@@ -144,7 +144,8 @@
       card.querySelector(".cite-n").textContent = "[" + c.n + "]";
       card.querySelector(".cite-title").textContent = c.title || c.source || c.doc_id;
       card.querySelector(".cite-section").textContent = c.section || "";
-      card.querySelector(".cite-version").textContent = c.version ? t("js.version") + " " + c.version : "";
+      card.querySelector(".cite-version").textContent = (c.version ? t("js.version") + " " + c.version : "") +
+        (c.part === "guidance" ? " · " + t("js.for_agent") : "");
       card.querySelector(".quote mark").textContent = c.quote || "";
       var link = card.querySelector(".open-doc");
       link.href = "/documents/" + encodeURIComponent(c.doc_id) + "#chunk-" + encodeURIComponent(c.chunk_id);
