@@ -73,6 +73,7 @@ MAX_EXTRA_SOURCES = 2
 MAX_SUPPORTING = 2
 SUPPORT_CHARS = 160
 MAX_PER_SOURCE = 2
+LEAD_CHARS = 80  # a second sentence of the first source joins the answer when it is this short
 MAX_LIST_ITEMS = 4  # sentences kept after one that introduces a list (ends with a colon)
 _ITEM_END = re.compile(r"[;；]\s*$")
 
@@ -342,9 +343,10 @@ class ExtractiveComposer:
 
 def _brief(said: list[tuple[Candidate, list[int]]], hits: list[Hit]) -> list[tuple[Candidate, list[int]]]:
     """The reply leads with its answer and adds at most a few supporting quotes. Of the sentences
-    for the customer (a list's lead and its items count as one statement) the first is kept, then
-    the best-scored others, at most MAX_SUPPORTING of them, while they add up to SUPPORT_CHARS
-    characters and no source gives more than MAX_PER_SOURCE; they are said in their order. Whole
+    for the customer (a list's lead and its items count as one statement) the first one or two of the
+    first source are kept, then the best-scored others (other sources' first), at most
+    MAX_SUPPORTING of them, while they add up to SUPPORT_CHARS characters and no source gives more
+    than MAX_PER_SOURCE; they are said in their order. Whole
     articles are one click away in the sidebar; four verbatim articles bury the answer. Guidance for
     the agent is kept whole."""
     statements: list[list[int]] = []  # indexes into `said`, one list per statement for the customer
@@ -358,9 +360,16 @@ def _brief(said: list[tuple[Candidate, list[int]]], hits: list[Hit]) -> list[tup
             statements.append([k])
     if len(statements) <= 1:
         return said
-    keep = set(statements[0])
-    chars, per_source = 0, {said[statements[0][0]][0].hit_index: 1}
-    ranked = sorted(statements[1:], key=lambda st: -max(said[k][0].score for k in st))
+    # the answer: the first statement, and the next when its source says it too in one short sentence
+    # (保证的方式包括一般保证和连带责任保证。 + 没有约定或者约定不明确的，按照一般保证承担保证责任。)
+    first = said[statements[0][0]][0].hit_index
+    second = said[statements[1][0]][0]
+    lead = 2 if second.hit_index == first and len(statements[1]) == 1 and len(second.text) <= LEAD_CHARS else 1
+    keep = {k for st in statements[:lead] for k in st}
+    chars, per_source = 0, {first: lead}
+    # then the best-scored of the others, another source's first: the top hits often split one answer
+    ranked = sorted(statements[lead:], key=lambda st: (said[st[0]][0].hit_index == first,
+                                                       -max(said[k][0].score for k in st)))
     added = 0
     for st in ranked:
         if added >= MAX_SUPPORTING:
