@@ -11,17 +11,17 @@ from _api_support import build_kb, settings_for, start
 from test_api_documents import upload, wait_job
 
 
-def _product(name: str, fee: str, rate: str) -> str:
+def _product(name: str, fee: str, rate: str, overdue: str = "") -> str:
     return (f"---\ntitle: {name}产品说明\nkind: product\nproduct: {name}\nversion: \"2026.1\"\n"
             f"effective_date: 2026-01-01\n---\n# {name}产品说明\n\n## 利率与费用\n\n{rate}\n\n"
-            f"## 提前还款\n\n{fee}\n")
+            f"## 提前还款\n\n{fee}\n" + (f"\n## 逾期\n\n{overdue}\n" if overdue else ""))
 
 
 DOCS = {
     "yuandai.md": _product("远航贷", "远航贷借款满3期后提前还款免收手续费，未满3期的按提前归还本金的1%收取手续费。",
-                           "远航贷的年化利率为7.2%至18%，以借款合同为准。"),
+                           "远航贷的年化利率为7.2%至18%，以借款合同为准。", "远航贷逾期后按合同利率上浮50%计收罚息。"),
     "mingdai.md": _product("明月贷", "明月贷借款满12期后提前还款免收手续费，未满12期的按提前归还本金的1.5%收取手续费。",
-                           "明月贷的年化利率为5.8%至14.8%，以借款合同为准。"),
+                           "明月贷的年化利率为5.8%至14.8%，以借款合同为准。", "明月贷逾期后按合同利率上浮30%计收罚息。"),
     "fenqi.md": _product("星光分期", "星光分期可随时提前结清，不收取提前还款手续费。",
                          "星光分期的年化利率为9.6%至17.9%，下单页面展示每期应还金额。"),
     "complaint.md": "---\ntitle: 客户投诉处理流程\nkind: procedure\n---\n# 客户投诉处理流程\n\n## 坐席处理步骤\n\n"
@@ -72,6 +72,18 @@ def test_a_fee_that_differs_per_product_is_given_per_product_each_named(api):
     assert "1.5%" in reply and "1%" in reply
     # the agent is told to ask which product the customer holds when unsure
     assert any("您办理的是哪款产品" in g for g in body["guidance"])
+
+
+def test_a_rule_some_products_lack_is_answered_by_asking_which_product(api):
+    """Two products state a penalty rate, the third none: the reply asks which product the customer
+    holds rather than quote two rules that may both be wrong for them; the agent sees both, named."""
+    body = ask(api, "逾期了罚息怎么算？")
+    assert not body["abstained"]
+    assert "您办理的是哪款产品" in body["reply"] and "%" not in body["reply"]
+    lines = [g for g in body["guidance"] if "罚息" in g]
+    assert any(g.startswith("远航贷") and "50%" in g for g in lines)
+    assert any(g.startswith("明月贷") and "30%" in g for g in lines)
+    assert all(c["part"] == "guidance" for c in body["citations"])
 
 
 def test_a_question_naming_its_product_gets_that_products_rules_alone(api):
