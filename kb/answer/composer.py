@@ -72,7 +72,6 @@ MAX_EXTRA_SOURCES = 2
 # what the reply quotes after the sentence that answers (`_brief`); measured in docs/benchmarks.md
 MAX_SUPPORTING = 2
 SUPPORT_CHARS = 160
-MAX_PER_SOURCE = 2
 LEAD_CHARS = 80  # a second sentence of the first source joins the answer when it is this short
 MAX_LIST_ITEMS = 4  # sentences kept after one that introduces a list (ends with a colon)
 _ITEM_END = re.compile(r"[;；]\s*$")
@@ -344,11 +343,9 @@ class ExtractiveComposer:
 def _brief(said: list[tuple[Candidate, list[int]]], hits: list[Hit]) -> list[tuple[Candidate, list[int]]]:
     """The reply leads with its answer and adds at most a few supporting quotes. Of the sentences
     for the customer (a list's lead and its items count as one statement) the first one or two of the
-    first source are kept, then the best-scored others (other sources' first), at most
-    MAX_SUPPORTING of them, while they add up to SUPPORT_CHARS characters and no source gives more
-    than MAX_PER_SOURCE; they are said in their order. Whole
-    articles are one click away in the sidebar; four verbatim articles bury the answer. Guidance for
-    the agent is kept whole."""
+    first source are kept, then the best-scored others, at most MAX_SUPPORTING of them, while they
+    add up to SUPPORT_CHARS characters; all are said in their order. Whole articles are one click
+    away in the sidebar; four verbatim articles bury the answer. Guidance for the agent is kept whole."""
     statements: list[list[int]] = []  # indexes into `said`, one list per statement for the customer
     for k, (c, numbers) in enumerate(said):
         if any(internal(hits[n - 1].chunk) for n in numbers):
@@ -366,20 +363,17 @@ def _brief(said: list[tuple[Candidate, list[int]]], hits: list[Hit]) -> list[tup
     second = said[statements[1][0]][0]
     lead = 2 if second.hit_index == first and len(statements[1]) == 1 and len(second.text) <= LEAD_CHARS else 1
     keep = {k for st in statements[:lead] for k in st}
-    chars, per_source = 0, {first: lead}
-    # then the best-scored of the others, another source's first: the top hits often split one answer
-    ranked = sorted(statements[lead:], key=lambda st: (said[st[0]][0].hit_index == first,
-                                                       -max(said[k][0].score for k in st)))
-    added = 0
+    chars, added = 0, 0
+    # then the best-scored of the others (a later sentence of the first source is often the one that
+    # answers: 客户与商户协商期间仍应按时还款… after three on returns)
+    ranked = sorted(statements[lead:], key=lambda st: -max(said[k][0].score for k in st))
     for st in ranked:
         if added >= MAX_SUPPORTING:
             break
-        source = said[st[0]][0].hit_index
         size = sum(len(said[k][0].text) for k in st)
-        if chars + size <= SUPPORT_CHARS and per_source.get(source, 0) < MAX_PER_SOURCE:
+        if chars + size <= SUPPORT_CHARS:
             keep.update(st)
             chars += size
-            per_source[source] = per_source.get(source, 0) + 1
             added += 1
     statement_of = {k: n for n, st in enumerate(statements) for k in st}
     return [g for k, g in enumerate(said) if k not in statement_of or k in keep]
