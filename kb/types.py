@@ -102,6 +102,7 @@ class Citation:
     source: str
     quote: str
     version: str | None = None
+    part: str = "reply"  # where it is first cited: "reply" (to the customer) or "guidance" (for the agent)
 
 
 @dataclass
@@ -118,3 +119,8 @@ class Answer:
     hits: list[Hit] = field(default_factory=list)  # the retrieved evidence (not serialised by default)
     features: dict[str, float] = field(default_factory=dict)  # the evidence the models read (kb.answer.evidence)
     abstain_reason: str | None = None  # the rule that withheld the reply (kb.answer.abstention), if one did
+    # `text` is the whole answer: the reply to the customer, then the guidance for the agent. `reply`
+    # is what may be sent as it is ("" when there is nothing to send); `guidance` holds the procedure
+    # steps, internal rules and checks, one cited item each (kb.answer.parts)
+    reply: str = ""
+    guidance: list[str] = field(default_factory=list)

@@ -312,10 +312,40 @@ def test_a_rate_without_its_annualised_form_is_flagged(answerer):
 
 def test_answer_to_dict_is_the_cli_contract(answerer):
     d = answer_to_dict(answerer.ask("个人每年能免费查几次信用报告？"))
+    # the reply and the agent's guidance are added after the fields a client already reads
     assert list(d) == ["question", "answer", "citations", "abstained", "abstain_reason", "confidence", "flags",
-                       "dropped", "mode", "latency_ms"]
-    assert list(d["citations"][0]) == ["n", "chunk_id", "doc_id", "title", "section", "source", "quote", "version"]
-    assert "两次" in d["answer"]
+                       "dropped", "mode", "latency_ms", "reply", "guidance"]
+    assert list(d["citations"][0]) == ["n", "chunk_id", "doc_id", "title", "section", "source", "quote", "version",
+                                       "part"]
+    assert "两次" in d["answer"] and "两次" in d["reply"]
+
+
+def test_a_complaint_reply_leaves_the_procedure_to_the_agent(answerer):
+    """The complaint procedure tells the agent what to do: it is guidance, cited, and none of its
+    words are in what may be sent to the customer."""
+    a = answerer.ask("你们乱收费，我要投诉！提前还款为什么收了手续费")
+    assert "complaint" in a.flags and not a.abstained
+    assert a.reply.startswith("非常理解您的心情")
+    assert "安抚" not in a.reply and "客服人员" not in a.reply
+    assert len(a.guidance) == 1 and "安抚客户情绪" in a.guidance[0] and re.search(r"\[\d+\]", a.guidance[0])
+    n = int(re.search(r"\[(\d+)\]", a.guidance[0]).group(1))
+    cited = next(c for c in a.citations if c.n == n)
+    assert cited.title == "客户投诉处理流程" and cited.part == "guidance"
+    # the whole answer still holds both, the reply first
+    assert a.text.startswith(a.reply) and "坐席指引：" in a.text and a.guidance[0] in a.text
+
+
+def test_a_question_answered_by_a_procedure_alone_has_nothing_to_send(answerer):
+    a = answerer.ask("客服人员多久内要把客户反映的问题转交责任部门？")
+    assert not a.abstained
+    assert a.reply == ""
+    assert any("1个工作日" in g for g in a.guidance)
+    assert all(c.part == "guidance" for c in a.citations)
+
+
+def test_an_abstention_has_no_reply_to_send(answerer):
+    a = answerer.ask("明天上海会下雨吗")
+    assert a.abstained and a.reply == "" and a.guidance
 
 
 def test_malformed_compliance_rules_refuse_to_start(kb, tmp_path):

@@ -34,14 +34,14 @@ def test_json_contract(data_dir):
     assert result.exit_code == 0, result.output
     d = json.loads(result.output)
     assert set(d) == {"question", "answer", "citations", "abstained", "abstain_reason", "confidence", "flags",
-                      "dropped", "mode", "latency_ms"}
+                      "dropped", "mode", "latency_ms", "reply", "guidance"}
     assert d["abstain_reason"] is None
     assert ID_CARD not in result.output and "[身份证号]" in d["question"] and "pii_masked" in d["flags"]
     assert d["abstained"] is False and d["mode"] == "extractive"
-    assert "借款的利息不得预先在本金中扣除[1]" in d["answer"]
+    assert "借款的利息不得预先在本金中扣除[1]" in d["answer"] and "借款的利息不得预先在本金中扣除[1]" in d["reply"]
     c = d["citations"][0]
     assert c["n"] == 1 and c["section"] == "第六百七十条" and c["title"] == "中华人民共和国民法典 合同编"
-    assert set(c) == {"n", "chunk_id", "doc_id", "title", "section", "source", "quote", "version"}
+    assert set(c) == {"n", "chunk_id", "doc_id", "title", "section", "source", "quote", "version", "part"}
 
 
 def test_human_output_lists_numbered_sources(data_dir):

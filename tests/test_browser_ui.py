@@ -249,3 +249,34 @@ def test_errors_in_the_english_sidebar_are_in_english(site, open_page):
     page.press("#question", "Control+Enter")
     page.wait_for_function("document.getElementById('error-banner').textContent.includes('being updated')")
     assert "store unavailable" not in page.inner_text("#error-banner")
+
+
+def test_the_copy_button_copies_the_reply_and_never_the_agents_guidance(open_page):
+    """A complaint's reply to the customer and the procedure's steps for the agent are shown apart;
+    Copy and Edit take the reply alone."""
+    page = open_page("agent").page
+    ask(page, "你们乱收费，我要投诉！提前还款要收违约金吗？")
+    guidance = page.locator("#guidance-box")
+    assert guidance.is_visible()
+    assert "请勿发送给客户" in guidance.inner_text() and "安抚客户情绪" in page.inner_text("#guidance")
+    assert page.locator("#guidance .chip").count() >= 1
+    reply = page.inner_text("#reply")
+    assert reply.startswith("非常理解您的心情") and "安抚" not in reply
+    page.click("#copy")
+    page.wait_for_function("document.getElementById('feedback-status').textContent.length > 0")
+    copied = page.evaluate("navigator.clipboard.readText()")
+    assert copied.startswith("非常理解您的心情") and "安抚" not in copied and "坐席" not in copied
+    page.click("#edit")
+    assert "安抚" not in page.input_value("#edited")
+    # a chip in the guidance opens its source, the procedure
+    page.locator("#guidance .chip").first.click()
+    card = page.locator("#sources .card.active").inner_text()
+    assert "客户投诉处理流程" in card and "坐席指引的来源" in card
+
+
+def test_an_answer_for_the_agent_alone_offers_nothing_to_copy(open_page):
+    page = open_page("agent").page
+    ask(page, "不能当场解决的问题，要告诉客户多久内有专人联系？")
+    assert page.locator("#guidance-box").is_visible() and "24小时" in page.inner_text("#guidance")
+    assert "没有可直接发送给客户的答复" in page.inner_text("#reply")
+    assert page.locator("#copy").is_disabled() and page.locator("#accept").is_disabled()

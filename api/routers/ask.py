@@ -29,13 +29,17 @@ class CitationOut(BaseModel):
     source: str = ""
     quote: str = ""
     version: str | None = None
+    part: str = Field("reply", description='where it is cited: "reply" (to the customer) or "guidance" (for the agent)')
 
 
 class AskResponse(BaseModel):
     model_config = ConfigDict(extra="allow")
     interaction_id: int
     question: str = Field(description="the question with personal numbers masked")
-    answer: str
+    answer: str = Field(description="the whole answer: the reply, then the agent's guidance under its label")
+    reply: str = Field("", description='what may be sent to the customer as it is; "" when nothing may')
+    guidance: list[str] = Field([], description="for the agent only: procedure steps, internal rules, what to check; "
+                                "each item cited with [n]")
     citations: list[CitationOut]
     abstained: bool
     abstain_reason: str | None = Field(None, description="the rule that withheld the reply (docs/answers.md)")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from kb.answer.parts import internal
 from kb.answer.verify import Piece
 from kb.index.similarity import SentenceSimilarity
 from kb.text.lexicon import Lexicon
@@ -68,6 +69,10 @@ SECOND_SOURCE_MARGIN = 0.08  # another source's best sentence joins when within 
 # of more citations that are not the expected source (docs/answers.md).
 SECOND_SOURCE_RELEVANCE = 0.3
 MAX_EXTRA_SOURCES = 2
+# what the reply quotes after the sentence that answers (`_brief`); measured in docs/benchmarks.md
+MAX_SUPPORTING = 2
+SUPPORT_CHARS = 160
+LEAD_CHARS = 80  # a second sentence of the first source joins the answer when it is this short
 MAX_LIST_ITEMS = 4  # sentences kept after one that introduces a list (ends with a colon)
 _ITEM_END = re.compile(r"[;；]\s*$")
 
@@ -100,6 +105,7 @@ class Draft:
     best_similarity: float  # question ↔ best answer sentence (a confidence feature)
     best_lexical: float
     best_sentence: dict[int, str] = field(default_factory=dict)  # hit index -> its best-scored sentence
+    best_score: float = 0.0  # the best candidate sentence's score (kb.answer.products compares with it)
 
 
 def _share(terms: list[set[str]], tokens: set[str]) -> float:
@@ -242,6 +248,7 @@ class ExtractiveComposer:
                 add(c.hit_index, k, listed=bool(items) or lead is not None)
             for k in items[:MAX_LIST_ITEMS]:
                 add(c.hit_index, k)
+            out[c.hit_index, i].score = max(out[c.hit_index, i].score, c.score)  # what `_brief` ranks by
 
         def lead_of(c: Candidate | None) -> tuple[int, int] | None:
             lead = shapes[c.hit_index].leads[c.position] if c is not None else None
@@ -293,9 +300,9 @@ class ExtractiveComposer:
         if procedure is not None:
             pieces.append(Piece(ph["complaint"], own=True))
             step = self.complaint_step(hits[procedure].chunk)
-            if step:
-                pieces.append(Piece(ph["complaint_lead"], own=True))
-                pieces.append(Piece(_marked(show(step), procedure + 1)))
+            if step:  # the procedure is the agent's: guidance, not words for the customer (kb.answer.parts)
+                pieces.append(Piece(ph["complaint_lead"], own=True, agent=True))
+                pieces.append(Piece(marked(show(step), procedure + 1), agent=True))
         else:
             pieces.append(Piece(ph["greeting"], own=True))
         # an FAQ answer and the product section it summarises often state the same rule word for
@@ -314,22 +321,65 @@ class ExtractiveComposer:
         # a sentence that a longer one of the reply contains word for word adds nothing
         keys = [_dup_key(c.text) for c, _ in said]
         said = [g for g, k in zip(said, keys, strict=True) if g[0].listed or not any(k and k in o and k != o for o in keys)]
+        said = _brief(said, hits)
         case_lead_done = False
         for c, numbers in said:
-            if hits[c.hit_index].chunk.meta.get("record") == "case" and not case_lead_done:
-                pieces.append(Piece(ph["case_lead"], own=True))
+            case = hits[c.hit_index].chunk.meta.get("record") == "case"
+            if case and not case_lead_done:
+                pieces.append(Piece(ph["case_lead"], own=True, agent=True))
                 case_lead_done = True
-            pieces.append(Piece(_marked(show(c.text), *numbers)))
+            agent = any(internal(hits[n - 1].chunk) for n in numbers)
+            pieces.append(Piece(marked(show(c.text), *numbers), agent=agent))
         pieces.append(Piece(ph["closing"], own=True))
         return Draft(
             pieces=pieces,
             best_similarity=max(cands, key=lambda c: c.feature_score).dense if cands else 0.0,
             best_lexical=max((c.plain for c in cands), default=0.0),
             best_sentence={c.hit_index: c.text for c in reversed(cands)},
+            best_score=cands[0].score if cands else 0.0,
         )
 
 
-def _marked(sentence: str, *numbers: int) -> str:
+def _brief(said: list[tuple[Candidate, list[int]]], hits: list[Hit]) -> list[tuple[Candidate, list[int]]]:
+    """The reply leads with its answer and adds at most a few supporting quotes. Of the sentences
+    for the customer (a list's lead and its items count as one statement) the first one or two of the
+    first source are kept, then the best-scored others, at most MAX_SUPPORTING of them, while they
+    add up to SUPPORT_CHARS characters; all are said in their order. Whole articles are one click
+    away in the sidebar; four verbatim articles bury the answer. Guidance for the agent is kept whole."""
+    statements: list[list[int]] = []  # indexes into `said`, one list per statement for the customer
+    for k, (c, numbers) in enumerate(said):
+        if any(internal(hits[n - 1].chunk) for n in numbers):
+            continue
+        prev = said[statements[-1][-1]][0] if statements else None
+        if c.listed and prev is not None and prev.listed and prev.hit_index == c.hit_index:
+            statements[-1].append(k)  # an item of the list being quoted goes with it
+        else:
+            statements.append([k])
+    if len(statements) <= 1:
+        return said
+    # the answer: the first statement, and the next when its source says it too in one short sentence
+    # (保证的方式包括一般保证和连带责任保证。 + 没有约定或者约定不明确的，按照一般保证承担保证责任。)
+    first = said[statements[0][0]][0].hit_index
+    second = said[statements[1][0]][0]
+    lead = 2 if second.hit_index == first and len(statements[1]) == 1 and len(second.text) <= LEAD_CHARS else 1
+    keep = {k for st in statements[:lead] for k in st}
+    chars, added = 0, 0
+    # then the best-scored of the others (a later sentence of the first source is often the one that
+    # answers: 客户与商户协商期间仍应按时还款… after three on returns)
+    ranked = sorted(statements[lead:], key=lambda st: -max(said[k][0].score for k in st))
+    for st in ranked:
+        if added >= MAX_SUPPORTING:
+            break
+        size = sum(len(said[k][0].text) for k in st)
+        if chars + size <= SUPPORT_CHARS:
+            keep.update(st)
+            chars += size
+            added += 1
+    statement_of = {k: n for n, st in enumerate(statements) for k in st}
+    return [g for k, g in enumerate(said) if k not in statement_of or k in keep]
+
+
+def marked(sentence: str, *numbers: int) -> str:
     marks = "".join(f"[{n}]" for n in numbers)
     m = re.search(r"[。！？!?.；;…]+[”’」』）)]*\s*$", sentence)
     if m:

@@ -17,18 +17,21 @@ import time
 from dataclasses import asdict
 from typing import Any
 
-from kb.answer import abstention
+from kb.answer import abstention, products
 from kb.answer.compliance import check_compliance, load_rules
-from kb.answer.composer import COMPLAINT_QUERY, PHRASES, Draft, ExtractiveComposer
+from kb.answer.composer import COMPLAINT_QUERY, PHRASES, Draft, ExtractiveComposer, marked
 from kb.answer.evidence import EvidenceModels, evidence_features, models_for
 from kb.answer.guards import load_guards
 from kb.answer.llm import LLMComposer, LLMNoAnswer
 from kb.answer.names import unknown_names
-from kb.answer.verify import Checked, Piece, check_support, citation, finalize, source_sentences
+from kb.answer.parts import split
+from kb.answer.verify import Checked, Piece, check_support, citation, source_sentences
 from kb.errors import LLMError, ValidationError
 from kb.knowledge import KnowledgeBase
+from kb.search.filters import doc_status
 from kb.settings import Settings
-from kb.text.norm import normalize
+from kb.text.markup import strip_markup
+from kb.text.norm import normalize, to_simplified, tokenize
 from kb.text.question import Question
 from kb.text.quotable import answer_part
 from kb.types import Answer, Citation, Hit, SearchFilters
@@ -52,6 +55,45 @@ class Answerer:
         self.llm = llm
         self.models = models or models_for(kb.data_dir)
         self.threshold = settings.abstain_threshold if settings.abstain_threshold is not None else self.models.threshold
+        self._products: tuple[str, list[str]] | None = None
+
+    def products(self) -> list[str]:
+        """The products in force, from the product documents' metadata (their titles when they name
+        none), read again when the knowledge base changes."""
+        snap = str(getattr(self.kb, "snapshot_id", ""))
+        if self._products is None or self._products[0] != snap:
+            names: list[str] = []
+            for d in self.kb.documents():
+                name = str(d.meta.get("product") or d.title).strip()
+                if d.kind == "product" and doc_status(d.meta) == "active" and name and name not in names:
+                    names.append(name)
+            self._products = (snap, names)
+        return self._products[1]
+
+    def _knows(self, word: str) -> bool:
+        """Whether the knowledge base uses the word (a word search drops, like 可以, counts as known)."""
+        return not tokenize(word) or self.kb.lexical.knows(word)
+
+    def _name_products(self, q: Question, hits: list[Hit], draft: Draft, names: list[str], kind, tags) -> list[Hit]:
+        """A question that names no product, answered by products' rules: one line per product in
+        force, or the question which one the customer holds; a reply quoting one product's rule
+        names it (kb.answer.products)."""
+        quoted = products.quoted_products(draft.pieces, hits)
+        if len(quoted) == 1:  # one product's rule answers: the reply names it, the agent checks the product
+            draft.pieces.insert(len(draft.pieces) - 1, products.one_product_note(q, quoted[0]))
+        if len(quoted) < 2:
+            return hits
+
+        def search(name: str) -> list[Hit]:
+            return self.kb.search(q, k=3, filters=SearchFilters(kind=kind, product=name, tags=tags))
+
+        def show(text: str) -> str:
+            text = strip_markup(text)
+            return to_simplified(text) if q.written_simplified else text
+
+        hits, lines = products.best_lines(q, hits, names, self.extractive, search, draft.best_score)
+        draft.pieces = products.lines_pieces(q, hits, names, lines, draft.pieces, show)
+        return hits
 
     # -- steps -------------------------------------------------------------------------------
 
@@ -79,9 +121,10 @@ class Answerer:
 
     @staticmethod
     def _abstain_citations(hits: list[Hit], best: dict[int, str]) -> list[Citation]:
-        """The closest sources, each quoting its best-scored sentence (no further embedding)."""
+        """The closest sources, each quoting its best-scored sentence (no further embedding): for the
+        agent to look at, not to send."""
         return [
-            citation(n, hits[i], best.get(i) or source_sentences(answer_part(hits[i].chunk))[0])
+            citation(n, hits[i], best.get(i) or source_sentences(answer_part(hits[i].chunk))[0], "guidance")
             for n, i in enumerate(range(min(ABSTAIN_SOURCES, len(hits))), 1)
         ]
 
@@ -137,12 +180,24 @@ class Answerer:
         if account:
             flags.append("account_lookup")
         hits = self.kb.search(q, k=self.settings.top_k, filters=SearchFilters(kind=kind, product=product, tags=tags))
+        names = self.products()
+        asked = [product] if product else products.named(q.simplified, names)
+        if asked:  # the question names its product: no other product's rules answer it
+            hits = [h for h in hits if products.product_of(h) in ("", *asked)]
+        stranger = None if asked else products.unknown(q.simplified, names, self._knows)
+        if stranger:
+            flags.append("unknown_product")
         procedure = None
         if complaint:
             hits, procedure = self._with_procedure(hits)
         draft = self.extractive.compose(q, hits, procedure=procedure)
         answer_hits = [h for i, h in enumerate(hits) if i != procedure]
         features = self._features(q, answer_hits, draft)
+        asking = False
+        several = len(names) > 1  # a knowledge base of one product has no other to confuse it with
+        if several and not asked and not stranger:
+            hits = self._name_products(q, hits, draft, names, kind, tags)
+            asking = any(p.text == products.ASK.get(q.language) for p in draft.pieces)
         answerable = self.models.answerable(features) if answer_hits else 0.0
 
         practice = abstention.no_company_source(q, self.guards, answer_hits)
@@ -155,6 +210,7 @@ class Answerer:
             name
             for name, holds in (
                 ("account_lookup", account),
+                ("unknown_product", bool(stranger)),
                 ("no_company_source", practice),
                 ("out_of_scope", outside),
                 ("no_shared_word", abstention.no_shared_word(answer_hits, draft.best_lexical)),
@@ -187,11 +243,23 @@ class Answerer:
             elif abstention.figure_not_in_sources(q, kept, hits):
                 flags.append("figure_not_in_sources")
                 reason, confidence = "figure_not_in_sources", 0.0
+        reply, guidance = "", []
         if reason is not None:
             text, citations = self._abstain_reply(q, hits, procedure, complaint, draft.best_sentence, account)
+            # nothing to send: what to do instead is the agent's
+            guidance = [PHRASES[q.language]["account" if account else "abstain"]]
+            if complaint:  # acknowledging the customer's feelings may be sent whatever else is found
+                ph = PHRASES[q.language]
+                reply = ("" if q.language == "zh" else " ").join([ph["complaint"], ph["closing"]])
+                step = self.extractive.complaint_step(hits[procedure].chunk) if procedure is not None else ""
+                if step:  # the procedure's first step, its source cited first among the closest
+                    guidance.insert(0, ph["complaint_lead"] + marked(strip_markup(step), 1))
+            if reason == "unknown_product":
+                guidance = [products.UNKNOWN.get(q.language, products.UNKNOWN["en"]).format(p=stranger)]
             mode = "extractive"
         else:
-            text, citations = finalize(kept, hits)
+            parts = split(kept, hits, q.language, keep_reply=complaint or asking, label_products=several and not asked)
+            text, reply, guidance, citations = parts.text, parts.reply, parts.guidance, parts.citations
         answer = Answer(
             question=q.masked,
             text=text,
@@ -205,6 +273,8 @@ class Answerer:
             hits=hits,
             features=features,
             abstain_reason=reason,
+            reply=reply,
+            guidance=guidance,
         )
         log.info(
             "answered %r: abstained=%s (%s) confidence=%.2f citations=%d flags=%s",
@@ -231,7 +301,9 @@ class Answerer:
 
 
 def answer_to_dict(answer: Answer) -> dict[str, Any]:
-    """The `citedesk ask --json` object (a stable contract)."""
+    """The `citedesk ask --json` object (a stable contract). `answer` is the whole answer (the reply,
+    then the agent's guidance under its label); `reply` is what may be sent to the customer ("" when
+    nothing may), `guidance` the agent's cited items; each citation says which `part` cites it."""
     return {
         "question": answer.question,
         "answer": answer.text,
@@ -243,6 +315,8 @@ def answer_to_dict(answer: Answer) -> dict[str, Any]:
         "dropped": list(answer.dropped),
         "mode": answer.mode,
         "latency_ms": answer.latency_ms,
+        "reply": answer.reply,
+        "guidance": list(answer.guidance),
     }
 
 

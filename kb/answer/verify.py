@@ -49,6 +49,7 @@ class Piece:
 
     text: str
     own: bool = False
+    agent: bool = False  # guidance for the agent, not words for the customer (kb.answer.parts)
 
 
 @dataclass
@@ -58,6 +59,7 @@ class Checked:
     cited: list[int] = field(default_factory=list)  # 0-based hit indexes that support it
     quotes: dict[int, str] = field(default_factory=dict)  # hit index -> source sentence used
     support: float = 1.0  # best similarity to a cited source (1.0 for own/verbatim sentences)
+    agent: bool = False  # guidance for the agent (kb.answer.parts)
 
 
 @dataclass
@@ -111,7 +113,7 @@ def check_support(
             continue
         core = strip_markers(text)
         if piece.own:
-            kept.append(Checked(core, True))
+            kept.append(Checked(core, True, agent=piece.agent))
             continue
         marks = markers_in(text)
         valid = [n for n in marks if 1 <= n <= len(hits)]
@@ -120,7 +122,7 @@ def check_support(
             if _key(core):
                 dropped.append(core)
             continue
-        checked = Checked(core, False, support=0.0)
+        checked = Checked(core, False, support=0.0, agent=piece.agent)
         for n in valid:
             ok, score, quote = supports(core, hits[n - 1].chunk.text, sim, threshold)
             if ok:
@@ -142,7 +144,15 @@ _ENGLISH_END = re.compile(r"[A-Za-z0-9][.!?:;]$")
 def finalize(kept: list[Checked], hits: list[Hit]) -> tuple[str, list[Citation]]:
     """The reply text with citations renumbered 1..n in order of first use, and the
     citations (each referenced in the text, each quoting the source sentences used)."""
+    parts, citations = finalize_parts(kept, hits)
+    return join_sentences(parts), citations
+
+
+def finalize_parts(kept: list[Checked], hits: list[Hit]) -> tuple[list[str], list[Citation]]:
+    """Each kept sentence with its markers (citations renumbered 1..n in order of first use), and
+    the citations; a citation first used by a sentence for the agent is marked part="guidance"."""
     order: dict[int, int] = {}
+    part: dict[int, str] = {}
     quotes: dict[int, list[str]] = {}
     parts: list[str] = []
     for c in kept:
@@ -150,11 +160,21 @@ def finalize(kept: list[Checked], hits: list[Hit]) -> tuple[str, list[Citation]]
         for h in c.cited:
             if h not in order:
                 order[h] = len(order) + 1
+                part[h] = "guidance" if c.agent else "reply"
             q = c.quotes.get(h, "")
             if q and q not in quotes.setdefault(h, []):
                 quotes[h].append(q)
             nums.append(order[h])
         parts.append(with_markers(c.text, nums))
+    if is_chinese("".join(parts)):  # an LLM's or a source's ASCII punctuation as a Chinese reply is sent
+        parts = [full_width_punctuation(p) for p in parts]
+    citations = [
+        citation(order[h], hits[h], " … ".join(quotes.get(h, [])), part[h]) for h in sorted(order, key=order.get)
+    ]
+    return parts, citations
+
+
+def join_sentences(parts: list[str]) -> str:
     chinese = is_chinese("".join(parts))
     if chinese:  # an LLM's or a source's ASCII punctuation as a Chinese reply is sent
         parts = [full_width_punctuation(p) for p in parts]
@@ -165,11 +185,10 @@ def finalize(kept: list[Checked], hits: list[Hit]) -> tuple[str, list[Citation]]
         if text and not text.endswith(" ") and (not chinese or _ENGLISH_END.search(text)):
             text += " "
         text += p
-    citations = [citation(order[h], hits[h], " … ".join(quotes.get(h, []))) for h in sorted(order, key=order.get)]
-    return text.strip(), citations
+    return text.strip()
 
 
-def citation(n: int, hit: Hit, quote: str) -> Citation:
+def citation(n: int, hit: Hit, quote: str, part: str = "reply") -> Citation:
     ch = hit.chunk
     version = ch.meta.get("version")
     return Citation(
@@ -181,4 +200,5 @@ def citation(n: int, hit: Hit, quote: str) -> Citation:
         source=ch.meta.get("source", ""),
         quote=quote,
         version=str(version) if version not in (None, "") else None,
+        part=part,
     )

@@ -5,7 +5,8 @@
   var HISTORY_KEY = "citedesk.history";
   var $ = function (id) { return document.getElementById(id); };
   var form = $("ask-form"), question = $("question"), status = $("status"), banners = $("banners");
-  var result = $("result"), reply = $("reply"), sourcesBox = $("sources-box"), sources = $("sources");
+  var result = $("result"), reply = $("reply"), guidanceBox = $("guidance-box"), guidance = $("guidance");
+  var sourcesBox = $("sources-box"), sources = $("sources");
   var editBox = $("edit-box"), edited = $("edited"), fbStatus = $("feedback-status");
   var count = $("question-count"), maxChars = parseInt(count.getAttribute("data-max"), 10) || 4000;
   var current = null, seq = 0;
@@ -26,6 +27,8 @@
     result.hidden = true;
     result.removeAttribute("data-seq");
     reply.textContent = "";
+    guidance.textContent = "";
+    guidanceBox.hidden = true;
     edited.value = "";
     editBox.hidden = true;
     fbStatus.textContent = "";
@@ -56,21 +59,42 @@
     return div;
   }
 
-  function renderReply(text) {
-    reply.textContent = "";
+  // What may be sent: the reply alone, never the agent's guidance (older servers send only `answer`).
+  function replyText(data) {
+    return typeof data.reply === "string" ? data.reply : (data.answer || "");
+  }
+
+  function renderCited(node, text) {
+    node.textContent = "";
     var re = /\[(\d+)\]/g, last = 0, m;
     while ((m = re.exec(text)) !== null) {
-      reply.appendChild(document.createTextNode(text.slice(last, m.index)));
+      node.appendChild(document.createTextNode(text.slice(last, m.index)));
       var chip = document.createElement("button");
       chip.type = "button";
       chip.className = "chip";
       chip.textContent = m[1];
       chip.setAttribute("data-n", m[1]);
       chip.setAttribute("aria-label", t("js.citation", { n: m[1] }));
-      reply.appendChild(chip);
+      node.appendChild(chip);
       last = re.lastIndex;
     }
-    reply.appendChild(document.createTextNode(text.slice(last)));
+    node.appendChild(document.createTextNode(text.slice(last)));
+  }
+
+  function renderReply(data) {
+    var text = replyText(data);
+    reply.classList.toggle("empty", !text);
+    if (text) { renderCited(reply, text); } else { reply.textContent = t("js.no_reply"); }
+    $("copy").disabled = !text;
+    $("accept").disabled = !text;
+    $("edit").disabled = !text;
+    guidance.textContent = "";
+    (data.guidance || []).forEach(function (item) {
+      var li = document.createElement("li");
+      renderCited(li, item);
+      guidance.appendChild(li);
+    });
+    guidanceBox.hidden = !(data.guidance || []).length;
   }
 
   // The quoted sentences stay highlighted inside their passage. A quote of several sentences is
@@ -120,7 +144,8 @@
       card.querySelector(".cite-n").textContent = "[" + c.n + "]";
       card.querySelector(".cite-title").textContent = c.title || c.source || c.doc_id;
       card.querySelector(".cite-section").textContent = c.section || "";
-      card.querySelector(".cite-version").textContent = c.version ? t("js.version") + " " + c.version : "";
+      card.querySelector(".cite-version").textContent = (c.version ? t("js.version") + " " + c.version : "") +
+        (c.part === "guidance" ? " · " + t("js.for_agent") : "");
       card.querySelector(".quote mark").textContent = c.quote || "";
       var link = card.querySelector(".open-doc");
       link.href = "/documents/" + encodeURIComponent(c.doc_id) + "#chunk-" + encodeURIComponent(c.chunk_id);
@@ -184,7 +209,7 @@
     current = data;
     document.dispatchEvent(new CustomEvent("citedesk:answer", { detail: data }));  // complaint.js
     showBanners(data);
-    renderReply(data.answer || "");
+    renderReply(data);
     editBox.hidden = true;
     $("save-edit").hidden = true;
     $("edit").hidden = false;
@@ -277,13 +302,16 @@
   question.addEventListener("keydown", function (ev) {
     if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { ev.preventDefault(); ask(); }
   });
-  reply.addEventListener("click", function (ev) {
-    var chip = ev.target.closest(".chip");
-    if (chip) { focusSource(chip.getAttribute("data-n")); }
+  [reply, guidance].forEach(function (node) {
+    node.addEventListener("click", function (ev) {
+      var chip = ev.target.closest(".chip");
+      if (chip) { focusSource(chip.getAttribute("data-n")); }
+    });
   });
   $("copy").addEventListener("click", function () {
     if (!current) { return; }
-    var text = editBox.hidden ? stripMarkers(current.answer || "") : stripMarkers(edited.value);
+    var text = editBox.hidden ? stripMarkers(replyText(current)) : stripMarkers(edited.value);
+    if (!text) { return; }
     var done = function () { fbStatus.textContent = t("js.copied"); };
     var fail = function () { fbStatus.textContent = t("js.copy_failed"); };
     if (navigator.clipboard && navigator.clipboard.writeText) {
@@ -294,7 +322,7 @@
   $("reject").addEventListener("click", function () { feedback("rejected"); });
   $("edit").addEventListener("click", function () {
     if (!current) { return; }
-    edited.value = stripMarkers(current.answer || "");
+    edited.value = stripMarkers(replyText(current));
     editBox.hidden = false;
     $("edit").hidden = true;
     $("save-edit").hidden = false;
