@@ -8,7 +8,7 @@ import yaml
 from kb.bundles import shipped
 from kb.errors import ConfigError
 from kb.index.catalog import Catalog
-from kb.index.lexical import LexicalIndex, chunk_tokens, index_text
+from kb.index.lexical import LexicalIndex, chunk_tokens, index_text, lexical_text
 from kb.text.lexicon import LEXICON_FILE, load_entries, load_lexicon
 from kb.text.norm import normalize, tokenize
 from kb.types import Chunk, Document
@@ -37,11 +37,12 @@ def test_knows_tells_whether_every_token_occurs_in_the_index(tmp_path):
     catalog.close()
 
 
-def test_index_text_has_title_section_and_text_not_the_keys():
+def test_the_vector_embeds_title_section_and_text_and_bm25_also_reads_the_keys():
     # a chunk's question keys are vector entries of their own (kb.search.fusion.key_evidence): in
-    # its text they would make a keyed chunk closer to every lay question than an unkeyed one
+    # its vector they would make a keyed chunk closer to every lay question than an unkeyed one
     c = Chunk("c", "d", "正文", section="第三条", meta={"title": "还款规则", "keys": ["怎么提前还款？"]})
     assert index_text(c) == "还款规则 第三条\n正文"
+    assert lexical_text(c) == "还款规则 第三条\n正文\n怎么提前还款？"
 
 
 def test_search_matches_traditional_and_simplified(tmp_path):

@@ -257,7 +257,7 @@ def test_training_writes_an_adapter_that_search_can_load(tmp_path, monkeypatch):
     asks = ["放款时先扣利息合法吗", "借的钱什么时候还", "借钱要签合同吗", "利息太高违法吗",
             "担保人能要求我提供反担保吗", "征信能查我的信仰吗", "处理我的敏感信息要我同意吗", "电子签名有效吗"]
     questions = [Question(qid, asks[qid % 8], {names[qid % 8]}) for qid in range(16)]
-    monkeypatch.setattr(training, "corpus_vectors", lambda corpora: (questions, names, vectors))
+    monkeypatch.setattr(training, "corpus_vectors", lambda corpora, leave_out=frozenset(): (questions, names, vectors))
     report = training.train(tmp_path / "corpora", tmp_path / "adapter", epochs=1, batch=4)
     assert report["train_questions"] == 8 and report["heldout_questions"] == 8
     assert json.loads((tmp_path / "adapter" / "training.json").read_text())["heldout_dense_after"]

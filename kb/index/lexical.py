@@ -36,16 +36,24 @@ BM25_PARAMS = {"k1": 1.2, "b": 0.75, "method": "lucene"}
 
 
 def index_text(chunk: Chunk, title: str | None = None) -> str:
-    """What is indexed (and embedded) for a chunk: its title, section and text. Its question keys are
-    not: each is a vector entry of its own, read as evidence about the chunk (kb.search.fusion.key_evidence),
-    so that keyed chunks do not outrank unkeyed ones by lay wording in BM25 or in their text vector."""
+    """What a chunk's own vector embeds: its title, section and text. Its question keys are vector
+    entries of their own, read as evidence about the chunk (kb.search.fusion.key_evidence): in its
+    vector they would make a keyed chunk closer to every lay question than an unkeyed one."""
     title = chunk.meta.get("title", "") if title is None else title
     head = " ".join(p for p in (title, chunk.section) if p)
     return "\n".join(p for p in (head, chunk.text) if p)
 
 
+def lexical_text(chunk: Chunk, title: str | None = None) -> str:
+    """What BM25 indexes for a chunk: its own text and its question keys' words. A key's words
+    count only where the question shares them (IDF keeps a common word from lifting every keyed
+    chunk); the keys' similarity is weighed separately in the fusion and the re-ranking."""
+    keys = [str(k) for k in chunk.meta.get("keys") or []]
+    return "\n".join([index_text(chunk, title), *keys])
+
+
 def chunk_tokens(chunk: Chunk, title: str | None = None) -> list[str]:
-    return tokenize(index_text(chunk, title))
+    return tokenize(lexical_text(chunk, title))
 
 
 class LexicalIndex:
