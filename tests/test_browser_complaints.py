@@ -7,17 +7,13 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import pytest
+from _browser_support import ANSWER_TIMEOUT, CHROMIUM, browser  # noqa: F401 - browser is a fixture
 
 from ui.demo_site import PASSWORD, build_site, serve
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
-ANSWER_TIMEOUT = 90_000
 # the demo procedure's departments, with a first response due a second after receipt so the test
 # sees a complaint become overdue without waiting a day
 RULES = """ticket_prefix: TS
@@ -49,16 +45,6 @@ def site(tmp_path_factory):
     env = {"CITEDESK_COMPLAINT_RULES": str(rules), "CITEDESK_OFFLINE_PACK_URL": "file:///S:/citedesk/index.html"}
     with serve(data_dir, env=env) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser(site):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 def page_for(browser, base: str, username: str, errors: list[str]):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from _browser_support import ARGS, CHROMIUM, Watched, ask, sign_in
+from _browser_support import CHROMIUM, Watched, ask, browser, sign_in  # noqa: F401 - browser is a fixture
 
 from ui.demo_site import build_site, free_port, serve
 
@@ -29,16 +29,6 @@ def site(tmp_path_factory):
            "CITEDESK_LLM_TIMEOUT": "5", "CITEDESK_OFFLINE_PACK_URL": PACK_URL}
     with serve(data_dir, env=env) as base:
         yield base
-
-
-@pytest.fixture(scope="module")
-def browser(site):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ their explanation, and the full HTML report opens in the UI's language."""
 from __future__ import annotations
 
 import pytest
-from _browser_support import ARGS, CHROMIUM, Watched, sign_in
+from _browser_support import CHROMIUM, Watched, browser, sign_in  # noqa: F401 - browser is a fixture
 from test_report import first_run, second_run
 
 from evals.report import compare, run_report_dir, write_report
@@ -33,16 +33,6 @@ def site(tmp_path_factory):
     write_report(now, run_report_dir(data_dir, run_id), compare(now, before), [before, now])
     with serve(data_dir) as base:
         yield base, run_id
-
-
-@pytest.fixture(scope="module")
-def browser(site):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS, headless=True)
-        yield b
-        b.close()
 
 
 @pytest.fixture
