@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from evals.fitting import fit_logistic
-from evals.metrics import source_matches
+from evals.metrics import reliability, source_matches
 from evals.qaset import load_qaset
 from kb.answer.evidence import load_models
 from kb.answer.pipeline import Answerer
@@ -106,16 +106,6 @@ def left_out(x: np.ndarray, target: np.ndarray, groups: np.ndarray) -> np.ndarra
         w = fit_logistic(x[~out], target[~out])
         pred[out] = 1 / (1 + np.exp(-(w[0] + x[out] @ w[1:])))
     return pred
-
-
-def reliability(pred: np.ndarray, y: np.ndarray, bins=(0, 0.2, 0.4, 0.6, 0.8, 1.0001)) -> list[dict]:
-    out = []
-    for lo, hi in zip(bins[:-1], bins[1:], strict=True):
-        m = (pred >= lo) & (pred < hi)
-        if m.any():
-            out.append({"bin": f"{lo:.1f}-{min(hi, 1):.1f}", "n": int(m.sum()),
-                        "predicted": round(float(pred[m].mean()), 3), "observed": round(float(y[m].mean()), 3)})
-    return out
 
 
 def tradeoff(rows: list[dict], conf: np.ndarray, thresholds=(0.3, 0.4, 0.5, 0.6, 0.7)) -> list[dict]:

@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from evals.fitting import fit_logistic
+from evals.metrics import reliability
 from kb.answer.evidence import EvidenceModels
 
 MIN_CLASS = 5
@@ -77,16 +78,9 @@ def recalibrate(models: EvidenceModels, outcomes: list[Outcome], source: str) ->
     return new, fitted
 
 
-def reliability(models: EvidenceModels, outcomes: list[Outcome], edges=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0001)) -> list[dict]:
-    conf = np.array([models.confidence(o.features) for o in outcomes])
-    right = np.array([o.cited_right for o in outcomes])
-    out = []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        m = (conf >= lo) & (conf < hi)
-        if m.any():
-            out.append({"bin": f"{lo:.1f}–{min(hi, 1.0):.1f}", "replies": int(m.sum()),
-                        "confidence": round(float(conf[m].mean()), 3), "cited_right": round(float(right[m].mean()), 3)})
-    return out
+def curve(models: EvidenceModels, outcomes: list[Outcome]) -> list[dict]:
+    """The reliability curve of the models' confidence on the outcomes (evals.metrics.reliability)."""
+    return reliability([models.confidence(o.features) for o in outcomes], [o.cited_right for o in outcomes])
 
 
 def abstention(models: EvidenceModels, outcomes: list[Outcome], threshold: float) -> dict[str, Any]:
@@ -139,8 +133,8 @@ def calibrate(answerer: Any, models: EvidenceModels, items: list[tuple[str, bool
     new, fitted = recalibrate(models, outcomes, source)
     report = {
         "items": len(outcomes), "fitted": fitted,
-        "before": {"reliability": reliability(models, outcomes), **abstention(models, outcomes, models.threshold)},
-        "after": {"reliability": reliability(new, outcomes), **abstention(new, outcomes, new.threshold)},
+        "before": {"reliability": curve(models, outcomes), **abstention(models, outcomes, models.threshold)},
+        "after": {"reliability": curve(new, outcomes), **abstention(new, outcomes, new.threshold)},
     }
     if data_dir is not None:
         report["written"] = str(write_models(new, data_dir))

@@ -233,3 +233,16 @@ def percentile(values: Sequence[float], q: float) -> float | None:
 def mean(values: Sequence[float | None]) -> float | None:
     vals = [v for v in values if v is not None]
     return sum(vals) / len(vals) if vals else None
+
+
+def reliability(pred: Sequence[float], y: Sequence[bool], bins=(0, 0.2, 0.4, 0.6, 0.8, 1.0001)) -> list[dict]:
+    """A reliability curve: per bin of predicted probability, how many predictions, their mean and
+    the share that came true (for a reply's confidence: the share citing a right source)."""
+    pred, y = np.asarray(pred, dtype=float), np.asarray(y, dtype=float)
+    out = []
+    for lo, hi in zip(bins[:-1], bins[1:], strict=True):
+        m = (pred >= lo) & (pred < hi)
+        if m.any():
+            out.append({"bin": f"{lo:.1f}-{min(hi, 1):.1f}", "n": int(m.sum()),
+                        "predicted": round(float(pred[m].mean()), 3), "observed": round(float(y[m].mean()), 3)})
+    return out

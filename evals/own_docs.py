@@ -21,6 +21,7 @@ and the reliability of the confidence. Results go to stdout as JSON (and `--out 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 import time
@@ -28,9 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from evals.lecoqa import Question
+from evals.metrics import reliability
 from evals.own_docs_split import Split, unseen_split
 from evals.qaset import load_qaset
 from kb.settings import Settings
@@ -71,7 +71,7 @@ def build(target: Path, split: Split, base: Path | None, bundles: str | None) ->
         shutil.copytree(base, target, ignore=shutil.ignore_patterns("*.lock", "records*"))
     with KnowledgeBase.open(settings_for(target, bundles), writer=True) as kb:
         for doc, chunks in split.documents:
-            kb.upsert_document(doc, [c.__class__(**c.__dict__) for c in chunks])
+            kb.upsert_document(doc, [dataclasses.replace(c) for c in chunks])
 
 
 def ask_all(data_dir: Path, bundles: str | None, questions: list[Question], unanswerable: list[str]) -> list[Row]:
@@ -94,17 +94,6 @@ def ask_all(data_dir: Path, bundles: str | None, questions: list[Question], unan
     return rows
 
 
-def reliability(conf: np.ndarray, right: np.ndarray, edges=(0.0, 0.2, 0.4, 0.6, 0.8, 1.0001)) -> list[dict]:
-    """Per confidence bin: how many replies, their mean confidence, the share citing a right article."""
-    out = []
-    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
-        m = (conf >= lo) & (conf < hi)
-        if m.any():
-            out.append({"bin": f"{lo:.1f}–{min(hi, 1.0):.1f}", "replies": int(m.sum()),
-                        "confidence": round(float(conf[m].mean()), 3), "cited_right": round(float(right[m].mean()), 3)})
-    return out
-
-
 def summarise(rows: list[Row]) -> dict[str, Any]:
     ans = [r for r in rows if r.answerable]
     una = [r for r in rows if not r.answerable]
@@ -123,7 +112,7 @@ def summarise(rows: list[Row]) -> dict[str, Any]:
         "replies_cited_right": round(sum(r.cited_right for r in replies) / max(1, len(replies)), 3),
         "confident_replies": len(confident),
         "confident_cited_right": round(sum(r.cited_right for r in confident) / len(confident), 3) if confident else None,
-        "reliability": reliability(np.array([r.confidence for r in replies]), np.array([r.cited_right for r in replies])),
+        "reliability": reliability([r.confidence for r in replies], [r.cited_right for r in replies]),
     }
 
 

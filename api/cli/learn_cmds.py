@@ -135,7 +135,7 @@ def calibrate_cmd(qaset, dry_run, as_json, data_dir):
         r = report[label]
         click.echo(f"  {label}: answerable abstained {r['answerable_abstained']}, unanswerable abstained {r['unanswerable_abstained']}")
         for b in r["reliability"]:
-            click.echo(f"    confidence {b['bin']}: {b['replies']} replies, mean {b['confidence']:.2f}, cite a right source {b['cited_right']:.2f}")
+            click.echo(f"    confidence {b['bin']}: {b['n']} replies, mean {b['predicted']:.2f}, cite a right source {b['observed']:.2f}")
     click.echo(f"  written: {report['written']}" if "written" in report else "  (dry run: nothing written)")
 
 
