@@ -193,7 +193,7 @@ def collect(kb, questions: list[Question], n: int = 50) -> list[dict[str, Any]]:
     """Per question: candidate sections with dense and BM25 scores (both computed for every candidate)."""
     rows = []
     for q in questions:
-        chunks, d, b, cand = kb.retriever.candidates(q.question, n, n)
+        chunks, d, b, cand, _ = kb.retriever.candidates(q.question, n, n)
         rows.append(
             {
                 "qid": q.qid,

@@ -83,7 +83,7 @@ def test_a_clearly_relevant_chunk_outscores_an_irrelevant_one(kb):
 
 def test_an_answer_only_bm25_finds_and_one_only_dense_finds_both_appear(kb):
     q = "ZX0931 别人偷偷刷了我的卡咋办"
-    chunks, d, b, cand = kb.retriever.candidates(q, 40, 40)
+    chunks, d, b, cand, _ = kb.retriever.candidates(q, 40, 40)
     by_text = {chunks[c].text: (d[i], b[i]) for i, c in enumerate(cand)}
     code = next(t for t in by_text if "ZX0931" in t)
     stolen = next(t for t in by_text if "盗用" in t)
@@ -105,7 +105,7 @@ def test_lay_words_reach_the_legal_wording_through_the_expansion(kb, monkeypatch
     q = "信用卡被盗刷了怎么办"  # the chunk says 银行卡 / 持卡人 / 盗用, never 信用卡 or 盗刷
 
     def bm25_of_card_chunk():
-        chunks, d, b, cand = kb.retriever.candidates(q, 40, 40)
+        chunks, d, b, cand, _ = kb.retriever.candidates(q, 40, 40)
         return next(b[i] for i, c in enumerate(cand) if chunks[c].text.startswith("持卡人发现银行卡被他人盗用"))
 
     monkeypatch.setattr(retrieval, "EXPANSION_WEIGHT", 0.0)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from kb.search.rerank import log_odds
 from kb.search.weights import load_key_weights, load_weights
 
 FUSION_FEATURES = (
@@ -77,6 +78,5 @@ def key_evidence(fused: np.ndarray, key: np.ndarray, key_weights: tuple[float, f
     excess = np.maximum(np.asarray(key, dtype=np.float64) - floor, 0.0)
     if len(fused) == 0 or weight <= 0 or not excess.any():
         return fused
-    p = np.clip(fused, 1e-9, 1 - 1e-9)
-    z = np.log(p / (1 - p)) + weight * excess
+    z = log_odds(fused) + weight * excess
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50, 50)))

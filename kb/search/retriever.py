@@ -122,22 +122,10 @@ class HybridRetriever:
         n_lexical: int = LEXICAL_N,
         allowed: set[str] | None = None,
         qvec: np.ndarray | None = None,
-    ) -> tuple[dict[str, Chunk], np.ndarray, np.ndarray, list[str]]:
-        """Candidate chunks with the dense similarity of their own text and their BM25 score (both
-        computed for all); `qvec` is the question's search vector when the caller has it already."""
-        chunks, d, b, cand, _ = self.signals(query, n_dense, n_lexical, allowed, qvec)
-        return chunks, d, b, cand
-
-    def signals(
-        self,
-        query: str | Question,
-        n_dense: int = DENSE_N,
-        n_lexical: int = LEXICAL_N,
-        allowed: set[str] | None = None,
-        qvec: np.ndarray | None = None,
     ) -> tuple[dict[str, Chunk], np.ndarray, np.ndarray, list[str], np.ndarray]:
-        """(chunks, dense, bm25, candidate ids, key similarity). The dense signal is the question's
-        similarity to the chunk's own text, for every candidate. The key similarity is the best of
+        """Candidate chunks with their signals, both computed for all: (chunks, dense, bm25, candidate
+        ids, key similarity); `qvec` is the question's search vector when the caller has it already.
+        The dense signal is the question's similarity to the chunk's own text. The key similarity is the best of
         its question keys among the nearest vector entries, and −1 for a chunk without a key there:
         a key is evidence about its chunk (kb.search.fusion.key_evidence), not a rival text."""
         q = self.question(query)
@@ -193,7 +181,7 @@ class HybridRetriever:
         if restrict is not None:
             n_d = min(n_d * max(2, math.ceil(len(docs) / max(1, len(allowed)))), 2000)
         qvec = self.query_encoder([q.simplified])[0]
-        chunks, d, b, cand, key = self.signals(q, n_d, n_l, restrict, qvec=qvec)
+        chunks, d, b, cand, key = self.candidates(q, n_d, n_l, restrict, qvec=qvec)
         if not cand:
             if svec is not None:
                 svec.result()
