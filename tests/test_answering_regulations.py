@@ -99,14 +99,13 @@ def test_confidence_is_calibrated_on_the_regulations_set(regulations):
 
 @pytest.mark.slow
 def test_the_seven_sets_meet_the_targets_for_cited_answers_and_abstention(every_set):
-    # measured 2026-12-07: 385 of 432 answerable questions cite the right article (89.1%; 93.3%
-    # before question keys became evidence rather than rival texts and replies were limited to
-    # three sources — fairness to a company's unkeyed documents and replies an agent can send, at
-    # this in-sample cost; docs/benchmarks.md). Gated on the pooled questions: per set it is 83.3% to
-    # 91.7%, and with 60 questions one reply is 1.7 points.
+    # measured 2026-12-07: 397 of 432 answerable questions cite the right article (91.9%; 93.3%
+    # before question keys became evidence rather than rival texts — fairness to a company's
+    # unkeyed documents, at this in-sample cost; docs/benchmarks.md). Gated on the pooled questions:
+    # per set it is 86.7% to 95.0%, and with 60 questions one reply is 1.7 points.
     pooled = [row for rows in every_set.values() for row in rows]
     cited_right, answerable_abstained, unanswerable_abstained = _rates(pooled)
-    assert cited_right >= 0.87
+    assert cited_right >= 0.90
     assert answerable_abstained <= 0.05
     assert unanswerable_abstained >= 0.80
     for name, rows in every_set.items():

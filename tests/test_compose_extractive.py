@@ -236,3 +236,25 @@ def test_a_source_in_the_statutes_words_for_the_customers_lay_words_can_join(com
     assert second.plain == 0.0 and second.shares_word
     text, cites = reply(composer, question, [joint, manner])
     assert [c.chunk_id for c in cites] == ["c7", "c8"] and "[2]" in text
+
+
+def test_a_supporting_quote_comes_from_another_source_before_more_of_the_first():
+    # the first source's next sentence scores higher, but when that source is the wrong article a
+    # second sentence of it repeats the mistake: the reply's supporting quotes are other sources'
+    # best sentences first, a further sentence of the first source only while there is room
+    from kb.answer.composer import SUPPORT_CHARS, Candidate, _brief
+
+    first = hit(1, "甲" * 10, 0.9)
+    others = [hit(n, "乙" * 10, 0.5) for n in (2, 3)]
+    hits = [first, *others]
+    said = [
+        (Candidate(0, 0, "第一句" + "甲" * 60 + "。", score=0.90), [1]),
+        (Candidate(0, 1, "第二句" + "甲" * (SUPPORT_CHARS - 20) + "。", score=0.88), [1]),
+        (Candidate(1, 0, "另一条" + "乙" * 40 + "。", score=0.80), [2]),
+        (Candidate(2, 0, "第三条" + "丙" * 40 + "。", score=0.70), [3]),
+    ]
+    kept = [c.text[:3] for c, _ in _brief(said, hits)]
+    assert kept == ["第一句", "另一条", "第三条"]  # both other sources, in their order; the long second sentence left out
+    # a long quote of a source not yet quoted still joins on its own budget
+    said[2] = (Candidate(1, 0, "另一条" + "乙" * (SUPPORT_CHARS - 10) + "。", score=0.80), [2])
+    assert [c.text[:3] for c, _ in _brief(said, hits)] == ["第一句", "另一条", "第三条"]
