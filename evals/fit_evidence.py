@@ -90,26 +90,34 @@ def scores(rows: list[dict], p_answerable: np.ndarray, threshold: float) -> dict
     }
 
 
-def fit(rows: list[dict], threshold: float = THRESHOLD) -> dict:
+def fit(rows: list[dict], threshold: float = THRESHOLD, answerable_groups: set[str] | None = None) -> dict:
+    """Both models on all rows, and each group scored by a fit without it. The answerability model
+    learns only from `answerable_groups` (default: every group): a corpus whose questions are all
+    answerable teaches it nothing about questions a knowledge base cannot answer, only to answer
+    more; a group outside them is scored by the fit on all of them (it is held out as it is)."""
     x = np.array([r["features"] for r in rows])
     ans = np.array([r["answerable"] for r in rows], dtype=float)
     right = np.array([r["correct"] for r in rows], dtype=float)
     groups = np.array([r["set"] for r in rows])
     names = list(dict.fromkeys(groups))
-    report: dict = {"groups": {}, "left_out": {}}
+    taught = np.isin(groups, sorted(answerable_groups)) if answerable_groups else np.ones(len(rows), dtype=bool)
+    if not taught.any():
+        raise ValueError(f"no rows of the groups {sorted(answerable_groups or [])} to fit the answerability model on")
+    report: dict = {"groups": {}, "left_out": {}, "answerable_from": sorted(set(groups[taught]))}
+    wa_all = fit_logistic(x[taught], ans[taught])
     pa_out, pc_out = np.zeros(len(rows)), np.zeros(len(rows))
     for g in names:
         out = groups == g
-        wa, wc = fit_logistic(x[~out], ans[~out]), fit_logistic(x[~out], right[~out])
+        wa = fit_logistic(x[taught & ~out], ans[taught & ~out]) if (taught & out).any() else wa_all
+        wc = fit_logistic(x[~out], right[~out])
         pa_out[out], pc_out[out] = _predict(wa, x[out]), _predict(wc, x[out])
         sub = [r for r, o in zip(rows, out, strict=True) if o]
         report["groups"][g] = len(sub)
         report["left_out"][g] = {**scores(sub, pa_out[out], threshold),
                                  "confidence_reliability": reliability(pc_out[out], right[out])}
     report["left_out_pooled"] = {**scores(rows, pa_out, threshold), "confidence_reliability": reliability(pc_out, right)}
-    wa, wc = fit_logistic(x, ans), fit_logistic(x, right)
-    report["answerable_weights"] = [round(float(v), 3) for v in wa]
-    report["confidence_weights"] = [round(float(v), 3) for v in wc]
+    report["answerable_weights"] = [round(float(v), 3) for v in wa_all]
+    report["confidence_weights"] = [round(float(v), 3) for v in fit_logistic(x, right)]
     return report
 
 
@@ -126,14 +134,24 @@ def write(report: dict, threshold: float, answerable_too: bool = False) -> None:
     data["features"] = list(EVIDENCE_FEATURES)
     data["confidence"] = {"weights": report["confidence_weights"]}
     data["fitted"] = {
-        "by": "python -m evals.fit_evidence (evals.fitting.fit_logistic; each corpus left out in turn)",
+        "by": "python -m evals.fit_evidence --write"
+              + (" --answerable-too --answerable-from " + ",".join(report["answerable_from"]) if answerable_too else "")
+              + f" --threshold {threshold} (evals.fitting.fit_logistic; each corpus left out in turn)",
         "date": date.today().isoformat(),
         "data": "three corpora: the seven regulations sets over the 13 statutes, the demo set over the demo "
                 "knowledge base, LeCoQA's tuning laws over their articles alone "
-                + json.dumps(report["groups"], ensure_ascii=False),
+                + json.dumps(report["groups"], ensure_ascii=False)
+                + ("; the answerability model from " + ", ".join(report["answerable_from"]) if answerable_too else
+                   "; the answerability model kept"),
         "held_out": f"each corpus scored by weights fitted without it, pooled at threshold {threshold}: cited right "
                     f"{pooled['cited_right']}, answerable abstained {pooled['answerable_abstained']}, unanswerable "
-                    f"abstained {pooled['unanswerable_abstained']} (per corpus: docs/benchmarks.md)",
+                    f"abstained {pooled['unanswerable_abstained']}; per corpus "
+                    + json.dumps({g: {k: v for k, v in d.items() if k != "confidence_reliability"}
+                                  for g, d in report["left_out"].items()}, ensure_ascii=False)
+                    + "; replies at confidence >= 0.8 citing a right source, per corpus "
+                    + json.dumps({g: next((b["observed"] for b in d["confidence_reliability"] if b["bin"] == "0.8-1.0"), None)
+                                  for g, d in report["left_out"].items()})
+                    + " (docs/benchmarks.md)",
     }
     tmp = MODELS_FILE.with_suffix(".json.tmp")
     tmp.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
@@ -145,6 +163,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--demo-dir", type=Path, required=True)
     ap.add_argument("--statutes-dir", type=Path, help="the 13 statutes with the seed regulation (default: the demo dir)")
     ap.add_argument("--answerable-too", action="store_true", help="with --write, replace the answerability model too")
+    ap.add_argument("--answerable-from", default=None,
+                    help="groups the answerability model learns from, comma-separated (default: all): statutes,demo")
     ap.add_argument("--corpora", type=Path, default=ROOT.parent / "shared" / "corpora")
     ap.add_argument("--work", type=Path, default=ROOT / "data" / "bench" / "fit-evidence")
     ap.add_argument("--rows", type=Path, help="reuse (or write) the collected rows here")
@@ -163,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
         rows += split_rows(target, split, "lecoqa-tuning")
         if args.rows:
             args.rows.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
-    report = fit(rows, args.threshold)
+    report = fit(rows, args.threshold, set(args.answerable_from.split(",")) if args.answerable_from else None)
     print(json.dumps(report, ensure_ascii=False, indent=1))
     if args.write:
         write(report, args.threshold, args.answerable_too)
