@@ -36,7 +36,7 @@ from evals.qaset import load_qaset
 from kb.answer.evidence import EVIDENCE_FEATURES, MODELS_FILE
 
 ROOT = Path(__file__).resolve().parent.parent
-THRESHOLD = 0.7
+THRESHOLD = 0.65  # the shipped threshold (docs/answers.md, "Refitted 2026-12-07")
 
 
 RULED = {"account_lookup", "no_company_source", "out_of_scope"}  # a rule decides these, not the models
