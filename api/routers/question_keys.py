@@ -12,21 +12,19 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.dataclasses import dataclass
 
 from api.deps import MAX_ID, KBDep, RecordsDep, RowId, TrainerUser, WritesDep
 from kb.errors import NotFoundError, ValidationError
+from kb.index.added_keys import AddedKey
 
 router = APIRouter(prefix="/api/question-keys", tags=["question keys"])
 
 
-class KeyOut(BaseModel):
-    doc_id: str
-    section: str
-    chunk_id: str
-    question: str
-    origin: str
-    added_by: str = ""
-    added_at: str = ""
+@dataclass(frozen=True)
+class KeyOut(AddedKey):
+    """A stored key (kb.index.added_keys.AddedKey) with its document's title."""
+
     title: str = ""
 
 
