@@ -95,16 +95,25 @@ def lecoqa_documents(corpora_dir: Path) -> tuple[list[Question], list[tuple[Docu
             articles[name] = text
     laws: dict[str, list[tuple[str, str]]] = {}
     for name, text in articles.items():
-        m = _LAW.match(name)
-        law = m.group(1) if m else name
-        laws.setdefault(law, []).append((name, text))
+        laws.setdefault(law_of(name), []).append((name, text))
+    return questions, law_documents(laws, "lecoqa:")
+
+
+def law_of(article: str) -> str:
+    """"中华人民共和国民法典第六百七十条" → "中华人民共和国民法典"."""
+    m = _LAW.match(article)
+    return m.group(1) if m else article
+
+
+def law_documents(laws: dict[str, list[tuple[str, str]]], source_prefix: str) -> list[tuple[Document, list[Chunk]]]:
+    """One document per law (source `<prefix><law>`), one chunk per (article name, text)."""
     out = []
     for law, arts in sorted(laws.items()):
-        doc_id = make_doc_id(f"lecoqa:{law}")
-        doc = Document(doc_id, law, "regulation", f"lecoqa:{law}", "\n".join(t for _, t in arts), {})
+        doc_id = make_doc_id(f"{source_prefix}{law}")
+        doc = Document(doc_id, law, "regulation", f"{source_prefix}{law}", "\n".join(t for _, t in arts), {})
         chunks = [Chunk(make_chunk_id(doc_id, t, n), doc_id, t, section=n) for n, t in arts]
         out.append((doc, chunks))
-    return questions, out
+    return out
 
 
 def corpus(corpora_dir: Path, limit: int | None = None) -> tuple[list[Question], list[tuple[Document, list[Chunk]]]]:

@@ -20,17 +20,10 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from evals.lecoqa import Question, load_lecoqa, regulation_title
-from kb.types import Chunk, Document, make_chunk_id, make_doc_id
+from evals.lecoqa import Question, law_documents, law_of, load_lecoqa, regulation_title
+from kb.types import Chunk, Document
 
-_LAW = re.compile(r"^(.*?)(第[零〇一二三四五六七八九十百千]+条(?:之[一二三四五六七八九十]+)?)$")
 SOURCE_PREFIX = "own-docs:"
-
-
-def law_of(article: str) -> str:
-    """"中华人民共和国民法典第六百七十条" → "中华人民共和国民法典"."""
-    m = _LAW.match(article)
-    return m.group(1) if m else article
 
 
 def normalised_law(name: str) -> str:
@@ -85,13 +78,7 @@ def _split(corpora: Path, unseen: bool) -> Split:
         if normalised_law(law) not in bundled and is_unseen(law, bundled) == unseen:
             laws.setdefault(law, []).append((name, text))
     mine = [q for q in questions if q.gold and all(law_of(g) in laws for g in q.gold)]
-    documents = []
-    for law, arts in sorted(laws.items()):
-        doc_id = make_doc_id(f"{SOURCE_PREFIX}{law}")
-        doc = Document(doc_id, law, "regulation", f"{SOURCE_PREFIX}{law}", "\n".join(t for _, t in arts), {})
-        chunks = [Chunk(make_chunk_id(doc_id, t, n), doc_id, t, section=n) for n, t in arts]
-        documents.append((doc, chunks))
-    return Split(sorted(laws), mine, documents)
+    return Split(sorted(laws), mine, law_documents(laws, SOURCE_PREFIX))
 
 
 def unseen_article_names(corpora: Path) -> set[str]:
