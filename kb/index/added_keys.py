@@ -46,8 +46,13 @@ class AddedKey:
         return dataclasses.asdict(self)
 
 
+def origin_kind(origin: str) -> str:
+    """"accepted:12" → "accepted"."""
+    return origin.split(":", 1)[0]
+
+
 def check_origin(origin: str) -> str:
-    kind = origin.split(":", 1)[0]
+    kind = origin_kind(origin)
     if kind not in ORIGIN_KINDS or ":" not in origin or not origin.split(":", 1)[1].strip():
         raise ValidationError(f"a key's origin looks like <kind>:<what>, kind one of {', '.join(ORIGIN_KINDS)}; got {origin!r}")
     return origin

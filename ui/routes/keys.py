@@ -9,14 +9,11 @@ from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from kb.errors import CiteDeskError
+from kb.index.added_keys import origin_kind
 from kb.keys import list_keys
 from ui.routes.common import KBDep, RecordsDep, guard, guard_form, render
 
 router = APIRouter(prefix="/trainer")
-
-
-def origin_kind(origin: str) -> str:
-    return origin.split(":", 1)[0]
 
 
 @router.get("/keys", response_class=HTMLResponse)
