@@ -56,7 +56,8 @@ def platt(scores: list[float], targets: list[bool]) -> tuple[float, float]:
 
 
 def _scaled(weights: tuple[float, ...], a: float, b: float) -> tuple[float, ...]:
-    return (round(a + b * weights[0], 4), *[round(b * w, 4) for w in weights[1:]])
+    # not rounded: with a small b, weights rounded to a few decimals would reorder close replies
+    return (float(a + b * weights[0]), *[float(b * w) for w in weights[1:]])
 
 
 def recalibrate(models: EvidenceModels, outcomes: list[Outcome], source: str) -> tuple[EvidenceModels, dict[str, Any]]:
