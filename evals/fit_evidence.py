@@ -8,19 +8,26 @@ Three corpora, each a group that is left out in turn:
 * ``demo``: the demo set over the demo knowledge base (the demo company's documents);
 * ``lecoqa-tuning``: LeCoQA's questions on its *tuning* laws (evals/own_docs_split.tuning_split:
   neither bundled nor unseen) over a knowledge base of those laws alone — documents with no keys,
-  no lexicon entries and no sets written for them, as a company's own are.
+  no lexicon entries and no sets written for them, as a company's own are;
+* ``lecoqa-tuning-mixed`` (with --tuning-mixed): the same questions over those laws added to a copy
+  of the demo knowledge base, unkeyed documents beside the keyed statutes and the demo company's
+  documents: how a company's own documents are usually deployed.
 
 The unseen laws of `citedesk bench own-docs` are never used here. Each question is asked with
 abstention off; its features, whether it is answerable and whether the reply cites a right source
 are the rows. Both models are logistic regressions (evals.fitting.fit_logistic) on all rows; the
-report gives, per group, the scores of a fit made without that group (how the models do on a
-corpus they never saw), and --write replaces the confidence model in the models file, with that
-report as its held-out record (--answerable-too: the answerability model as well).
+report gives, per group, the scores of fits made without it (how the models do on a corpus they
+never saw), and --write replaces the confidence model in the models file, with that report as its
+held-out record (--answerable-too: the answerability model as well). What a fit leaves out is a
+row's *unit*: its group, except for LeCoQA's rows, whose unit is one half of the tuning laws (by a
+hash of the law's name) in both configurations at once, so that no question is scored by a fit
+that saw it asked over another knowledge base.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 from datetime import date
 from pathlib import Path
@@ -31,6 +38,7 @@ from evals.bench_answers import reliability
 from evals.fitting import fit_logistic
 from evals.metrics import source_matches
 from evals.own_docs import build, settings_for
+from evals.lecoqa import law_of
 from evals.own_docs_split import Split, tuning_split
 from evals.qaset import load_qaset
 from kb.answer.evidence import EVIDENCE_FEATURES, MODELS_FILE
@@ -68,10 +76,16 @@ def set_items(paths: list[Path]) -> list[tuple[str, str, bool, object]]:
             for p in paths for it in load_qaset(p).items]
 
 
+def law_half(law: str) -> str:
+    """The unit a LeCoQA row is left out with: one of two halves of the laws, fixed by the name."""
+    return f"lecoqa-laws-{hashlib.sha256(law.encode('utf-8')).digest()[0] % 2}"
+
+
 def split_rows(data_dir: Path, split: Split, group: str) -> list[dict]:
-    """Rows for LeCoQA questions (right = a gold article cited)."""
+    """Rows for LeCoQA questions (right = a gold article cited), each with its law's half as its unit."""
     items = [(f"lecoqa-{q.qid}", q.question, True, lambda c, gold=q.gold: c.section in gold) for q in split.questions]
-    return rows_for(data_dir, items, group)
+    unit = {f"lecoqa-{q.qid}": law_half(min(law_of(g) for g in q.gold)) for q in split.questions}
+    return [{**r, "unit": unit[r["id"]]} for r in rows_for(data_dir, items, group)]
 
 
 def _predict(w: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -91,14 +105,16 @@ def scores(rows: list[dict], p_answerable: np.ndarray, threshold: float) -> dict
 
 
 def fit(rows: list[dict], threshold: float = THRESHOLD, answerable_groups: set[str] | None = None) -> dict:
-    """Both models on all rows, and each group scored by a fit without it. The answerability model
-    learns only from `answerable_groups` (default: every group): a corpus whose questions are all
-    answerable teaches it nothing about questions a knowledge base cannot answer, only to answer
-    more; a group outside them is scored by the fit on all of them (it is held out as it is)."""
+    """Both models on all rows, and each group scored by fits without it: every row is predicted by
+    a fit made without its unit (`unit`, else its group). The answerability model learns only from
+    `answerable_groups` (default: every group): a corpus whose questions are all answerable teaches
+    it nothing about questions a knowledge base cannot answer, only to answer more; a group outside
+    them is scored by the fit on all of them (it is held out as it is)."""
     x = np.array([r["features"] for r in rows])
     ans = np.array([r["answerable"] for r in rows], dtype=float)
     right = np.array([r["correct"] for r in rows], dtype=float)
     groups = np.array([r["set"] for r in rows])
+    units = np.array([r.get("unit", r["set"]) for r in rows])
     names = list(dict.fromkeys(groups))
     taught = np.isin(groups, sorted(answerable_groups)) if answerable_groups else np.ones(len(rows), dtype=bool)
     if not taught.any():
@@ -106,11 +122,13 @@ def fit(rows: list[dict], threshold: float = THRESHOLD, answerable_groups: set[s
     report: dict = {"groups": {}, "left_out": {}, "answerable_from": sorted(set(groups[taught]))}
     wa_all = fit_logistic(x[taught], ans[taught])
     pa_out, pc_out = np.zeros(len(rows)), np.zeros(len(rows))
-    for g in names:
-        out = groups == g
+    for u in dict.fromkeys(units):
+        out = units == u
         wa = fit_logistic(x[taught & ~out], ans[taught & ~out]) if (taught & out).any() else wa_all
         wc = fit_logistic(x[~out], right[~out])
         pa_out[out], pc_out[out] = _predict(wa, x[out]), _predict(wc, x[out])
+    for g in names:
+        out = groups == g
         sub = [r for r, o in zip(rows, out, strict=True) if o]
         report["groups"][g] = len(sub)
         report["left_out"][g] = {**scores(sub, pa_out[out], threshold),
@@ -135,15 +153,19 @@ def write(report: dict, threshold: float, answerable_too: bool = False) -> None:
     data["confidence"] = {"weights": report["confidence_weights"]}
     data["fitted"] = {
         "by": "python -m evals.fit_evidence --write"
+              + (" --tuning-mixed" if "lecoqa-tuning-mixed" in report["groups"] else "")
               + (" --answerable-too --answerable-from " + ",".join(report["answerable_from"]) if answerable_too else "")
               + f" --threshold {threshold} (evals.fitting.fit_logistic; each corpus left out in turn)",
         "date": date.today().isoformat(),
-        "data": "three corpora: the seven regulations sets over the 13 statutes, the demo set over the demo "
-                "knowledge base, LeCoQA's tuning laws over their articles alone "
+        "data": "the seven regulations sets over the 13 statutes, the demo set over the demo knowledge base, "
+                "LeCoQA's tuning laws over their articles alone"
+                + (" and beside the demo knowledge base" if "lecoqa-tuning-mixed" in report["groups"] else "")
+                + "; LeCoQA rows left out by halves of the laws in every configuration at once "
                 + json.dumps(report["groups"], ensure_ascii=False)
                 + ("; the answerability model from " + ", ".join(report["answerable_from"]) if answerable_too else
-                   "; the answerability model kept"),
-        "held_out": f"each corpus scored by weights fitted without it, pooled at threshold {threshold}: cited right "
+                   "; the answerability model kept (the abstention figures below are of a refit on these rows)"),
+        "held_out": f"each corpus scored by weights fitted without it (LeCoQA: without its half of the laws), pooled at "
+                    f"threshold {threshold}: cited right "
                     f"{pooled['cited_right']}, answerable abstained {pooled['answerable_abstained']}, unanswerable "
                     f"abstained {pooled['unanswerable_abstained']}; per corpus "
                     + json.dumps({g: {k: v for k, v in d.items() if k != "confidence_reliability"}
@@ -168,6 +190,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--corpora", type=Path, default=ROOT.parent / "shared" / "corpora")
     ap.add_argument("--work", type=Path, default=ROOT / "data" / "bench" / "fit-evidence")
     ap.add_argument("--rows", type=Path, help="reuse (or write) the collected rows here")
+    ap.add_argument("--tuning-mixed", action="store_true",
+                    help="also the tuning laws' questions over their articles added to a copy of the demo knowledge base")
     ap.add_argument("--threshold", type=float, default=THRESHOLD)
     ap.add_argument("--write", action="store_true", help="replace kb/answer/evidence_models.json")
     args = ap.parse_args(argv)
@@ -181,6 +205,10 @@ def main(argv: list[str] | None = None) -> None:
         target = args.work / "lecoqa-tuning"
         build(target, split, None, None)
         rows += split_rows(target, split, "lecoqa-tuning")
+        if args.tuning_mixed:
+            target = args.work / "lecoqa-tuning-mixed"
+            build(target, split, args.demo_dir, None)
+            rows += split_rows(target, split, "lecoqa-tuning-mixed")
         if args.rows:
             args.rows.write_text(json.dumps(rows, ensure_ascii=False), encoding="utf-8")
     report = fit(rows, args.threshold, set(args.answerable_from.split(",")) if args.answerable_from else None)

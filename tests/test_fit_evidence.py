@@ -40,3 +40,29 @@ def test_no_rows_of_the_named_groups_is_an_error():
 
     with pytest.raises(ValueError, match="no rows"):
         fit(_rows("statutes", 20, 0.5, 1), 0.7, {"demo"})
+
+
+def test_a_question_asked_over_two_knowledge_bases_is_left_out_with_its_twin():
+    # the same questions over a company's documents alone and beside other documents: one unit
+    rng = np.random.default_rng(4)
+    statutes = []
+    for i in range(60):  # here a strong-looking feature means a wrong citation
+        x = rng.normal()
+        statutes.append({"set": "statutes", "id": f"s-{i}", "answerable": True, "correct": bool(x < 0), "features": [x]})
+    alone = []
+    for i in range(120):  # and here a right one
+        x = rng.normal()
+        alone.append({"set": "tuning", "id": f"t-{i}", "answerable": True, "correct": bool(x > 0), "features": [x]})
+    twins = [{**r, "set": "tuning-mixed"} for r in alone]
+
+    def high_bin(report, group):
+        bins = report["left_out"][group]["confidence_reliability"]
+        return next(b for b in bins if b["bin"] == "0.8-1.0")
+
+    leaky = fit(statutes + alone + twins, 0.5)  # each group left out alone: its twin is in the fit
+    sealed = fit(statutes + [{**r, "unit": "laws"} for r in alone + twins], 0.5)
+    # scored by a fit that saw its twin, the group looks well calibrated; sealed, it is scored by
+    # the statutes' opposite relation alone and its confident replies are wrong
+    assert high_bin(leaky, "tuning")["observed"] > 0.9
+    assert high_bin(sealed, "tuning")["observed"] < 0.1
+    assert sealed["groups"] == {"statutes": 60, "tuning": 120, "tuning-mixed": 120}
