@@ -45,16 +45,16 @@ def test_add_has_query_and_delete(store):
         ]
     )
     assert store.has(["c1", "c2", "zz"]) == {"c1", "c2"}
-    hits = store.query(unit(1, 0.1), 2)
-    assert [c for c, _ in hits] == ["c1", "c3"]
-    assert hits[0][1] > hits[1][1] and hits[0][1] == pytest.approx(float(unit(1, 0.1) @ unit(1, 0)), abs=1e-3)
+    hits = store.query_entries(unit(1, 0.1), 2)
+    assert [c for _, c, _ in hits] == ["c1", "c3"]
+    assert hits[0][2] > hits[1][2] and hits[0][2] == pytest.approx(float(unit(1, 0.1) @ unit(1, 0)), abs=1e-3)
     store.delete(["c1"])
     assert store.has(["c1"]) == set()
-    assert [c for c, _ in store.query(unit(1, 0), 5)] == ["c3", "c2"]
+    assert [c for _, c, _ in store.query_entries(unit(1, 0), 5)] == ["c3", "c2"]
     assert store.count() == 2
 
 
-def test_key_question_entries_count_as_their_chunk(store):
+def test_key_question_entries_name_their_chunk(store):
     store.add(
         [
             VectorEntry("faq", "faq", unit(0, 0, 1)),
@@ -62,9 +62,10 @@ def test_key_question_entries_count_as_their_chunk(store):
             VectorEntry("other", "other", unit(0.9, 0.5)),
         ]
     )
-    hits = store.query(unit(1, 0), 2)
-    assert hits[0][0] == "faq" and hits[0][1] == pytest.approx(1.0, abs=1e-3)
-    assert len({c for c, _ in hits}) == len(hits)  # one result per chunk
+    hits = store.query_entries(unit(1, 0), 3)
+    # the key entry is nearest and names its chunk; the chunk's own text is a separate, farther entry
+    assert hits[0][:2] == ("faq#k0", "faq") and hits[0][2] == pytest.approx(1.0, abs=1e-3)
+    assert [e for e, _, _ in hits] == ["faq#k0", "other", "faq"]
     store.delete(["faq"])  # deleting a chunk removes its key entries too
     assert store.count() == 1
     assert set(store.vectors(["faq", "faq#k0", "other"])) == {"other"}
@@ -77,7 +78,7 @@ def test_add_is_idempotent_and_vectors_round_trip(store):
     assert store.count() == 1
     assert np.allclose(store.vectors(["c1"])["c1"], v, atol=1e-5)
     store.delete_entries(["c1"])
-    assert store.count() == 0 and store.query(v, 3) == []
+    assert store.count() == 0 and store.query_entries(v, 3) == []
 
 
 def test_collection_names_are_valid_for_chroma():
@@ -107,4 +108,4 @@ def test_query_returns_the_exact_nearest_chunks(tmp_path):
     for q in rng.normal(size=(5, 64)).astype(np.float32):
         q /= np.linalg.norm(q)
         exact = [f"c{i}" for i in np.argsort(-(vecs @ q))[:60]]
-        assert [c for c, _ in store.query(q, 60)] == exact
+        assert [c for _, c, _ in store.query_entries(q, 60)] == exact

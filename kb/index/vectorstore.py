@@ -42,8 +42,6 @@ class ChunkStore(Protocol):
 
     def delete_entries(self, entry_ids: list[str]) -> None: ...
 
-    def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]: ...
-
     def query_entries(self, vector: np.ndarray, n: int) -> list[tuple[str, str, float]]: ...
 
     def vectors(self, entry_ids: list[str]) -> dict[str, np.ndarray]: ...
@@ -159,15 +157,6 @@ class ChromaStore:
         with self._lock, _reachable(self.name):
             for i in range(0, len(entry_ids), 1000):
                 self._col.delete(ids=entry_ids[i : i + 1000])
-
-    def query(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
-        """The n chunks nearest to `vector` by their best entry (own text or key), best first."""
-        best: dict[str, float] = {}
-        # key entries may repeat a chunk: ask for more entries than chunks wanted
-        for _, cid, sim in self.query_entries(vector, n * 2 + 8):
-            if sim > best.get(cid, -2.0):
-                best[cid] = sim
-        return sorted(best.items(), key=lambda kv: -kv[1])[:n]
 
     def query_entries(self, vector: np.ndarray, n: int) -> list[tuple[str, str, float]]:
         """The n entries nearest to `vector` as (entry id, chunk id, cosine similarity), best first.
