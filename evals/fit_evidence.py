@@ -36,9 +36,9 @@ import numpy as np
 
 from evals.bench_answers import reliability
 from evals.fitting import fit_logistic
+from evals.lecoqa import law_of
 from evals.metrics import source_matches
 from evals.own_docs import build, settings_for
-from evals.lecoqa import law_of
 from evals.own_docs_split import Split, tuning_split
 from evals.qaset import load_qaset
 from kb.answer.evidence import EVIDENCE_FEATURES, MODELS_FILE
