@@ -1,8 +1,8 @@
 """Fit the evidence models (kb/answer/evidence_models.json) so that they hold on a corpus they never saw.
 
-    python -m evals.fit_evidence --demo-dir DIR [--work DIR] [--write]
+    python -m evals.fit_evidence --demo-dir DIR [--statutes-dir DIR] [--tuning-mixed] [--work DIR] [--write]
 
-Three corpora, each a group that is left out in turn:
+Three corpora, in three or four groups, each left out in turn:
 
 * ``statutes``: the seven regulations Q&A sets over the 13 statutes with the seed regulation;
 * ``demo``: the demo set over the demo knowledge base (the demo company's documents);
