@@ -60,7 +60,7 @@ def test_a_question_asked_over_two_knowledge_bases_is_left_out_with_its_twin():
         return next(b for b in bins if b["bin"] == "0.8-1.0")
 
     leaky = fit(statutes + alone + twins, 0.5)  # each group left out alone: its twin is in the fit
-    sealed = fit(statutes + [{**r, "unit": "laws"} for r in alone + twins], 0.5)
+    sealed = fit(statutes + [{**r, "law": "某法"} for r in alone + twins], 0.5)
     # scored by a fit that saw its twin, the group looks well calibrated; sealed, it is scored by
     # the statutes' opposite relation alone and its confident replies are wrong
     assert high_bin(leaky, "tuning")["observed"] > 0.9
